@@ -1,0 +1,123 @@
+using System.Collections.Concurrent;
+using System.Text.Json.Nodes;
+using Sva.Domain;
+using Sva.Domain.Json;
+using Sva.EventStore;
+using Sva.Projections;
+
+namespace Sva.Commands;
+
+/// <summary>A kernel call with where it came from (<c>file:line</c>, or null for a call typed by hand).</summary>
+public sealed record SourcedCall(KernelCall Call, string? Source);
+
+/// <summary>
+/// Record calls into a session (created if missing): each is decided against the state it is appended
+/// on. <paramref name="ChunkSize"/> calls share one append; a version conflict re-decides the chunk.
+/// </summary>
+public sealed record RecordCalls(string Session, string Kernel, string? SessionSource, IReadOnlyList<SourcedCall> Calls, int ChunkSize = 64)
+    : IRequest<RecordResult>, IValidatable
+{
+    public IEnumerable<string> Validate()
+    {
+        if (string.IsNullOrWhiteSpace(Session)) yield return "session name is empty";
+        else if (Session.Length > 200 || Session.Any(char.IsControl)) yield return $"session name '{Session}' is not usable";
+        if (!KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
+        if (ChunkSize < 1) yield return "chunk size must be at least 1";
+    }
+}
+
+public sealed record RecordedCall(int Index, SourcedCall Call, CallOutcome Outcome, long FirstSeq, long LastSeq, IReadOnlyList<SvaEvent> Events);
+
+public sealed record RecordResult(string Session, string Kernel, bool Created, IReadOnlyList<RecordedCall> Calls, int Conflicts, long LastSeq);
+
+/// <summary>The session exists and was recorded under another kernel version.</summary>
+public sealed class SessionKernelMismatchException(string session, string recorded, string requested)
+    : Exception($"session '{session}' was recorded with kernel {recorded}; it cannot be continued under {requested} (use a new --session, or 'sva compare')");
+
+public sealed class RecordCallsHandler(PgEventStore store, int snapshotEvery = RecordCallsHandler.DefaultSnapshotEvery)
+    : IRequestHandler<RecordCalls, RecordResult>
+{
+    /// <summary>Events between snapshots (see README's time-travel figures for how it was chosen).</summary>
+    public const int DefaultSnapshotEvery = 4096;
+    private const int MaxConflictRetries = 1000;
+
+    private readonly ConcurrentDictionary<string, SvaState> states = new();
+
+    public async Task<RecordResult> HandleAsync(RecordCalls request, CancellationToken ct)
+    {
+        var version = KernelVersions.Get(request.Kernel);
+        var created = false;
+        var info = await store.GetSessionAsync(request.Session, ct);
+        if (info is null)
+        {
+            try { info = await store.CreateSessionAsync(request.Session, version.Name, request.SessionSource, ct); created = true; }
+            catch (SessionExistsException) { info = await store.GetSessionAsync(request.Session, ct) ?? throw new InvalidOperationException($"session {request.Session} vanished"); }
+        }
+        if (!KernelVersions.TryGet(info.Kernel, out var recorded) || recorded.Name != version.Name)
+            throw new SessionKernelMismatchException(request.Session, info.Kernel, version.Name);
+
+        var state = states.TryGetValue(request.Session, out var cached) && cached.Seq == info.Version
+            ? cached
+            : await StateLoader.LoadAsync(store, request.Session, ct: ct);
+        states.TryRemove(request.Session, out _);
+        var lastSnapshot = state.Seq;
+        var results = new List<RecordedCall>(request.Calls.Count);
+        var conflicts = 0;
+        var index = 0;
+        foreach (var chunk in request.Calls.Chunk(request.ChunkSize))
+        {
+            for (var attempt = 0; ; attempt++)
+            {
+                var before = state.Seq;
+                var decided = new List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)>(chunk.Length);
+                var encoded = new List<NewEvent>();
+                var commandId = Guid.NewGuid();
+                foreach (var call in chunk)
+                {
+                    var events = SvaKernel.Execute(version, state, call.Call);
+                    decided.Add((call, events, CallOutcome.Of(call.Call, events, state)));
+                    for (var i = 0; i < events.Count; i++)
+                        encoded.Add(EventCodec.Encode(events[i], Metadata(commandId, call, i == 0)));
+                }
+                try
+                {
+                    var appended = await store.AppendAsync(request.Session, before, commandId, encoded, ct);
+                    if (appended.Duplicate) throw new InvalidOperationException($"command {commandId} was already recorded");
+                    var seq = appended.FirstSeq;
+                    foreach (var (call, events, outcome) in decided)
+                    {
+                        results.Add(new RecordedCall(index++, call, outcome, seq, seq + events.Count - 1, events));
+                        seq += events.Count;
+                    }
+                    break;
+                }
+                catch (ConcurrencyException) when (attempt < MaxConflictRetries)
+                {
+                    conflicts++;
+                    state = await StateLoader.LoadAsync(store, request.Session, ct: ct);
+                }
+                catch
+                {
+                    states.TryRemove(request.Session, out _);
+                    throw;
+                }
+            }
+            if (snapshotEvery > 0 && state.Seq - lastSnapshot >= snapshotEvery)
+            {
+                await store.SaveSnapshotAsync(request.Session, state.Seq, state.ToSnapshotJson(), ct);
+                lastSnapshot = state.Seq;
+            }
+        }
+        states[request.Session] = state;
+        return new RecordResult(request.Session, version.Name, created, results, conflicts, state.Seq);
+    }
+
+    /// <summary>Each event names its command and source; the first event of a call also carries the call itself.</summary>
+    private static string Metadata(Guid commandId, SourcedCall call, bool first)
+    {
+        var o = new JsonObject { ["cmd"] = commandId.ToString() };
+        if (call.Source is not null) o["source"] = call.Source;
+        if (first) o["call"] = JsonNode.Parse(SvaJson.SerializeCall(call.Call));
+        return o.ToJsonString();
+    }
+}

@@ -1,0 +1,137 @@
+namespace Sva.Domain;
+
+/// <summary>
+/// What happened, in kernel terms, past tense, one fact each. Events carry every value a projection
+/// needs (new refcounts, the devices programmed) so that folding them needs no kernel rules.
+/// </summary>
+public abstract record SvaEvent;
+
+// ---- devices, processes, address spaces -------------------------------------------------------
+public sealed record DeviceProbed(string Device, int MaxPasids, int Group, bool Sva, bool Iopf, string Iommu) : SvaEvent;
+public sealed record MmCreated(string Mm, bool Lam, bool Inferred) : SvaEvent;
+public sealed record VmaMapped(string Mm, ulong Start, ulong End, string Prot) : SvaEvent;
+
+// ---- PASID allocator ---------------------------------------------------------------------------
+public sealed record PasidAllocated(string Mm, int Pasid) : SvaEvent;
+/// <summary>The PASID went back to the allocator: at the last unbind (5.11–5.17) or in __mmdrop.</summary>
+public sealed record PasidFreed(string Mm, int Pasid, string Reason) : SvaEvent;
+
+// ---- domains -----------------------------------------------------------------------------------
+/// <summary>An IOMMU_DOMAIN_SVA for the mm (holds an mmgrab). <paramref name="Asid"/>: private ASID (6.11+ Arm), else null.</summary>
+public sealed record SvaDomainAllocated(string Domain, string Mm, int? Asid) : SvaEvent;
+/// <summary>A paging, identity or blocked domain allocated by a script's <c>domain</c> line.</summary>
+public sealed record DomainAllocated(string Domain, string Name, string Type) : SvaEvent;
+/// <summary>The domain took the group's pasid_array slot <paramref name="Pasid"/> (null: the RID) and every device of the group was programmed.</summary>
+public sealed record DomainAttached(string Domain, string Device, int? Pasid, IReadOnlyList<string> Devices) : SvaEvent;
+public sealed record DomainDetached(string Domain, string Device, int? Pasid, IReadOnlyList<string> Devices) : SvaEvent;
+/// <summary><c>domain->users</c> changed: binds (G2) or attached devices (G3–G5).</summary>
+public sealed record DomainUsersChanged(string Domain, int Users) : SvaEvent;
+/// <summary>iommu_domain_free. An SVA domain drops its mmgrab here.</summary>
+public sealed record DomainFreed(string Domain) : SvaEvent;
+public sealed record IovaMapped(string Domain, ulong Iova, ulong End, ulong Paddr) : SvaEvent;
+public sealed record IovaUnmapped(string Domain, ulong Iova, ulong End) : SvaEvent;
+
+// ---- handles (bonds in G1) -----------------------------------------------------------------------
+/// <summary>A new handle (G1: bond) with users = 1. <paramref name="Domain"/> is null for G1 bonds.</summary>
+public sealed record HandleIssued(string Handle, string Device, string Mm, string? Domain, int Pasid, string? Name) : SvaEvent;
+/// <summary>bind returned an existing handle: bond refs++ (G1) or handle->users++ (G4/G5).</summary>
+public sealed record HandleShared(string Handle, int Users, string? Name) : SvaEvent;
+/// <summary>unbind dropped a reference without freeing the handle.</summary>
+public sealed record HandleReleased(string Handle, int Users) : SvaEvent;
+public sealed record HandleFreed(string Handle) : SvaEvent;
+
+// ---- failures are events too ---------------------------------------------------------------------
+public sealed record BindFailed(string Device, string Mm, Errno Errno, string Reason, string? Name) : SvaEvent;
+/// <summary>unbind of a handle that is unknown or already freed (a use after free in the caller).</summary>
+public sealed record UnbindRejected(string Handle, string Reason) : SvaEvent;
+/// <summary>Any other call the kernel (or the simulator's sanity checks) refused.</summary>
+public sealed record CallFailed(string Op, Errno? Errno, string Reason) : SvaEvent;
+
+// ---- Arm SMMUv3 internals ------------------------------------------------------------------------
+/// <summary>The per-mm context descriptor with the pinned CPU ASID (G1–G4 Arm); holds an mmgrab.</summary>
+public sealed record ContextDescriptorAllocated(string Mm, int Asid) : SvaEvent;
+public sealed record ContextDescriptorFreed(string Mm, int Asid) : SvaEvent;
+/// <summary>An mmu_notifier: per (RID domain, mm) in G1–G4 (<paramref name="Domain"/> null), per SVA domain in G5.</summary>
+public sealed record NotifierRegistered(string Notifier, string Mm, int? Group, string? Domain) : SvaEvent;
+public sealed record NotifierRefsChanged(string Notifier, int Refs) : SvaEvent;
+public sealed record NotifierFreed(string Notifier) : SvaEvent;
+/// <summary>A bond's context descriptor written at SSID = PASID on the device (G1, where no domain is attached).</summary>
+public sealed record PasidEntryWritten(string Device, int Pasid, string Mm) : SvaEvent;
+public sealed record PasidEntryCleared(string Device, int Pasid) : SvaEvent;
+/// <summary>On mm release the entry stops translating: <c>quiet</c> CD (EPD0, G1–G4 Arm) or <c>fault-all</c> CD (G5 Arm).</summary>
+public sealed record PasidEntryQuieted(string Device, int Pasid, string Mode) : SvaEvent;
+
+// ---- I/O page faults -----------------------------------------------------------------------------
+/// <summary>A non-last page request parked on the device's partial list until its group's last one.</summary>
+public sealed record PageRequestQueued(string Device, int? Pasid, int? Group, ulong Address, string Access) : SvaEvent;
+/// <summary>One response per page-request group. <paramref name="Requests"/>: how many requests it answers.</summary>
+public sealed record PageResponseSent(string Device, int? Pasid, int? Group, PageResponseCode Code, string Reason, int Requests) : SvaEvent;
+/// <summary>The kernel sent no response (6.9–6.11 'no IOPF queue' WARN): the device's stalled request hangs.</summary>
+public sealed record PageResponseWithheld(string Device, int? Pasid, int? Group, string Reason, int Requests) : SvaEvent;
+/// <summary>An unrecoverable DMA fault reported against a paging domain (RID or PASID).</summary>
+public sealed record DmaFaultReported(string Device, int? Pasid, ulong Address, string Access, string? Domain, string Reason) : SvaEvent;
+
+// ---- invalidation, release, drop -----------------------------------------------------------------
+/// <summary>The CPU page tables of [Start, End) changed (the notifier's invalidate range).</summary>
+public sealed record MmRangeInvalidated(string Mm, ulong Start, ulong End) : SvaEvent;
+/// <summary>One round of IOTLB/ATC invalidation sent by one notifier. <paramref name="Tlbi"/> null: no TLBI (BTM).</summary>
+public sealed record SecondaryTlbInvalidated(string Mm, int Pasid, ulong Start, ulong End, string Via, string? Tlbi, IReadOnlyList<string> Atc) : SvaEvent;
+/// <summary>exit_mmap ran the notifiers' release: mm_users reached 0.</summary>
+public sealed record MmReleased(string Mm) : SvaEvent;
+/// <summary>The process dropped its mm_count reference; <paramref name="MmCount"/> is what is left (SVA domains, CDs).</summary>
+public sealed record MmDropped(string Mm, int MmCount) : SvaEvent;
+/// <summary>__mmdrop: mm_count reached 0, the mm_struct is gone.</summary>
+public sealed record MmFreed(string Mm) : SvaEvent;
+
+/// <summary>The stable type names events are stored under. Changing one is a schema change.</summary>
+public static class EventTypes
+{
+    private static readonly (string Name, Type Type)[] table =
+    {
+        ("device_probed", typeof(DeviceProbed)),
+        ("mm_created", typeof(MmCreated)),
+        ("vma_mapped", typeof(VmaMapped)),
+        ("pasid_allocated", typeof(PasidAllocated)),
+        ("pasid_freed", typeof(PasidFreed)),
+        ("sva_domain_allocated", typeof(SvaDomainAllocated)),
+        ("domain_allocated", typeof(DomainAllocated)),
+        ("domain_attached", typeof(DomainAttached)),
+        ("domain_detached", typeof(DomainDetached)),
+        ("domain_users_changed", typeof(DomainUsersChanged)),
+        ("domain_freed", typeof(DomainFreed)),
+        ("iova_mapped", typeof(IovaMapped)),
+        ("iova_unmapped", typeof(IovaUnmapped)),
+        ("handle_issued", typeof(HandleIssued)),
+        ("handle_shared", typeof(HandleShared)),
+        ("handle_released", typeof(HandleReleased)),
+        ("handle_freed", typeof(HandleFreed)),
+        ("bind_failed", typeof(BindFailed)),
+        ("unbind_rejected", typeof(UnbindRejected)),
+        ("call_failed", typeof(CallFailed)),
+        ("context_descriptor_allocated", typeof(ContextDescriptorAllocated)),
+        ("context_descriptor_freed", typeof(ContextDescriptorFreed)),
+        ("notifier_registered", typeof(NotifierRegistered)),
+        ("notifier_refs_changed", typeof(NotifierRefsChanged)),
+        ("notifier_freed", typeof(NotifierFreed)),
+        ("pasid_entry_written", typeof(PasidEntryWritten)),
+        ("pasid_entry_cleared", typeof(PasidEntryCleared)),
+        ("pasid_entry_quieted", typeof(PasidEntryQuieted)),
+        ("page_request_queued", typeof(PageRequestQueued)),
+        ("page_response_sent", typeof(PageResponseSent)),
+        ("page_response_withheld", typeof(PageResponseWithheld)),
+        ("dma_fault_reported", typeof(DmaFaultReported)),
+        ("mm_range_invalidated", typeof(MmRangeInvalidated)),
+        ("secondary_tlb_invalidated", typeof(SecondaryTlbInvalidated)),
+        ("mm_released", typeof(MmReleased)),
+        ("mm_dropped", typeof(MmDropped)),
+        ("mm_freed", typeof(MmFreed)),
+    };
+
+    private static readonly Dictionary<string, Type> byName = table.ToDictionary(t => t.Name, t => t.Type, StringComparer.Ordinal);
+    private static readonly Dictionary<Type, string> byType = table.ToDictionary(t => t.Type, t => t.Name);
+
+    public static IEnumerable<string> Names => table.Select(t => t.Name);
+    public static string NameOf(SvaEvent e) => byType[e.GetType()];
+    public static string NameOf(Type t) => byType[t];
+    public static bool TryGetType(string name, out Type type) => byName.TryGetValue(name, out type!);
+}

@@ -1,0 +1,71 @@
+namespace Sva.Domain;
+
+/// <summary>What one call answered, read off the events it produced and the state after them.</summary>
+public sealed record CallOutcome(
+    string Op,
+    bool Ok,
+    Errno? Errno,
+    string? Reason,
+    string? Name,
+    string? Handle,
+    string? Domain,
+    int? Pasid,
+    string? Response)
+{
+    public static CallOutcome Of(KernelCall call, IReadOnlyList<SvaEvent> events, SvaState after)
+    {
+        string? name = (call as Bind)?.Name;
+        foreach (var e in events)
+        {
+            switch (e)
+            {
+                case BindFailed f: return new(call.Op, false, f.Errno, f.Reason, name, null, null, null, null);
+                case UnbindRejected u: return new(call.Op, false, null, u.Reason, null, u.Handle, null, null, null);
+                case CallFailed f: return new(call.Op, false, f.Errno, f.Reason, null, null, null, null, null);
+            }
+        }
+        switch (call)
+        {
+            case Bind:
+            {
+                var id = events.OfType<HandleIssued>().Select(h => h.Handle)
+                    .Concat(events.OfType<HandleShared>().Select(h => h.Handle)).First();
+                var h = after.HandleById(id)!;
+                return new(call.Op, true, null, null, name, h.Id, h.Domain, h.Pasid, null);
+            }
+            case Unbind u:
+            {
+                var id = after.HandleNames.TryGetValue(u.Handle, out var n) ? n : u.Handle;
+                return new(call.Op, true, null, null, null, id, null, null, null);
+            }
+            case PageFault:
+            {
+                var sent = events.OfType<PageResponseSent>().LastOrDefault();
+                if (sent is not null) return new(call.Op, true, null, sent.Reason, null, null, null, sent.Pasid, sent.Code.ToString());
+                var withheld = events.OfType<PageResponseWithheld>().LastOrDefault();
+                if (withheld is not null) return new(call.Op, true, null, withheld.Reason, null, null, null, withheld.Pasid, "NONE");
+                var dma = events.OfType<DmaFaultReported>().LastOrDefault();
+                if (dma is not null) return new(call.Op, true, null, dma.Reason, null, null, dma.Domain, dma.Pasid, null);
+                return new(call.Op, true, null, "queued until the group's last request", null, null, null, (call as PageFault)!.Pasid, null);
+            }
+            case AllocDomain:
+                return new(call.Op, true, null, null, null, null, events.OfType<DomainAllocated>().First().Domain, null, null);
+            default:
+                return new(call.Op, true, null, null, null, null, null, null, null);
+        }
+    }
+
+    /// <summary>One line for a terminal: <c>bind h1 -> H1 D1 pasid 1</c>, <c>bind -> -EBUSY (reason)</c>.</summary>
+    public string Describe()
+    {
+        if (!Ok) return $"-{Errno?.ToString() ?? "ERR"}{(Reason is null ? "" : $" ({Reason})")}".Replace("-ERR", "rejected");
+        return Op switch
+        {
+            "bind" => $"{Handle} domain {Domain ?? "-"} pasid {Pasid}",
+            "unbind" => $"{Handle} released",
+            "fault" => Response is null ? (Domain is not null ? $"DMA fault: {Reason}" : "queued (not last)") : $"{Response} ({Reason})",
+            "domain" => Domain ?? "ok",
+            _ => "ok",
+        };
+    }
+}

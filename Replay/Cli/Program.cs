@@ -1,0 +1,68 @@
+using System.CommandLine;
+using Sva.Commands;
+using Sva.Domain;
+using Sva.Domain.Json;
+using Sva.EventStore;
+using Sva.Formats.Script;
+using Sva.Projections;
+using Sva.Replay;
+using Sva.Replay.Verbs;
+
+var common = new CliCommon();
+var root = new RootCommand("""
+    sva: an event-sourced simulator of the Linux IOMMU Shared Virtual Addressing (SVA) subsystem.
+    Every bind, unbind, attach, page fault, page response, invalidation, mm release and mm drop is an event
+    in PostgreSQL (SVA_DB, an Npgsql connection string; without it a throwaway local PostgreSQL 15 cluster is
+    started by postgres-init/pg-up.sh). Positions are per-session seqs 1, 2, 3, ...
+
+    Exit codes: 0 ok; 1 findings or differences (projections verify); 2 bad input (file:line or seq named);
+    3 database unavailable; 4 internal error.
+    """)
+{
+    common.Verbose,
+};
+root.Subcommands.Add(RunVerb.Build(common));
+root.Subcommands.Add(StateVerb.Build(common));
+root.Subcommands.Add(LogVerb.Build(common));
+root.Subcommands.Add(SessionsVerb.Build(common));
+root.Subcommands.Add(SessionsVerb.Kernels(common));
+root.Subcommands.Add(SessionsVerb.Projections(common));
+return await root.Parse(args).InvokeAsync();
+
+namespace Sva.Replay
+{
+    /// <summary>Options every verb shares and the one place errors become exit codes.</summary>
+    public sealed class CliCommon
+    {
+        public Option<bool> Json { get; } = new("--json") { Description = "Machine-readable output (JSON Lines, or one JSON document for state)" };
+        public Option<bool> Verbose { get; } = new("--verbose", "-v") { Description = "Log each command's timing to stderr", Recursive = true };
+
+        public Task<SvaHost> OpenAsync(ParseResult pr, CancellationToken ct) =>
+            SvaHost.OpenAsync(pr.GetValue(Verbose) ? Console.Error : null, ct);
+
+        public static async Task<int> Guard(Func<Task<int>> body)
+        {
+            try { return await body(); }
+            catch (OperationCanceledException) { Output.Error("cancelled"); return 130; }
+            catch (Exception ex) when (Classify(ex) is { } code)
+            {
+                Output.Error(ex.Message);
+                return code;
+            }
+        }
+
+        private static int? Classify(Exception ex) => ex switch
+        {
+            UserInputException or ScriptFormatException or UnsupportedKernelException or CommandValidationException
+                or SessionKernelMismatchException or StoredEventException or EventFormatException => 2,
+            EventStoreUnavailableException or LocalClusterException or Npgsql.NpgsqlException => 3,
+            _ => Internal(ex),
+        };
+
+        private static int Internal(Exception ex)
+        {
+            Console.Error.WriteLine(ex.ToString());
+            return 4;
+        }
+    }
+}

@@ -1,0 +1,265 @@
+using System.Globalization;
+using System.Text.RegularExpressions;
+using Sva.Domain;
+using Sva.Domain.Json;
+
+namespace Sva.Formats.Script;
+
+/// <summary>One call of a script with where it came from.</summary>
+public sealed record ScriptLine(string File, int Line, KernelCall Call)
+{
+    public string Source => $"{File}:{Line}";
+}
+
+public sealed record Script(string File, string? Kernel, IReadOnlyList<ScriptLine> Lines);
+
+/// <summary>A line the script grammar does not accept: names file:line and what was expected.</summary>
+public sealed class ScriptFormatException(string file, int line, string message)
+    : Exception($"{file}:{line}: {message}")
+{
+    public string File { get; } = file;
+    public int Line { get; } = line;
+}
+
+/// <summary>
+/// The <c>.sva</c> scenario language: one kernel call per line, <c>#</c> comments. The whole script is
+/// parsed before anything runs, so a bad line records nothing.
+/// </summary>
+public static partial class ScriptParser
+{
+    public const string Grammar = """
+        kernel VERSION
+        device BDF pasids=N [group=N] [sva=on|off] [iopf=on|off] [iommu=NAME]
+        mm NAME [lam]
+        vma MM START-END prot=r|rw|rx|rwx
+        bind [LABEL] BDF MM
+        unbind LABEL|Hn
+        fault BDF [pasid=N] addr=X access=r|w|rw|x|rx [group=N] [last]
+        invalidate MM START-END
+        exit MM
+        drop MM
+        domain NAME type=paging|identity|blocked
+        attach DOMAIN BDF [pasid=N]
+        detach DOMAIN BDF [pasid=N]
+        map DOMAIN IOVA-END paddr=X
+        unmap DOMAIN IOVA-END
+        """;
+
+    public static Script Parse(string text, string file) => Parse(new StringReader(text), file);
+
+    public static Script Parse(TextReader reader, string file)
+    {
+        var lines = new List<ScriptLine>();
+        string? kernel = null;
+        var n = 0;
+        while (reader.ReadLine() is { } raw)
+        {
+            n++;
+            var hash = raw.IndexOf('#');
+            var text = (hash >= 0 ? raw[..hash] : raw).Trim();
+            if (text.Length == 0) continue;
+            var words = text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
+            var ctx = new LineContext(file, n, words);
+            if (words[0] == "kernel")
+            {
+                ctx.Arity(1, 1, "kernel VERSION");
+                if (!KernelVersions.TryGet(words[1], out _))
+                    throw ctx.Error($"unsupported kernel version '{words[1]}'; supported: {KernelVersions.SupportedList}");
+                kernel = words[1];
+                continue;
+            }
+            lines.Add(new ScriptLine(file, n, ParseCall(ctx)));
+        }
+        return new Script(file, kernel, lines);
+    }
+
+    private static KernelCall ParseCall(LineContext c)
+    {
+        var w = c.Words;
+        switch (w[0])
+        {
+            case "device":
+            {
+                const string usage = "device BDF pasids=N [group=N] [sva=on|off] [iopf=on|off] [iommu=NAME]";
+                c.Arity(1, 6, usage);
+                var dev = c.Device(w[1], usage);
+                var kv = c.Options(2, usage, "pasids", "group", "sva", "iopf", "iommu");
+                if (!kv.TryGetValue("pasids", out var pasids)) throw c.Error($"missing pasids=N; expected '{usage}'");
+                return new ProbeDevice(dev, c.Int(pasids, "pasids"), kv.TryGetValue("group", out var g) ? c.Int(g, "group") : null,
+                    !kv.TryGetValue("sva", out var sva) || c.OnOff(sva, "sva"),
+                    !kv.TryGetValue("iopf", out var iopf) || c.OnOff(iopf, "iopf"),
+                    kv.TryGetValue("iommu", out var iommu) ? iommu : "iommu0");
+            }
+            case "mm":
+                c.Arity(1, 2, "mm NAME [lam]");
+                if (w.Length == 3 && w[2] != "lam") throw c.Error($"unexpected '{w[2]}'; expected 'mm NAME [lam]'");
+                return new CreateMm(c.Name(w[1], "mm NAME [lam]"), w.Length == 3);
+            case "vma":
+            {
+                const string usage = "vma MM START-END prot=r|rw|rx|rwx";
+                c.Arity(3, 3, usage);
+                var (start, end) = c.Range(w[2], usage);
+                var kv = c.Options(3, usage, "prot");
+                return new MapVma(c.Name(w[1], usage), start, end, c.Access(kv["prot"], "prot"));
+            }
+            case "bind":
+            {
+                const string usage = "bind [LABEL] BDF MM";
+                c.Arity(2, 3, usage);
+                return w.Length == 4
+                    ? new Bind(c.Device(w[2], usage), c.Name(w[3], usage), c.Name(w[1], usage))
+                    : new Bind(c.Device(w[1], usage), c.Name(w[2], usage));
+            }
+            case "unbind":
+                c.Arity(1, 1, "unbind LABEL");
+                return new Unbind(c.Name(w[1], "unbind LABEL"));
+            case "fault":
+            {
+                const string usage = "fault BDF [pasid=N] addr=X access=r|w|rw|x [group=N] [last]";
+                if (w.Length < 2) throw c.Error($"expected '{usage}'");
+                var dev = c.Device(w[1], usage);
+                var last = w.Skip(2).Contains("last");
+                var kv = c.Options(2, usage, "pasid", "addr", "access", "group", "last");
+                if (!kv.TryGetValue("addr", out var addr)) throw c.Error($"missing addr=X; expected '{usage}'");
+                if (!kv.TryGetValue("access", out var access)) throw c.Error($"missing access=r|w|rw|x; expected '{usage}'");
+                int? group = kv.TryGetValue("group", out var g) ? c.Int(g, "group") : null;
+                // A request without a group id is a single-page request: its own last.
+                return new PageFault(dev, kv.TryGetValue("pasid", out var p) ? c.Int(p, "pasid") : null, c.Number(addr, "addr"),
+                    c.Access(access, "access"), group, last || group is null);
+            }
+            case "invalidate":
+            {
+                const string usage = "invalidate MM START-END";
+                c.Arity(2, 2, usage);
+                var (start, end) = c.Range(w[2], usage);
+                return new InvalidateRange(c.Name(w[1], usage), start, end);
+            }
+            case "exit":
+                c.Arity(1, 1, "exit MM");
+                return new MmExit(c.Name(w[1], "exit MM"));
+            case "drop":
+                c.Arity(1, 1, "drop MM");
+                return new MmDrop(c.Name(w[1], "drop MM"));
+            case "domain":
+            {
+                const string usage = "domain NAME type=paging|identity|blocked";
+                c.Arity(2, 2, usage);
+                var kv = c.Options(2, usage, "type");
+                if (kv["type"] is not ("paging" or "identity" or "blocked")) throw c.Error($"type must be paging, identity or blocked; expected '{usage}'");
+                return new AllocDomain(c.Name(w[1], usage), kv["type"]);
+            }
+            case "attach" or "detach":
+            {
+                var usage = $"{w[0]} DOMAIN BDF [pasid=N]";
+                c.Arity(2, 3, usage);
+                var kv = c.Options(3, usage, "pasid");
+                int? pasid = kv.TryGetValue("pasid", out var p) ? c.Int(p, "pasid") : null;
+                return w[0] == "attach"
+                    ? new AttachDomain(c.Name(w[1], usage), c.Device(w[2], usage), pasid)
+                    : new DetachDomain(c.Name(w[1], usage), c.Device(w[2], usage), pasid);
+            }
+            case "map":
+            {
+                const string usage = "map DOMAIN IOVA-END paddr=X";
+                c.Arity(3, 3, usage);
+                var (start, end) = c.Range(w[2], usage);
+                var kv = c.Options(3, usage, "paddr");
+                return new MapIova(c.Name(w[1], usage), start, end, c.Number(kv["paddr"], "paddr"));
+            }
+            case "unmap":
+            {
+                const string usage = "unmap DOMAIN IOVA-END";
+                c.Arity(2, 2, usage);
+                var (start, end) = c.Range(w[2], usage);
+                return new UnmapIova(c.Name(w[1], usage), start, end);
+            }
+            default:
+                throw c.Error($"unknown call '{w[0]}'; expected one of: kernel, device, mm, vma, bind, unbind, fault, invalidate, exit, drop, domain, attach, detach, map, unmap");
+        }
+    }
+
+    [GeneratedRegex(@"^(?:(?<dom>[0-9a-fA-F]{4}):)?(?<bus>[0-9a-fA-F]{2}):(?<dev>[0-9a-fA-F]{2})\.(?<fn>[0-7])$")]
+    private static partial Regex BdfRegex();
+
+    [GeneratedRegex(@"^[A-Za-z0-9_][A-Za-z0-9_.:\-]*$")]
+    private static partial Regex NameRegex();
+
+    /// <summary>"00:03.0" → "0000:00:03.0"; lower case; null if not a PCI BDF.</summary>
+    public static string? NormalizeBdf(string text)
+    {
+        var m = BdfRegex().Match(text);
+        if (!m.Success) return null;
+        var dom = m.Groups["dom"].Success ? m.Groups["dom"].Value : "0000";
+        return $"{dom}:{m.Groups["bus"].Value}:{m.Groups["dev"].Value}.{m.Groups["fn"].Value}".ToLowerInvariant();
+    }
+
+    private sealed class LineContext(string file, int line, string[] words)
+    {
+        public string[] Words { get; } = words;
+
+        public ScriptFormatException Error(string message) => new(file, line, message);
+
+        public void Arity(int min, int max, string usage)
+        {
+            var args = Words.Length - 1;
+            if (args < min || args > max) throw Error($"expected '{usage}'");
+        }
+
+        public string Device(string text, string usage) =>
+            NormalizeBdf(text) ?? (NameRegex().IsMatch(text) && text.Contains('.') && !text.Contains('=') ? text
+                : throw Error($"'{text}' is not a device (PCI BDF like 0000:00:03.0); expected '{usage}'"));
+
+        public string Name(string text, string usage) =>
+            NameRegex().IsMatch(text) ? text : throw Error($"'{text}' is not a valid name; expected '{usage}'");
+
+        public Dictionary<string, string> Options(int from, string usage, params string[] allowed)
+        {
+            var kv = new Dictionary<string, string>(StringComparer.Ordinal);
+            foreach (var word in Words.Skip(from))
+            {
+                if (word == "last" && allowed.Contains("last")) continue;
+                var eq = word.IndexOf('=');
+                if (eq <= 0) throw Error($"unexpected '{word}'; expected '{usage}'");
+                var key = word[..eq];
+                if (!allowed.Contains(key)) throw Error($"unknown option '{key}'; expected '{usage}'");
+                if (!kv.TryAdd(key, word[(eq + 1)..])) throw Error($"option '{key}' given twice");
+            }
+            foreach (var required in allowed.Where(a => usage.Contains($" {a}=") && !usage.Contains($"[{a}=")))
+                if (!kv.ContainsKey(required)) throw Error($"missing {required}=; expected '{usage}'");
+            return kv;
+        }
+
+        public int Int(string text, string what)
+        {
+            if (SvaJson.TryParseNumber(text, out var v) && v <= int.MaxValue) return (int)v;
+            throw Error($"{what}='{text}' is not a number (decimal or 0x hex)");
+        }
+
+        public ulong Number(string text, string what) =>
+            SvaJson.TryParseNumber(text, out var v) ? v : throw Error($"{what}='{text}' is not a number (decimal or 0x hex)");
+
+        public bool OnOff(string text, string what) => text switch
+        {
+            "on" => true,
+            "off" => false,
+            _ => throw Error($"{what}='{text}': expected on or off"),
+        };
+
+        public string Access(string text, string what)
+        {
+            if (text.Length == 0 || text.Any(ch => ch is not ('r' or 'w' or 'x')) || text.Distinct().Count() != text.Length)
+                throw Error($"{what}='{text}': expected r, w, x or a combination such as rw");
+            return new string("rwx".Where(text.Contains).ToArray());
+        }
+
+        public (ulong Start, ulong End) Range(string text, string usage)
+        {
+            var dash = text.IndexOf('-');
+            if (dash <= 0) throw Error($"'{text}' is not a range START-END; expected '{usage}'");
+            var start = Number(text[..dash], "start");
+            var end = Number(text[(dash + 1)..], "end");
+            if (end <= start) throw Error($"range '{text}' is empty (end must be above start)");
+            return (start, end);
+        }
+    }
+}
