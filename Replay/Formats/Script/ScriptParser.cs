@@ -206,7 +206,7 @@ public static partial class ScriptParser
         }
 
         public string Device(string text, string usage) =>
-            NormalizeBdf(text) ?? (NameRegex().IsMatch(text) && text.Contains('.') && !text.Contains('=') ? text
+            NormalizeBdf(text) ?? (NameRegex().IsMatch(text) && text.Contains('.') && !text.Contains(':') ? text
                 : throw Error($"'{text}' is not a device (PCI BDF like 0000:00:03.0); expected '{usage}'"));
 
         public string Name(string text, string usage) =>
@@ -225,7 +225,11 @@ public static partial class ScriptParser
                 if (!kv.TryAdd(key, word[(eq + 1)..])) throw Error($"option '{key}' given twice");
             }
             foreach (var required in allowed.Where(a => usage.Contains($" {a}=") && !usage.Contains($"[{a}=")))
-                if (!kv.ContainsKey(required)) throw Error($"missing {required}=; expected '{usage}'");
+                if (!kv.ContainsKey(required))
+                {
+                    var token = usage.Split(' ').First(t => t.StartsWith(required + "=", StringComparison.Ordinal));
+                    throw Error($"missing {token}; expected '{usage}'");
+                }
             return kv;
         }
 

@@ -1,0 +1,146 @@
+using System.Runtime.CompilerServices;
+using System.Runtime.ExceptionServices;
+using System.Text;
+using Sva.Formats.Captures.Dmesg;
+using Sva.Formats.Captures.Ftrace;
+using Sva.Formats.Captures.Jsonl;
+using Sva.Formats.Captures.Qemu;
+
+namespace Sva.Formats.Captures;
+
+/// <summary>Entry point: picks a format (or detects it) and streams the capture's items.</summary>
+public static class CaptureReader
+{
+    /// <summary>How many lines "auto" looks at before it decides (held in memory, then parsed).</summary>
+    public const int SniffLineCount = 1000;
+
+    /// <summary>Below this score a format is not considered a fit.</summary>
+    public const double MinimumScore = 0.1;
+
+    public static IReadOnlyList<ICaptureFormat> Formats { get; } =
+        [new FtraceFormat(), new DmesgFormat(), new QemuTraceFormat(), new JsonlFormat()];
+
+    /// <summary>The format with this name (case-insensitive); throws <see cref="ArgumentException"/> listing the known ones.</summary>
+    public static ICaptureFormat Get(string name)
+    {
+        foreach (var f in Formats)
+            if (string.Equals(f.Name, name, StringComparison.OrdinalIgnoreCase))
+                return f;
+        throw new ArgumentException($"unknown capture format '{name}'; known formats: auto, {string.Join(", ", Formats.Select(f => f.Name))}", nameof(name));
+    }
+
+    /// <summary>The best-scoring format for these first lines ("--format auto").</summary>
+    public static ICaptureFormat Detect(IReadOnlyList<string> firstLines)
+    {
+        ArgumentNullException.ThrowIfNull(firstLines);
+        ICaptureFormat? best = null;
+        double bestScore = 0;
+        foreach (var f in Formats)
+        {
+            var s = f.Sniff(firstLines);
+            if (s > bestScore)
+            {
+                best = f;
+                bestScore = s;
+            }
+        }
+        if (best is null || bestScore < MinimumScore)
+        {
+            var sb = new StringBuilder("could not detect the capture format: no known format fits the first lines; pass one of:");
+            foreach (var f in Formats)
+                sb.Append("\n  ").Append(f.Name).Append(": ").Append(f.Description);
+            throw new CaptureDetectionException(sb.ToString());
+        }
+        return best;
+    }
+
+    /// <summary>Streams the items of a capture (observations and skipped lines) in file order.</summary>
+    /// <param name="format">A format name or "auto".</param>
+    /// <param name="lenient">false: throws <see cref="CaptureFormatException"/> at the first malformed line of a known
+    /// event (after yielding everything before it); true: such lines become SkippedLine "malformed: ...".</param>
+    public static async IAsyncEnumerable<CaptureItem> ReadAsync(
+        TextReader reader, string fileName, string format, bool lenient,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(reader);
+        ArgumentNullException.ThrowIfNull(fileName);
+        ArgumentNullException.ThrowIfNull(format);
+
+        List<string>? head = null;
+        ICaptureFormat fmt;
+        if (format.Length == 0 || string.Equals(format, "auto", StringComparison.OrdinalIgnoreCase))
+        {
+            head = new List<string>();
+            while (head.Count < SniffLineCount && await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } l)
+                head.Add(l);
+            fmt = Detect(head);
+        }
+        else
+        {
+            fmt = Get(format);
+        }
+
+        var parser = fmt.CreateParser(fileName, lenient);
+        var buffer = new List<CaptureItem>();
+        int lineNumber = 0;
+
+        if (head is not null)
+        {
+            foreach (var line in head)
+            {
+                ct.ThrowIfCancellationRequested();
+                var error = Feed(parser, line, ++lineNumber, buffer);
+                foreach (var item in buffer)
+                    yield return item;
+                buffer.Clear();
+                error?.Throw();
+            }
+            head = null;
+        }
+
+        while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
+        {
+            ct.ThrowIfCancellationRequested();
+            var error = Feed(parser, line, ++lineNumber, buffer);
+            foreach (var item in buffer)
+                yield return item;
+            buffer.Clear();
+            error?.Throw();
+        }
+
+        ExceptionDispatchInfo? last = null;
+        try
+        {
+            parser.Complete(buffer);
+        }
+        catch (CaptureFormatException e)
+        {
+            last = ExceptionDispatchInfo.Capture(e);
+        }
+        foreach (var item in buffer)
+            yield return item;
+        last?.Throw();
+    }
+
+    /// <summary>Convenience: reads a whole capture into a list (tests, small inputs).</summary>
+    public static async Task<List<CaptureItem>> ReadAllAsync(TextReader reader, string fileName, string format, bool lenient, CancellationToken ct = default)
+    {
+        var list = new List<CaptureItem>();
+        await foreach (var item in ReadAsync(reader, fileName, format, lenient, ct).ConfigureAwait(false))
+            list.Add(item);
+        return list;
+    }
+
+    private static ExceptionDispatchInfo? Feed(ICaptureParser parser, string line, int lineNumber, List<CaptureItem> buffer)
+    {
+        try
+        {
+            parser.Feed(line, lineNumber, buffer);
+            return null;
+        }
+        catch (CaptureFormatException e)
+        {
+            return ExceptionDispatchInfo.Capture(e);
+        }
+    }
+}
