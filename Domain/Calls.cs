@@ -28,13 +28,14 @@ public abstract record KernelCall
 }
 
 /// <summary>A device probed by its IOMMU driver. <paramref name="Group"/> null: a singleton group of its own.</summary>
-public sealed record ProbeDevice(string Device, int MaxPasids, int? Group = null, bool Sva = true, bool Iopf = true, string Iommu = "iommu0") : KernelCall
+public sealed record ProbeDevice(string Device, int MaxPasids, int? Group = null, bool Sva = true, bool Iopf = true, string Iommu = "iommu0", bool Inferred = false) : KernelCall
 {
     [JsonIgnore] public override string Op => "device";
 }
 
-/// <summary>A process address space appears. <paramref name="Lam"/>: x86 LAM enabled (arch_pgtable_dma_compat false).</summary>
-public sealed record CreateMm(string Mm, bool Lam = false, bool Inferred = false) : KernelCall
+/// <summary>A process address space appears. <paramref name="Lam"/>: x86 LAM enabled (arch_pgtable_dma_compat false).
+/// <paramref name="Pasid"/>: an mm first seen in a capture already holding that PASID (bound before the capture started).</summary>
+public sealed record CreateMm(string Mm, bool Lam = false, bool Inferred = false, int? Pasid = null) : KernelCall
 {
     [JsonIgnore] public override string Op => "mm";
 }

@@ -7,7 +7,7 @@ namespace Sva.Domain;
 public abstract record SvaEvent;
 
 // ---- devices, processes, address spaces -------------------------------------------------------
-public sealed record DeviceProbed(string Device, int MaxPasids, int Group, bool Sva, bool Iopf, string Iommu) : SvaEvent;
+public sealed record DeviceProbed(string Device, int MaxPasids, int Group, bool Sva, bool Iopf, string Iommu, bool Inferred = false) : SvaEvent;
 public sealed record MmCreated(string Mm, bool Lam, bool Inferred) : SvaEvent;
 public sealed record VmaMapped(string Mm, ulong Start, ulong End, string Prot) : SvaEvent;
 
@@ -83,6 +83,14 @@ public sealed record MmDropped(string Mm, int MmCount) : SvaEvent;
 /// <summary>__mmdrop: mm_count reached 0, the mm_struct is gone.</summary>
 public sealed record MmFreed(string Mm) : SvaEvent;
 
+// ---- captured sessions -----------------------------------------------------------------------------
+/// <summary>
+/// What a captured trace or log line reported (sva import), kept beside the simulated events so that
+/// conformance can be checked: the machine's answer against the simulator's.
+/// </summary>
+public sealed record CaptureObserved(string Format, string Kind, string? Device, int? Pasid, ulong? Address, ulong? End,
+    int? Group, bool? Last, string? Access, int? Code, double? Timestamp, string Text) : SvaEvent;
+
 /// <summary>The stable type names events are stored under. Changing one is a schema change.</summary>
 public static class EventTypes
 {
@@ -125,6 +133,7 @@ public static class EventTypes
         ("mm_released", typeof(MmReleased)),
         ("mm_dropped", typeof(MmDropped)),
         ("mm_freed", typeof(MmFreed)),
+        ("capture_observed", typeof(CaptureObserved)),
     };
 
     private static readonly Dictionary<string, Type> byName = table.ToDictionary(t => t.Name, t => t.Type, StringComparer.Ordinal);

@@ -22,7 +22,7 @@ public static class Evolve
         {
             case DeviceProbed d:
             {
-                s.Devices[d.Device] = new DeviceObj { Id = d.Device, MaxPasids = d.MaxPasids, Group = d.Group, Sva = d.Sva, Iopf = d.Iopf, Iommu = d.Iommu };
+                s.Devices[d.Device] = new DeviceObj { Id = d.Device, MaxPasids = d.MaxPasids, Group = d.Group, Sva = d.Sva, Iopf = d.Iopf, Iommu = d.Iommu, Inferred = d.Inferred };
                 if (!s.Groups.TryGetValue(d.Group, out var g)) s.Groups[d.Group] = g = new GroupObj { Id = d.Group };
                 g.Devices.Add(d.Device);
                 g.Devices.Sort(StringComparer.Ordinal);
@@ -199,7 +199,7 @@ public static class Evolve
             case PageResponseWithheld r:
                 s.Devices[r.Device].Partial.RemoveAll(p => p.Group == r.Group && p.Pasid == r.Pasid);
                 break;
-            case DmaFaultReported or MmRangeInvalidated or SecondaryTlbInvalidated:
+            case DmaFaultReported or MmRangeInvalidated or SecondaryTlbInvalidated or CaptureObserved:
                 break;
             case MmReleased r:
             {

@@ -63,13 +63,19 @@ public static class SvaKernel
             if (s.Devices.ContainsKey(c.Device)) { Emit(new CallFailed("device", null, $"device {c.Device} is already probed")); return; }
             if (c.MaxPasids < 0) { Emit(new CallFailed("device", Errno.EINVAL, $"max_pasids {c.MaxPasids} is negative")); return; }
             var group = c.Group ?? s.NextGroup;
-            Emit(new DeviceProbed(c.Device, c.MaxPasids, group, c.Sva, c.Iopf, c.Iommu));
+            Emit(new DeviceProbed(c.Device, c.MaxPasids, group, c.Sva, c.Iopf, c.Iommu, c.Inferred));
         }
 
         private void CreateMm(CreateMm c)
         {
             if (s.Mms.ContainsKey(c.Mm)) { Emit(new CallFailed("mm", null, $"mm {c.Mm} already exists")); return; }
+            if (c.Pasid is int want && (want < 1 || s.Pasids.ContainsKey(want)))
+            {
+                Emit(new CallFailed("mm", Errno.EINVAL, want < 1 ? $"PASID {want} is not allocatable" : $"PASID {want} is held by mm {s.Pasids[want]}"));
+                return;
+            }
             Emit(new MmCreated(c.Mm, c.Lam, c.Inferred));
+            if (c.Pasid is int pasid) Emit(new PasidAllocated(c.Mm, pasid));
         }
 
         private void MapVma(MapVma c)

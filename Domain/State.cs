@@ -67,6 +67,8 @@ public sealed class DeviceObj
     public bool Sva { get; set; }
     public bool Iopf { get; set; }
     public string Iommu { get; set; } = "iommu0";
+    /// <summary>First seen in a capture rather than probed by a script line.</summary>
+    public bool Inferred { get; set; }
     /// <summary>What the IOMMU is programmed with for each PASID of this device.</summary>
     public SortedDictionary<int, PasidEntry> PasidTable { get; set; } = new();
     /// <summary>Page requests parked until the last request of their group (iopf partial list).</summary>
