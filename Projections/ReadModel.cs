@@ -29,6 +29,74 @@ public static class ReadModel
         return Compare(await RowWriter.ReadAsync(store.DataSource, session, ct), SvaRows.All(state));
     }
 
+    /// <summary>
+    /// Recomputes the whole read model (all sessions) into fresh tables and swaps them in. The fold runs
+    /// without blocking appends; only the catch-up of events appended meanwhile, the copy and the swap run
+    /// under the store_position row lock. Returns (events folded, rows written).
+    /// </summary>
+    public static async Task<(long Events, long Rows)> RebuildAllAsync(PgEventStore store, CancellationToken ct = default)
+    {
+        var states = new Dictionary<string, SvaState>(StringComparer.Ordinal);
+        long folded = 0;
+        void Apply(StoredEvent e)
+        {
+            if (!states.TryGetValue(e.Session, out var s)) states[e.Session] = s = new SvaState();
+            if (e.Seq != s.Seq + 1) throw new StoredEventException(e.Session, e.Seq, $"expected seq {s.Seq + 1}");
+            Evolve.Apply(s, EventCodec.Decode(e));
+            folded++;
+        }
+        await using (var conn = await store.DataSource.OpenConnectionAsync(ct))
+        await using (var prep = new NpgsqlCommand("SELECT sva_read_model_prepare()", conn))
+            await prep.ExecuteNonQueryAsync(ct);
+        var head = await store.ReadHeadPositionAsync(ct);
+        await foreach (var e in store.ReadAllAsync(1, head, ct)) Apply(e);
+
+        await using var c = await store.DataSource.OpenConnectionAsync(ct);
+        await using var tx = await c.BeginTransactionAsync(ct);
+        long newHead;
+        await using (var lk = new NpgsqlCommand("SELECT last FROM store_position WHERE id = 1 FOR UPDATE", c))
+            newHead = (long)(await lk.ExecuteScalarAsync(ct))!;
+        if (newHead > head)
+        {
+            await using var tail = new NpgsqlCommand("SELECT session, seq, type, data::text FROM events WHERE position > $1 AND position <= $2 ORDER BY position", c);
+            tail.Parameters.Add(new NpgsqlParameter<long> { TypedValue = head });
+            tail.Parameters.Add(new NpgsqlParameter<long> { TypedValue = newHead });
+            var pending = new List<StoredEvent>();
+            await using (var r = await tail.ExecuteReaderAsync(ct))
+                while (await r.ReadAsync(ct))
+                    pending.Add(new StoredEvent(0, r.GetString(0), r.GetInt64(1), r.GetString(2), r.GetString(3), "{}", null, default, []));
+            foreach (var e in pending) Apply(e);
+        }
+        long rows = 0;
+        foreach (var t in SvaRows.Tables)
+        {
+            var cols = string.Join(", ", t.AllColumns.Prepend("session"));
+            await using var copy = await c.BeginBinaryImportAsync($"COPY {t.Name}__rebuild ({cols}) FROM STDIN (FORMAT BINARY)", ct);
+            foreach (var (session, state) in states)
+                foreach (var row in SvaRows.All(state).Where(r => r.Table == t.Name))
+                {
+                    await copy.StartRowAsync(ct);
+                    await copy.WriteAsync(session, NpgsqlTypes.NpgsqlDbType.Text, ct);
+                    for (var i = 0; i < row.Values.Length; i++)
+                    {
+                        var v = row.Values[i];
+                        if (v is null) await copy.WriteNullAsync(ct);
+                        else switch (t.SqlTypes[i])
+                        {
+                            case "text": await copy.WriteAsync((string)v, NpgsqlTypes.NpgsqlDbType.Text, ct); break;
+                            case "integer": await copy.WriteAsync((int)v, NpgsqlTypes.NpgsqlDbType.Integer, ct); break;
+                            default: await copy.WriteAsync((bool)v, NpgsqlTypes.NpgsqlDbType.Boolean, ct); break;
+                        }
+                    }
+                    rows++;
+                }
+            await copy.CompleteAsync(ct);
+        }
+        await using (var swap = new NpgsqlCommand("SELECT sva_read_model_swap()", c)) await swap.ExecuteNonQueryAsync(ct);
+        await tx.CommitAsync(ct);
+        return (folded, rows);
+    }
+
     public static List<RowDifference> Compare(IEnumerable<Row> stored, IEnumerable<Row> expected)
     {
         var s = stored.ToDictionary(r => (r.Table, r.Key));

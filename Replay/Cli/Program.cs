@@ -56,6 +56,7 @@ namespace Sva.Replay
             UserInputException or ScriptFormatException or UnsupportedKernelException or CommandValidationException
                 or SessionKernelMismatchException or StoredEventException or EventFormatException => 2,
             EventStoreUnavailableException or LocalClusterException or Npgsql.NpgsqlException => 3,
+            Sva.Projections.Async.ProjectionGapException => 1,
             _ => Internal(ex),
         };
 
