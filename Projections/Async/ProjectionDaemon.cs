@@ -64,6 +64,7 @@ public sealed class ProjectionDaemon(PgEventStore store, IReadOnlyList<IAsyncPro
             checkpoint = (long)(await lk.ExecuteScalarAsync(ct))!;
         }
         var page = new List<StoredEvent>(Math.Min(PageSize, 1024));
+        long? hole = null;
         await using (var read = new NpgsqlCommand(SqlPage, conn))
         {
             read.Parameters.Add(new NpgsqlParameter<long> { TypedValue = checkpoint });
@@ -73,12 +74,17 @@ public sealed class ProjectionDaemon(PgEventStore store, IReadOnlyList<IAsyncPro
             {
                 var pos = r.GetInt64(0);
                 var expected = checkpoint + page.Count + 1;
-                if (pos != expected) throw new ProjectionGapException(p.Name, expected - 1, pos);
+                if (pos != expected) { hole = pos; break; } // apply what precedes the hole, then stop
                 page.Add(new StoredEvent(pos, r.GetString(1), r.GetInt64(2), r.GetString(3), r.GetString(4), r.GetString(5),
                     r.IsDBNull(6) ? null : r.GetGuid(6), r.GetFieldValue<DateTimeOffset>(7), r.GetFieldValue<byte[]>(8)));
             }
         }
-        if (page.Count == 0) { await tx.CommitAsync(ct); return (false, checkpoint); }
+        if (page.Count == 0)
+        {
+            await tx.CommitAsync(ct);
+            if (hole is { } h0) throw new ProjectionGapException(p.Name, checkpoint, h0);
+            return (false, checkpoint);
+        }
         await p.ApplyAsync(conn, page, ct);
         var next = page[^1].Position;
         await using (var mv = new NpgsqlCommand(SqlMove, conn))
@@ -89,6 +95,7 @@ public sealed class ProjectionDaemon(PgEventStore store, IReadOnlyList<IAsyncPro
         }
         await tx.CommitAsync(ct);
         log?.WriteLine($"[daemon] {p.Name}: {checkpoint + 1}..{next}");
+        if (hole is { } h) throw new ProjectionGapException(p.Name, next, h);
         return (true, next);
     }
 
