@@ -12,6 +12,14 @@ if [[ -z "${SVA_DB:-}" ]]; then
 fi
 echo "test.sh: database $SVA_DB" >&2
 
+# The timeline test renders the HTML page in Debian's headless Chromium.
+if ! command -v chromium >/dev/null 2>&1; then
+    echo "test.sh: installing chromium (apt-get) for the timeline test" >&2
+    if [[ $(id -u) -eq 0 ]]; then apt-get update -qq >&2 && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2
+    else sudo apt-get update -qq >&2 && sudo DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >&2; fi \
+        || echo "test.sh: could not install chromium; the timeline test will fail" >&2
+fi
+
 results="$repo/.state/test-results"
 rm -rf "$results"
 mkdir -p "$results"

@@ -1,0 +1,147 @@
+using System.Text.Json.Nodes;
+using Sva.Domain;
+using Sva.Projections;
+using Sva.Projections.Views;
+
+namespace Sva.Replay.Views;
+
+/// <summary>
+/// One self-contained page: a lane per (device, PASID) with binding intervals and marks; hovering shows
+/// the event; a slider moves the time-travel point and shows the state tables computed by the simulator
+/// (every seq for small sessions, evenly spaced points for large ones: the page never re-implements the fold).
+/// </summary>
+public static class TimelineHtml
+{
+    public const int EverySeqUpTo = 1500;
+    public const int SampledPoints = 400;
+
+    public static async Task<string> RenderAsync(Sva.EventStore.PgEventStore store, Sva.EventStore.SessionInfo info, CancellationToken ct)
+    {
+        var tl = await SessionTimeline.BuildAsync(store, info, ct);
+        var points = new SortedSet<long> { 0, tl.LastSeq };
+        if (tl.LastSeq <= EverySeqUpTo) for (long s = 0; s <= tl.LastSeq; s++) points.Add(s);
+        else for (var i = 0; i <= SampledPoints; i++) points.Add(tl.LastSeq * i / SampledPoints);
+        var states = new JsonObject();
+        var state = new SvaState();
+        if (points.Contains(0)) states["0"] = StateView.Of(info.Id, info.Kernel, state).ToJson();
+        await foreach (var e in store.ReadSessionAsync(info.Id, ct: ct))
+        {
+            Evolve.Apply(state, EventCodec.Decode(e));
+            if (points.Contains(e.Seq)) states[e.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture)] = StateView.Of(info.Id, info.Kernel, state).ToJson();
+        }
+        var data = new JsonObject
+        {
+            ["session"] = info.Id,
+            ["kernel"] = info.Kernel,
+            ["last_seq"] = tl.LastSeq,
+            ["lanes"] = new JsonArray(tl.Lanes.Select(l => (JsonNode)new JsonObject
+            {
+                ["device"] = l.Device,
+                ["pasid"] = l.Pasid,
+                ["intervals"] = new JsonArray(l.Intervals.Select(b => (JsonNode)new JsonObject
+                {
+                    ["handle"] = b.Handle, ["mm"] = b.Mm, ["domain"] = b.Domain, ["from"] = b.FromSeq, ["to"] = b.ToSeq,
+                    ["from_source"] = b.FromSource, ["to_source"] = b.ToSource,
+                }).ToArray()),
+                ["marks"] = new JsonArray(l.Marks.Select(m => (JsonNode)new JsonObject
+                {
+                    ["seq"] = m.Seq, ["kind"] = m.Kind, ["label"] = m.Label, ["detail"] = m.Detail,
+                }).ToArray()),
+            }).ToArray()),
+            ["events"] = new JsonArray(tl.Events.Select(e => (JsonNode)new JsonObject
+            {
+                ["seq"] = e.Seq, ["type"] = e.Type, ["data"] = JsonNode.Parse(e.Data), ["source"] = e.Source, ["at"] = e.Time.ToString("O"),
+            }).ToArray()),
+            ["states"] = states,
+        };
+        // </script> cannot appear inside the JSON: escape every '<'.
+        var json = data.ToJsonString().Replace("<", "\\u003c");
+        return Template.Replace("/*DATA*/null", json).Replace("{{TITLE}}", System.Net.WebUtility.HtmlEncode($"sva timeline: {info.Id}"));
+    }
+
+    private const string Template = """
+        <!DOCTYPE html>
+        <html lang="en"><head><meta charset="utf-8"><title>{{TITLE}}</title>
+        <style>
+        body{font:13px/1.4 system-ui,sans-serif;margin:16px;color:#222;background:#fff}
+        h1{font-size:16px;margin:0 0 8px} .muted{color:#666}
+        #lanes{border:1px solid #ccc;overflow-x:auto;position:relative}
+        svg text{font:11px monospace} .bind{fill:#4a90d9;opacity:.85} .bind.open{fill:#2e7d32}
+        .mark{stroke:#000;stroke-width:.5} .response{fill:#43a047} .response.INVALID{fill:#fb8c00} .response.FAILURE{fill:#e53935}
+        .withheld{fill:#8e24aa} .queued{fill:#bdbdbd} .invalidate{fill:#00acc1} .exit{fill:#6d4c41} .drop{fill:#000}
+        .dma-fault{fill:#d81b60} .observed{fill:#fdd835}
+        #cursor{stroke:#d32f2f;stroke-width:1.5}
+        #tip{position:fixed;display:none;background:#fffde7;border:1px solid #999;padding:6px;max-width:520px;white-space:pre-wrap;font:11px monospace;pointer-events:none;z-index:9}
+        #controls{margin:10px 0} #slider{width:100%}
+        table{border-collapse:collapse;margin:4px 16px 12px 0;display:inline-table;vertical-align:top}
+        th,td{border:1px solid #ddd;padding:2px 6px;font:12px monospace;text-align:left} th{background:#f5f5f5}
+        #applied{font:12px monospace;background:#f5f5f5;padding:6px;white-space:pre-wrap}
+        </style></head><body>
+        <h1 id="title"></h1><div class="muted" id="legend"></div>
+        <div id="lanes"></div>
+        <div id="controls"><input id="slider" type="range" min="0" step="1"><div>seq <b id="seqlabel"></b> <span class="muted" id="snap"></span></div></div>
+        <div id="applied"></div>
+        <div id="tables"></div>
+        <div id="tip"></div>
+        <script id="sva-data" type="application/json">/*DATA*/null</script>
+        <script>
+        "use strict";
+        const D = JSON.parse(document.getElementById('sva-data').textContent);
+        const NS = 'http://www.w3.org/2000/svg';
+        const el = (tag, attrs, parent) => { const e = document.createElementNS(NS, tag); for (const k in attrs) e.setAttribute(k, attrs[k]); if (parent) parent.appendChild(e); return e; };
+        const tip = document.getElementById('tip');
+        const eventAt = seq => D.events[seq - 1];
+        const show = (ev, text) => { tip.textContent = text; tip.style.display = 'block'; tip.style.left = (ev.clientX + 12) + 'px'; tip.style.top = (ev.clientY + 12) + 'px'; };
+        const hide = () => { tip.style.display = 'none'; };
+        const describe = seq => { const e = eventAt(seq); return e ? `seq ${e.seq}  ${e.type}${e.source ? '  (' + e.source + ')' : ''}\n${JSON.stringify(e.data, null, 1)}` : ''; };
+        document.getElementById('title').textContent = `session ${D.session} — kernel ${D.kernel} — ${D.last_seq} events, ${D.lanes.length} lanes`;
+        document.getElementById('legend').textContent = 'bars: bindings (green: still bound); marks: page responses (green SUCCESS, orange INVALID, red FAILURE), grey queued, cyan invalidation, brown exit, black drop, pink DMA fault, yellow observed';
+        const left = 210, laneH = 26, width = Math.max(900, Math.min(4000, D.last_seq * 6)), last = Math.max(D.last_seq, 1);
+        const x = seq => left + (width - left - 10) * seq / last;
+        const svg = el('svg', { width, height: D.lanes.length * laneH + 30, id: 'svg' }, document.getElementById('lanes'));
+        D.lanes.forEach((lane, i) => {
+          const y = 20 + i * laneH;
+          const label = el('text', { x: 4, y: y + 15, class: 'lane-label' }, svg); label.textContent = `${lane.device} pasid ${lane.pasid}`;
+          lane.intervals.forEach(b => {
+            const to = b.to ?? D.last_seq;
+            const r = el('rect', { x: x(b.from), y: y + 4, width: Math.max(x(to) - x(b.from), 2), height: laneH - 10, class: 'bind' + (b.to == null ? ' open' : '') }, svg);
+            r.addEventListener('mousemove', ev => show(ev, `${b.handle}: mm ${b.mm}, domain ${b.domain ?? '-'}\nbound at seq ${b.from}${b.from_source ? ' (' + b.from_source + ')' : ''}\n${b.to == null ? 'still bound' : 'unbound at seq ' + b.to + (b.to_source ? ' (' + b.to_source + ')' : '')}\n\n${describe(b.from)}`));
+            r.addEventListener('mouseleave', hide);
+          });
+          lane.marks.forEach(m => {
+            const c = el('circle', { cx: x(m.seq), cy: y + laneH / 2 - 1, r: 4, class: `mark ${m.kind} ${m.label}` }, svg);
+            c.addEventListener('mousemove', ev => show(ev, `${m.label}: ${m.detail}\n\n${describe(m.seq)}`));
+            c.addEventListener('mouseleave', hide);
+          });
+        });
+        const cursor = el('line', { id: 'cursor', x1: x(0), x2: x(0), y1: 0, y2: D.lanes.length * laneH + 30 }, svg);
+        const points = Object.keys(D.states).map(Number).sort((a, b) => a - b);
+        const slider = document.getElementById('slider');
+        slider.max = D.last_seq;
+        const table = (title, cols, rows) => {
+          const t = document.createElement('table'); const cap = t.createCaption(); cap.textContent = title;
+          const h = t.insertRow(); cols.forEach(c => { const th = document.createElement('th'); th.textContent = c; h.appendChild(th); });
+          rows.forEach(r => { const tr = t.insertRow(); r.forEach(v => { tr.insertCell().textContent = v == null ? '-' : String(v); }); });
+          return t;
+        };
+        function moveTo(seq) {
+          let p = points[0]; for (const q of points) if (q <= seq) p = q;
+          const s = D.states[String(p)];
+          document.getElementById('seqlabel').textContent = p;
+          document.getElementById('snap').textContent = p === seq ? '' : `(nearest recorded point at or below ${seq})`;
+          cursor.setAttribute('x1', x(p)); cursor.setAttribute('x2', x(p));
+          document.getElementById('applied').textContent = p > 0 ? 'event just applied: ' + describe(p) : 'before the first event';
+          const tables = document.getElementById('tables'); tables.replaceChildren();
+          tables.appendChild(table('devices and PASID tables', ['device', 'max_pasids', 'pasid', 'domain', 'mm', 'mode'],
+            s.devices.flatMap(d => d.pasids.length ? d.pasids.map(p => [d.id, d.max_pasids, p.pasid, p.domain, p.mm, p.mode]) : [[d.id, d.max_pasids, null, null, null, null]])));
+          tables.appendChild(table('mms', ['mm', 'pasid', 'state', 'mm_users', 'mm_count'], s.mms.map(m => [m.id, m.pasid, m.state, m.mm_users, m.mm_count])));
+          tables.appendChild(table('domains', ['domain', 'type', 'mm', 'users', 'attached'], s.domains.map(d => [d.id, d.type, d.mm, d.users, d.attached.join(' ')])));
+          tables.appendChild(table('handles', ['handle', 'device', 'mm', 'domain', 'pasid', 'users'], s.handles.map(h => [h.id, h.device, h.mm, h.domain, h.pasid, h.users])));
+        }
+        slider.addEventListener('input', () => moveTo(Number(slider.value)));
+        const start = Number(new URLSearchParams(location.search).get('seq') ?? D.last_seq);
+        slider.value = start; moveTo(start);
+        document.body.setAttribute('data-ready', 'yes');
+        </script></body></html>
+        """;
+}

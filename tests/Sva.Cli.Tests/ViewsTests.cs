@@ -1,0 +1,104 @@
+using System.Diagnostics;
+using System.Text.Json.Nodes;
+using System.Text.RegularExpressions;
+using Xunit;
+
+namespace Sva.Cli.Tests;
+
+/// <summary>timeline (rendered by headless Chromium), Perfetto export and step, on a recorded example.</summary>
+[Collection("cli")]
+public sealed class ViewsTests(CliFixture f)
+{
+    private async Task<string> Recorded()
+    {
+        var session = CliFixture.UniqueSession("views");
+        var run = await f.RunAsync("run", f.Example("smmuv3-seed004.sva"), "--session", session);
+        Assert.True(run.ExitCode == 0, run.ToString());
+        return session;
+    }
+
+    private static async Task<(int Exit, string Stdout)> Chromium(params string[] args)
+    {
+        var exe = File.Exists("/usr/bin/chromium") ? "/usr/bin/chromium" : "chromium";
+        var psi = new ProcessStartInfo(exe) { RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
+                     "--disable-component-update", "--disable-sync", $"--user-data-dir={Path.Combine(Path.GetTempPath(), "sva-chromium-" + Guid.NewGuid().ToString("N")[..8])}" })
+            psi.ArgumentList.Add(a);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        using var p = Process.Start(psi) ?? throw new InvalidOperationException("chromium did not start (test.sh installs Debian's chromium)");
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        _ = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromSeconds(90));
+        await p.WaitForExitAsync(cts.Token);
+        return (p.ExitCode, await stdout);
+    }
+
+    [Fact]
+    public async Task timeline_is_one_self_contained_page_that_chromium_renders_with_lanes_marks_and_state_tables()
+    {
+        var session = await Recorded();
+        var html = Path.Combine(Path.GetTempPath(), $"{session}.html");
+        var r = await f.RunAsync("timeline", session, "-o", html);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var text = await File.ReadAllTextAsync(html);
+        Assert.DoesNotMatch(new Regex("<(script|link|img)[^>]+(src|href)=", RegexOptions.IgnoreCase), text); // nothing loaded from elsewhere
+
+        // The DOM after the page's script ran, at seq 34 (mm job2 just released).
+        var (exit, dom) = await Chromium("--virtual-time-budget=5000", "--dump-dom", $"file://{html}?seq=34");
+        Assert.Equal(0, exit);
+        Assert.Contains("data-ready=\"yes\"", dom);
+        Assert.Equal(2, Regex.Matches(dom, "<rect[^>]*class=\"bind").Count);                     // H1 on PASID 1, H2 on PASID 2
+        Assert.Equal(2, Regex.Matches(dom, "class=\"lane-label\"").Count);
+        Assert.Contains("mark response INVALID", dom);                                            // the fault after release
+        Assert.Contains("<b id=\"seqlabel\">34</b>", dom);
+        Assert.Contains("mm_released", dom);                                                      // the event just applied
+        Assert.Contains("<td>job2</td><td>2</td><td>exited</td>", dom);                            // the mm table at seq 34
+
+        var png = Path.Combine(Path.GetTempPath(), $"{session}.png");
+        var (shot, _) = await Chromium("--window-size=1300,900", $"--screenshot={png}", $"file://{html}?seq=34");
+        Assert.Equal(0, shot);
+        var bytes = await File.ReadAllBytesAsync(png);
+        Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, bytes[..4]);
+        Assert.True(bytes.Length > 20_000, $"screenshot is only {bytes.Length} bytes: the page looks empty");
+    }
+
+    [Fact]
+    public async Task perfetto_export_has_a_process_per_device_a_thread_per_pasid_and_a_slice_per_binding()
+    {
+        var session = await Recorded();
+        var file = Path.Combine(Path.GetTempPath(), $"{session}.json");
+        var r = await f.RunAsync("export", session, "--perfetto", file);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var events = JsonNode.Parse(await File.ReadAllTextAsync(file))!["traceEvents"]!.AsArray();
+        Assert.Single(events, e => (string?)e!["name"] == "process_name");
+        Assert.Equal(new[] { "PASID 1", "PASID 2" }, events.Where(e => (string?)e!["name"] == "thread_name").Select(e => (string?)e!["args"]!["name"]));
+        var slices = events.Where(e => (string?)e!["ph"] == "X").ToList();
+        Assert.Equal(2, slices.Count);
+        Assert.Equal(10, (long)slices[0]!["args"]!["bound_seq"]!);
+        Assert.Equal("smmuv3-seed004.sva:13", (string?)slices[0]!["args"]!["unbound_by"]);
+        Assert.Contains(events, e => (string?)e!["ph"] == "i" && (string?)e!["name"] == "INVALID");
+        var bad = await f.RunAsync("export", session, "--perfetto", file, "--clock", "tsc");
+        Assert.Equal(2, bad.ExitCode);
+    }
+
+    [Fact]
+    public async Task step_moves_forward_and_back_one_event_at_a_time()
+    {
+        var session = await Recorded();
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardInput = true, RedirectStandardOutput = true, RedirectStandardError = true };
+        foreach (var a in new[] { f.SvaDll, "step", session, "--at", "9" }) psi.ArgumentList.Add(a);
+        psi.Environment["SVA_DB"] = f.ConnectionString;
+        psi.Environment["SVA_REPO"] = f.Repo;
+        using var p = Process.Start(psi)!;
+        await p.StandardInput.WriteAsync("n\nn\np\ng 34\nbogus\nq\n");
+        p.StandardInput.Close();
+        var stdout = await p.StandardOutput.ReadToEndAsync();
+        var stderr = await p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        Assert.Equal(0, p.ExitCode);
+        var steps = Regex.Matches(stdout, @"── step (\d+)/").Select(m => int.Parse(m.Groups[1].Value)).ToList();
+        Assert.Equal(new[] { 9, 10, 11, 10, 34 }, steps);
+        Assert.Contains("event just applied: seq 10 handle_issued", stdout);
+        Assert.Contains("unknown command 'bogus'", stderr);
+    }
+}
