@@ -68,8 +68,10 @@ public sealed record PageRequestQueued(string Device, int? Pasid, int? Group, ul
 public sealed record PageResponseSent(string Device, int? Pasid, int? Group, PageResponseCode Code, string Reason, int Requests) : SvaEvent;
 /// <summary>The kernel sent no response (6.9–6.11 'no IOPF queue' WARN): the device's stalled request hangs.</summary>
 public sealed record PageResponseWithheld(string Device, int? Pasid, int? Group, string Reason, int Requests) : SvaEvent;
-/// <summary>An unrecoverable DMA fault reported against a paging domain (RID or PASID).</summary>
+/// <summary>An unrecoverable DMA fault reported against a paging or blocked domain (RID or PASID).</summary>
 public sealed record DmaFaultReported(string Device, int? Pasid, ulong Address, string Access, string? Domain, string Reason) : SvaEvent;
+/// <summary>DMA through a paging domain's mapping (or an identity domain) went through: no fault, no page request.</summary>
+public sealed record DmaTranslated(string Device, int? Pasid, ulong Address, string Access, string Domain, ulong Paddr) : SvaEvent;
 
 // ---- invalidation, release, drop -----------------------------------------------------------------
 /// <summary>The CPU page tables of [Start, End) changed (the notifier's invalidate range).</summary>
@@ -128,6 +130,7 @@ public static class EventTypes
         ("page_response_sent", typeof(PageResponseSent)),
         ("page_response_withheld", typeof(PageResponseWithheld)),
         ("dma_fault_reported", typeof(DmaFaultReported)),
+        ("dma_translated", typeof(DmaTranslated)),
         ("mm_range_invalidated", typeof(MmRangeInvalidated)),
         ("secondary_tlb_invalidated", typeof(SecondaryTlbInvalidated)),
         ("mm_released", typeof(MmReleased)),

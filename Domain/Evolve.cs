@@ -193,13 +193,14 @@ public static class Evolve
             case PageRequestQueued q:
                 s.Devices[q.Device].Partial.Add(new PendingRequest { Pasid = q.Pasid, Group = q.Group, Address = q.Address, Access = q.Access, Seq = s.Seq });
                 break;
+            // The group's parked requests go with its response (iopf_group_alloc gathers them by grpid only).
             case PageResponseSent r:
-                s.Devices[r.Device].Partial.RemoveAll(p => p.Group == r.Group && p.Pasid == r.Pasid);
+                s.Devices[r.Device].Partial.RemoveAll(p => p.Group == r.Group);
                 break;
             case PageResponseWithheld r:
-                s.Devices[r.Device].Partial.RemoveAll(p => p.Group == r.Group && p.Pasid == r.Pasid);
+                s.Devices[r.Device].Partial.RemoveAll(p => p.Group == r.Group);
                 break;
-            case DmaFaultReported or MmRangeInvalidated or SecondaryTlbInvalidated or CaptureObserved:
+            case DmaFaultReported or DmaTranslated or MmRangeInvalidated or SecondaryTlbInvalidated or CaptureObserved:
                 break;
             case MmReleased r:
             {

@@ -104,18 +104,37 @@ public static class SvaKernel
 
         private readonly record struct Failure(Errno Errno, string Reason);
 
-        /// <summary>G1: arm_smmu_sva_bind — bond per (dev, mm) with refs.</summary>
+        /// <summary>
+        /// G1 (§2 G1): iommu_sva_bind_device → arm_smmu_sva_bind. One bond per (dev, mm) with refs; the PASID
+        /// comes from iommu_sva_alloc_pasid(mm, 1, (1 &lt;&lt; ssid_bits) - 1); the per-mm CD and the notifier per
+        /// (RID domain, mm) are shared.
+        /// </summary>
         private Failure? BindBond(DeviceObj dev, MmObj mm, string? name)
         {
             var group = s.GroupOf(dev);
+            // step 2: iommu_sva_bind_device takes group->mutex and wants a singleton group.
             if (r.SingletonGroupOnly && group.Devices.Count != 1)
                 return new(Errno.EINVAL, $"group {group.Id} has {group.Devices.Count} devices; SVA needs a singleton group");
-            if (dev.MaxPasids == 0) return new(Errno.ENODEV, $"{dev.Id} has no SSIDs (max_pasids 0): SVA not enabled");
+            // step 3: the RID domain must be a stage-1 paging domain.
+            if (RidRefusal(group) is { } rid) return rid;
+            // step 3a: SVA is only enabled on a master with SSIDs (ssid_bits > 0, i.e. max_pasids >= 2).
+            if (r.NoPasidDevice == NoPasidDeviceRule.DriverEnodev && dev.MaxPasids <= 1)
+                return new(Errno.ENODEV, $"{dev.Id} has no SSIDs (max_pasids {dev.MaxPasids}): SVA cannot be enabled");
             if (!dev.Sva) return new(Errno.ENODEV, $"SVA feature not enabled on {dev.Id}");
+            // step 3b: an existing bond with the same mm is shared.
             var bond = mm.Handles.Select(s.Handle).FirstOrDefault(h => h.Device == dev.Id);
             if (bond is not null) { Emit(new HandleShared(bond.Id, bond.Users + 1, name)); return null; }
+            // step 3c: the PASID (5.11–5.17: a reference on it).
             var pasid = MmPasid(dev, mm, out var fail);
             if (pasid is null) return fail;
+            // step 3d: the notifier for (RID domain, mm).
+            if (ExitedMmRefusal(group, mm) is { } exited)
+            {
+                // The error path drops the PASID reference it took (5.11–5.17); 5.18+ leaves mm->pasid set.
+                if (r.PasidFreedAtLastUnbind && mm.Handles.Count == 0)
+                    Emit(new PasidFreed(mm.Id, pasid.Value, "bind failed: iommu_sva_free_pasid on the error path"));
+                return exited;
+            }
             ArmBondGet(group, mm, writeEntries: true);
             Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, null, pasid.Value, name));
             return null;
@@ -212,46 +231,51 @@ public static class SvaKernel
         private int? MmPasid(DeviceObj dev, MmObj mm, out Failure? fail)
         {
             fail = null;
+            // 6.2–6.5 iommu_sva_bind_device: no PASID support at all.
             if (r.NoPasidDevice == NoPasidDeviceRule.CoreEopnotsupp && dev.MaxPasids == 0)
             {
                 fail = new(Errno.EOPNOTSUPP, $"{dev.Id} has max_pasids 0");
                 return null;
             }
+            // 6.4+: arch_pgtable_dma_compat(mm) (x86 LAM).
             if (r.LamCheck && mm.Lam)
             {
                 fail = new(Errno.EBUSY, $"mm {mm.Id} uses LAM: arch_pgtable_dma_compat() is false");
                 return null;
             }
+            var max = dev.MaxPasids - 1; // the allocation range is [1, max_pasids - 1]
+            // 5.11–6.3: iommu_sva_alloc_pasid(mm, min, max) validates its arguments before looking at mm->pasid.
+            if (r.RejectEmptyPasidRange && max < 1)
+            {
+                fail = new(Errno.EINVAL, $"iommu_sva_alloc_pasid(min 1, max {max}): empty range for {dev.Id} (max_pasids {dev.MaxPasids})");
+                return null;
+            }
             if (mm.Pasid is int have)
             {
-                var max = dev.MaxPasids;
                 var rejected = r.PasidRangeCheck switch
                 {
-                    PasidRangeCheck.InsideRange => have > max - 1,
-                    PasidRangeCheck.RejectTopValue => have >= max - 1,
-                    _ => have >= max,
+                    PasidRangeCheck.InsideRange => have > max,
+                    PasidRangeCheck.RejectTopValue => have >= max,
+                    _ => have >= dev.MaxPasids,
                 };
                 if (rejected)
                 {
-                    var why = r.PasidRangeCheck == PasidRangeCheck.RejectTopValue && have == max - 1
-                        ? $"mm PASID {have} is the top value {max - 1} of {dev.Id} (off-by-one check)"
-                        : $"mm PASID {have} does not fit {dev.Id} (max_pasids {max})";
+                    var why = r.PasidRangeCheck == PasidRangeCheck.RejectTopValue && have == max
+                        ? $"mm PASID {have} is the top value {max} of {dev.Id} (off-by-one check)"
+                        : $"mm PASID {have} does not fit {dev.Id} (max_pasids {dev.MaxPasids})";
                     fail = new(Errno.EOVERFLOW, why);
                     return null;
                 }
                 return have;
             }
-            if (dev.MaxPasids <= 1)
-            {
-                fail = r.NoPasidDevice == NoPasidDeviceRule.GlobalAllocator
-                    ? new(Errno.ENOSPC, $"{dev.Id} has max_pasids {dev.MaxPasids}: no global PASID can be allocated")
-                    : new(r.PasidExhausted, $"{dev.Id} has an empty PASID range (max_pasids {dev.MaxPasids})");
-                return null;
-            }
-            var pasid = LowestFree(s.Pasids.Keys, 1, dev.MaxPasids - 1);
+            // Lowest free value of [1, max_pasids - 1] (ioasid xa_alloc / IDA); an empty range fails like a full one
+            // (6.4+ ida_alloc_range -ENOSPC; 6.6+ iommu_alloc_global_pasid returns IOMMU_PASID_INVALID -> -ENOSPC).
+            var pasid = max < 1 ? null : LowestFree(s.Pasids.Keys, 1, max);
             if (pasid is null)
             {
-                fail = new(r.PasidExhausted, $"PASID space [1, {dev.MaxPasids - 1}] exhausted");
+                fail = new(r.PasidExhausted, max < 1
+                    ? $"{dev.Id} has max_pasids {dev.MaxPasids}: no PASID can be allocated"
+                    : $"PASID space [1, {max}] exhausted");
                 return null;
             }
             Emit(new PasidAllocated(mm.Id, pasid.Value));
@@ -270,23 +294,25 @@ public static class SvaKernel
             return want <= max ? want : null;
         }
 
-        /// <summary>Why iommu_attach_device_pasid(domain, dev, pasid) would fail; null if it succeeds. domain null: a fresh SVA domain.</summary>
+        /// <summary>
+        /// Why iommu_attach_device_pasid(domain, dev, pasid) of an SVA domain would fail; null if it succeeds.
+        /// <paramref name="domain"/> null: a fresh SVA domain of <paramref name="mm"/>. Order as in the kernel:
+        /// the core's checks (G4+: every group device's max_pasids; the slot), then set_dev_pasid on every
+        /// device of the group (the driver's checks).
+        /// </summary>
         private Failure? AttachRefusal(DomainObj? domain, DeviceObj dev, int pasid, MmObj mm)
         {
             var group = s.GroupOf(dev);
+            if (MaxPasidsRefusal(group, pasid) is { } tooBig) return tooBig;
             if (group.PasidArray.TryGetValue(pasid, out var slot))
                 return new(Errno.EBUSY, slot.Domain == domain?.Id
                     ? $"PASID {pasid} slot of group {group.Id} already holds {slot.Domain} (same domain)"
                     : $"PASID {pasid} slot of group {group.Id} holds {slot.Domain}");
+            if (RidRefusal(group) is { } rid) return rid;
             foreach (var member in group.Devices.Select(d => s.Devices[d]))
-            {
-                if (r.AttachChecksEveryGroupDevice && member.MaxPasids > 0 && pasid >= member.MaxPasids)
-                    return new(Errno.EINVAL, $"PASID {pasid} >= max_pasids {member.MaxPasids} of group member {member.Id}");
-                if (!member.Sva)
-                    return new(Errno.ENODEV, $"set_dev_pasid: SVA not enabled on {member.Id}");
-            }
-            if (r.BindNeedsLiveMm && mm.MmUsers == 0)
-                return new(Errno.EINVAL, $"set_dev_pasid: mmget_not_zero(mm {mm.Id}) failed (mm exited)");
+                if (!SvaUsable(member))
+                    return new(Errno.ENODEV, $"set_dev_pasid: SVA not enabled on {member.Id}{(member.MaxPasids <= 1 ? $" (max_pasids {member.MaxPasids})" : "")}");
+            if (ExitedMmRefusal(group, mm) is { } exited) return exited;
             if (domain is not null && r.SvaDomainPerIommuInstance)
             {
                 var owner = domain.Attached.Select(a => s.Devices[a.Device].Iommu).FirstOrDefault();
@@ -294,6 +320,43 @@ public static class SvaKernel
                     return new(Errno.EINVAL, $"{domain.Id} belongs to {owner}, {dev.Id} is behind {dev.Iommu} [U]");
             }
             return null;
+        }
+
+        /// <summary>G4+ (c404f55c26fc): every device of the group must have pasid &lt; max_pasids, max_pasids 0 included.</summary>
+        private Failure? MaxPasidsRefusal(GroupObj group, int pasid)
+        {
+            if (!r.AttachChecksEveryGroupDevice) return null;
+            foreach (var member in group.Devices.Select(d => s.Devices[d]))
+                if (pasid >= member.MaxPasids)
+                    return new(Errno.EINVAL, $"PASID {pasid} >= max_pasids {member.MaxPasids} of group member {member.Id}");
+            return null;
+        }
+
+        /// <summary>The driver enables SVA only on a master that has it on and has SSIDs (max_pasids >= 2).</summary>
+        private static bool SvaUsable(DeviceObj d) => d.Sva && d.MaxPasids > 1;
+
+        /// <summary>G1 step 3 / G2–G4 Arm set_dev_pasid: the RID domain must be stage-1 paging (identity and blocked are not).</summary>
+        private Failure? RidRefusal(GroupObj group)
+        {
+            if (r.NonPagingRidDomain is not { } errno || s.DomainById(group.RidDomain) is not { } rid || rid.Type == "paging") return null;
+            return new(errno, $"RID domain {rid.Id} of group {group.Id} is {rid.Type}, not a stage-1 paging domain");
+        }
+
+        /// <summary>§4 row 20: a new attachment for an mm whose process exited (mm_users 0).</summary>
+        private Failure? ExitedMmRefusal(GroupObj group, MmObj mm)
+        {
+            if (mm.MmUsers > 0) return null;
+            switch (r.ExitedMmBind)
+            {
+                case ExitedMmBind.MmgetNotZero:
+                    return new(Errno.EINVAL, $"set_dev_pasid: mmget_not_zero(mm {mm.Id}) failed (mm exited)");
+                default:
+                    // [U] reading: with a notifier already registered for (RID domain, mm) the driver only takes a
+                    // reference and nothing looks at mm_users; a new one hits BUG_ON(mm_users <= 0) in
+                    // __mmu_notifier_register. The simulator refuses with -EINVAL instead of oopsing.
+                    if (ArmNotifier(group, mm) is not null) return null;
+                    return new(Errno.EINVAL, $"mm {mm.Id} has exited: registering its mmu_notifier would BUG_ON(mm_users <= 0) (caller contract violated) [U]");
+            }
         }
 
         private string AllocSvaDomain(MmObj mm)
@@ -316,11 +379,15 @@ public static class SvaKernel
             if (r.NotifierModel == NotifierModel.PerRidDomainAndMm) ArmBondGet(group, mm, writeEntries: false);
         }
 
-        /// <summary>G1–G4 Arm: the per-mm CD (pinned CPU ASID) and the notifier per (RID domain, mm).</summary>
+        /// <summary>The G1–G4 Arm notifier of (RID domain, mm). Each group has its own (default) RID domain here.</summary>
+        private NotifierObj? ArmNotifier(GroupObj group, MmObj mm) =>
+            s.Notifiers.Values.FirstOrDefault(x => x.Mm == mm.Id && x.Group == group.Id && x.Domain is null);
+
+        /// <summary>G1–G4 Arm: the per-mm CD (pinned CPU ASID, holds an mmgrab) and the notifier per (RID domain, mm).</summary>
         private void ArmBondGet(GroupObj group, MmObj mm, bool writeEntries)
         {
             if (!s.ContextDescriptors.ContainsKey(mm.Id)) Emit(new ContextDescriptorAllocated(mm.Id, mm.Ordinal));
-            var n = s.Notifiers.Values.FirstOrDefault(x => x.Mm == mm.Id && x.Group == group.Id && x.Domain is null);
+            var n = ArmNotifier(group, mm);
             if (n is not null) { Emit(new NotifierRefsChanged(n.Id, n.Refs + 1)); return; }
             Emit(new NotifierRegistered("N" + s.NextNotifier, mm.Id, group.Id, null));
             if (writeEntries)
@@ -330,7 +397,7 @@ public static class SvaKernel
         /// <summary>Drop a bond's notifier reference; at zero clear the CD (invalidating unless release already did) and maybe the per-mm CD.</summary>
         private void ArmBondPut(GroupObj group, MmObj mm, int pasid, bool clearEntries)
         {
-            var n = s.Notifiers.Values.FirstOrDefault(x => x.Mm == mm.Id && x.Group == group.Id && x.Domain is null);
+            var n = ArmNotifier(group, mm);
             if (n is null) return;
             if (n.Refs > 1) { Emit(new NotifierRefsChanged(n.Id, n.Refs - 1)); return; }
             var devices = group.Devices.Where(d => s.Devices[d].PasidTable.ContainsKey(pasid)).ToList();
@@ -339,11 +406,10 @@ public static class SvaKernel
             if (!n.Cleared && s.ContextDescriptors.TryGetValue(mm.Id, out var asid))
                 Emit(new SecondaryTlbInvalidated(mm.Id, pasid, 0, ulong.MaxValue, n.Id, $"asid {asid} all", devices.Count > 0 ? devices : group.Devices.ToList()));
             Emit(new NotifierFreed(n.Id));
+            // The shared CD goes with the last notifier of the mm (unpin the ASID, mmdrop). The callers free
+            // the mm after their own steps: the notifier's SRCU-deferred mmdrop keeps it alive until then.
             if (!s.Notifiers.Values.Any(x => x.Mm == mm.Id && x.Domain is null) && s.ContextDescriptors.TryGetValue(mm.Id, out var cdAsid))
-            {
                 Emit(new ContextDescriptorFreed(mm.Id, cdAsid));
-                MaybeMmFree(mm);
-            }
         }
 
         private string NextHandle() => "H" + s.NextHandle;
@@ -371,10 +437,13 @@ public static class SvaKernel
             {
                 case Generation.G1:
                     if (h.Users > 1) { Emit(new HandleReleased(h.Id, h.Users - 1)); return; }
+                    // __arm_smmu_sva_unbind at refs 0: unlink, notifier put (CD cleared, TLBI/ATC unless cleared,
+                    // shared CD dropped), 5.11–5.17 iommu_sva_free_pasid, free the bond.
                     Emit(new HandleFreed(h.Id));
                     ArmBondPut(s.GroupOf(dev), mm, h.Pasid, clearEntries: true);
                     if (r.PasidFreedAtLastUnbind && mm.Handles.Count == 0 && mm.Pasid is int p)
                         Emit(new PasidFreed(mm.Id, p, "last unbind (PASID refcount)"));
+                    MaybeMmFree(mm);
                     return;
                 case Generation.G2:
                 {
@@ -395,12 +464,14 @@ public static class SvaKernel
                 }
                 default: // G4, G5
                 {
+                    // handle->users--; at 0: (G4: unlink from iommu_mm->sva_handles) detach the PASID,
+                    // domain->users-- (free at 0), then kfree(handle).
                     if (h.Users > 1) { Emit(new HandleReleased(h.Id, h.Users - 1)); return; }
                     var d = s.Domain(h.Domain!);
-                    Emit(new HandleFreed(h.Id));
                     DetachSva(d, dev, h.Pasid, mm);
                     Emit(new DomainUsersChanged(d.Id, d.Users - 1));
                     if (d.Users == 0) FreeSvaDomain(d, mm);
+                    Emit(new HandleFreed(h.Id));
                     return;
                 }
             }
@@ -412,6 +483,7 @@ public static class SvaKernel
             var at = d.Attached.FirstOrDefault(a => a.Pasid == pasid && s.Devices[a.Device].Group == group.Id);
             Emit(new DomainDetached(d.Id, at?.Device ?? dev.Id, pasid, at?.Devices.ToList() ?? group.Devices.ToList()));
             if (r.NotifierModel == NotifierModel.PerRidDomainAndMm) ArmBondPut(group, mm, pasid, clearEntries: false);
+            MaybeMmFree(mm);
         }
 
         private void FreeSvaDomain(DomainObj d, MmObj mm)
@@ -421,7 +493,9 @@ public static class SvaKernel
                 var n = s.Notifiers.Values.FirstOrDefault(x => x.Domain == d.Id);
                 if (n is not null)
                 {
-                    if (!n.Cleared && mm.Pasid is int p)
+                    // 6.11+ Arm domain free: TLBI by the private ASID before it can be reused (unconditional:
+                    // there is no 'cleared' shortcut in G5), then mmu_notifier_put. Nothing is attached any more: no ATC.
+                    if (mm.Pasid is int p)
                         Emit(new SecondaryTlbInvalidated(mm.Id, p, 0, ulong.MaxValue, n.Id, $"asid {d.Asid} all", Array.Empty<string>()));
                     Emit(new NotifierFreed(n.Id));
                 }
@@ -435,74 +509,84 @@ public static class SvaKernel
         {
             if (mm.MmCount > 0 || mm.State != MmLife.Dropped) return;
             Emit(new MmFreed(mm.Id));
-            if (!r.PasidFreedAtLastUnbind && mm.Pasid is int p) Emit(new PasidFreed(mm.Id, p, "__mmdrop (mm_pasid_drop)"));
+            // 5.18+: mm_pasid_drop() in __mmdrop (G3+: with iommu_mm). 5.11–5.17 freed it at the last unbind
+            // already; a PASID still held then can only come from a capture (an mm seen with its PASID).
+            if (mm.Pasid is int p)
+                Emit(new PasidFreed(mm.Id, p, r.PasidFreedAtLastUnbind ? "__mmdrop (mm gone; no bond held the PASID)" : "__mmdrop (mm_pasid_drop)"));
         }
 
         // ---- page faults --------------------------------------------------------------------------------
+        /// <summary>
+        /// A page request (kernel-sva.md §3.1). Per request: a non-SVA domain at the slot means plain DMA
+        /// (translated, or an unrecoverable fault); otherwise the IOPF path of the version: where the handler
+        /// is looked up, what a refused request gets back, the partial list, then the group's requests one by
+        /// one (sticky errors) and one response for the group.
+        /// </summary>
         private void Fault(PageFault c)
         {
             if (!s.Devices.TryGetValue(c.Device, out var dev)) { Emit(new CallFailed("fault", Errno.ENODEV, $"no such device {c.Device}")); return; }
             var group = s.GroupOf(dev);
 
-            // Translation faults on paging domains are unrecoverable DMA faults, not page requests.
             var slotDomain = c.Pasid is int sp
                 ? (group.PasidArray.TryGetValue(sp, out var sl) ? s.Domain(sl.Domain) : null)
                 : s.DomainById(group.RidDomain);
-            if (slotDomain is { Type: not "sva" })
+            if (slotDomain is { Type: not "sva" }) { Dma(dev, c, slotDomain); return; }
+
+            // The SVA domain that handles this request's PASID (the IOPF handler), if any.
+            var handler = c.Pasid is int hp && group.PasidArray.TryGetValue(hp, out var hs) ? s.Domain(hs.Domain) : null;
+            var what = c.Pasid is null ? "RID" : $"PASID {c.Pasid}";
+
+            // 6.12 (Aug-2024 fix): find_fault_handler before anything else, for every request.
+            if (r.FaultHandlerLookup == FaultHandlerLookup.BeforeAnything && handler is null)
             {
-                var mapped = slotDomain.Mappings.Any(m => c.Address >= m.Iova && c.Address < m.End);
-                var reason = slotDomain.Type switch
-                {
-                    "blocked" => "blocked domain: all DMA aborts",
-                    "identity" => "identity domain: address outside RAM",
-                    _ => mapped ? $"iova {SvaJson.Hex(c.Address)} is mapped in {slotDomain.Id}" : $"iova {SvaJson.Hex(c.Address)} is not mapped in {slotDomain.Id}",
-                };
-                Emit(new DmaFaultReported(dev.Id, c.Pasid, c.Address, c.Access, slotDomain.Id, reason));
+                Refuse(r.NoDomainAnswer, dev, c, GroupSize(dev, c), $"iopf ({what}) without a fault handler");
                 return;
             }
-
+            // No IOPF queue: iommu_report_device_fault fails (or WARNs) for every request, last or not.
             if (!dev.Iopf)
             {
                 Refuse(r.NotOnIopfQueueAnswer, dev, c, 1, $"{dev.Id} is not on an IOPF queue");
                 return;
             }
+            // Non-last requests are parked on the partial list, never answered.
             if (!c.Last)
             {
                 Emit(new PageRequestQueued(dev.Id, c.Pasid, c.Group, c.Address, c.Access));
                 return;
             }
 
-            var requests = dev.Partial.Where(p => p.Group == c.Group && p.Pasid == c.Pasid)
+            // The last request: the group is the parked requests with its grpid (iopf_group_alloc matches
+            // on grpid only), then this one.
+            var requests = dev.Partial.Where(p => p.Group == c.Group)
                 .Select(p => (p.Address, p.Access)).Append((c.Address, c.Access)).ToList();
 
-            MmObj? mm = null;
+            MmObj mm;
             switch (r.FaultDispatch)
             {
                 case FaultDispatch.GlobalPasidLookup:
+                    // 5.13–6.1: the work item finds the mm by PASID, globally (iommu_sva_find).
                     if (c.Pasid is not int gp) { Respond(dev, c, PageResponseCode.INVALID, "page request without PASID", requests.Count); return; }
                     if (!s.Pasids.TryGetValue(gp, out var owner)) { Respond(dev, c, PageResponseCode.INVALID, $"iommu_sva_find({gp}): PASID not allocated", requests.Count); return; }
                     mm = s.Mms[owner];
                     break;
                 case FaultDispatch.DomainLookupInWork:
-                {
-                    if (c.Pasid is not int wp) { Respond(dev, c, PageResponseCode.INVALID, "page request without PASID", requests.Count); return; }
-                    if (!group.PasidArray.TryGetValue(wp, out var slot)) { Respond(dev, c, PageResponseCode.INVALID, $"no domain attached at PASID {wp}", requests.Count); return; }
-                    mm = s.Mms[s.Domain(slot.Domain).Mm!];
+                    // 6.2–6.6: the work item looks up iommu_get_domain_for_dev_pasid(dev, pasid, 0).
+                    if (c.Pasid is null) { Respond(dev, c, PageResponseCode.INVALID, "page request without PASID", requests.Count); return; }
+                    if (handler is null) { Respond(dev, c, PageResponseCode.INVALID, $"no domain attached at {what}", requests.Count); return; }
+                    mm = s.Mms[handler.Mm!];
                     break;
-                }
                 default:
-                {
-                    if (c.Pasid is not int rp || !group.PasidArray.TryGetValue(rp, out var slot))
+                    // 6.7+: the report path looks the domain (6.11+: the attach handle) up; refusals per version.
+                    if (handler is null)
                     {
-                        var what = c.Pasid is null ? "RID" : $"PASID {c.Pasid}";
                         Refuse(r.NoDomainAnswer, dev, c, requests.Count, $"iopf ({what}) without domain attached or handler installed");
                         return;
                     }
-                    mm = s.Mms[s.Domain(slot.Domain).Mm!];
+                    mm = s.Mms[handler.Mm!];
                     break;
-                }
             }
 
+            // iommu_sva_handle_mm / iopf_handler: one request after the other, the first error is sticky.
             foreach (var (addr, access) in requests)
             {
                 if (mm.MmUsers == 0) { Respond(dev, c, PageResponseCode.INVALID, $"mmget_not_zero(mm {mm.Id}) failed: process exited", requests.Count); return; }
@@ -510,6 +594,25 @@ public static class SvaKernel
                 if (denied is not null) { Respond(dev, c, PageResponseCode.INVALID, denied, requests.Count); return; }
             }
             Respond(dev, c, PageResponseCode.SUCCESS, $"handle_mm_fault in mm {mm.Id}", requests.Count);
+        }
+
+        private static int GroupSize(DeviceObj dev, PageFault c) => c.Last ? dev.Partial.Count(p => p.Group == c.Group) + 1 : 1;
+
+        /// <summary>DMA through a paging, identity or blocked domain: no page request, translated or an unrecoverable fault.</summary>
+        private void Dma(DeviceObj dev, PageFault c, DomainObj d)
+        {
+            switch (d.Type)
+            {
+                case "identity":
+                    Emit(new DmaTranslated(dev.Id, c.Pasid, c.Address, c.Access, d.Id, c.Address));
+                    return;
+                case "blocked":
+                    Emit(new DmaFaultReported(dev.Id, c.Pasid, c.Address, c.Access, d.Id, $"blocked domain {d.Id}: all DMA is refused"));
+                    return;
+            }
+            var m = d.Mappings.FirstOrDefault(m => c.Address >= m.Iova && c.Address < m.End);
+            if (m is not null) Emit(new DmaTranslated(dev.Id, c.Pasid, c.Address, c.Access, d.Id, m.Paddr + (c.Address - m.Iova)));
+            else Emit(new DmaFaultReported(dev.Id, c.Pasid, c.Address, c.Access, d.Id, $"iova {SvaJson.Hex(c.Address)} is not mapped in {d.Id}"));
         }
 
         private static string? VmaDenies(MmObj mm, ulong addr, string access)
@@ -536,6 +639,13 @@ public static class SvaKernel
         }
 
         // ---- invalidation, release, drop --------------------------------------------------------------
+        /// <summary>
+        /// §3.2: one round of invalidation per notifier of the mm (G1–G4 Arm: per (RID domain, mm); G5: per SVA
+        /// domain). The modelled SMMU has no BTM, so G1–G4 send a TLBI by the shared CPU ASID too (with BTM the
+        /// broadcast TLBI would cover it); without range invalidation a range of 512 pages or more becomes a
+        /// whole-ASID TLBI (the threshold's first release is not pinned down in the spec: applied to every
+        /// version). ATC: every device holding the PASID.
+        /// </summary>
         private void Invalidate(InvalidateRange c)
         {
             if (!s.Mms.TryGetValue(c.Mm, out var mm)) { Emit(new CallFailed("invalidate", null, $"no such mm {c.Mm}")); return; }
@@ -625,20 +735,30 @@ public static class SvaKernel
             return null;
         }
 
+        /// <summary>
+        /// A script's non-SVA attach. RID (no pasid=): iommu_attach_device. PASID: iommu_attach_device_pasid
+        /// with the pasid_array slot rules of §2 G2 (a used slot is -EBUSY, even for the same domain).
+        /// </summary>
         private void Attach(AttachDomain c)
         {
             var d = Named("attach", c.Domain);
             if (d is null) return;
             if (!s.Devices.TryGetValue(c.Device, out var dev)) { Emit(new CallFailed("attach", Errno.ENODEV, $"no such device {c.Device}")); return; }
+            if (d.Type == "sva") { Emit(new CallFailed("attach", Errno.EINVAL, $"{d.Id} is an SVA domain: it is attached by bind")); return; }
             var group = s.GroupOf(dev);
             if (c.Pasid is not int pasid)
             {
+                // [I] iommu_attach_device() is the legacy singleton-group API; the group then owns its RID
+                // domain until detached (a second explicit domain is -EBUSY). Not in kernel-sva.md.
+                if (group.Devices.Count != 1) { Emit(new CallFailed("attach", Errno.EINVAL, $"iommu_attach_device: group {group.Id} has {group.Devices.Count} devices")); return; }
                 if (group.RidDomain is { } rid) { Emit(new CallFailed("attach", Errno.EBUSY, $"group {group.Id} RID already attached to {rid}")); return; }
                 Emit(new DomainAttached(d.Id, dev.Id, null, group.Devices.ToList()));
                 return;
             }
             if (r.Generation == Generation.G1) { Emit(new CallFailed("attach", Errno.EOPNOTSUPP, "no iommu_attach_device_pasid before 6.2")); return; }
+            // G4+ core: pasid != IOMMU_NO_PASID [V]; G2/G3 [I]: the core lets it through and the driver refuses PASID 0.
             if (pasid == 0) { Emit(new CallFailed("attach", Errno.EINVAL, "PASID 0 is IOMMU_NO_PASID")); return; }
+            if (MaxPasidsRefusal(group, pasid) is { } tooBig) { Emit(new CallFailed("attach", tooBig.Errno, tooBig.Reason)); return; }
             if (group.PasidArray.TryGetValue(pasid, out var slot))
             {
                 Emit(new CallFailed("attach", Errno.EBUSY, slot.Domain == d.Id
@@ -646,13 +766,6 @@ public static class SvaKernel
                     : $"PASID {pasid} slot of group {group.Id} holds {slot.Domain}"));
                 return;
             }
-            if (r.AttachChecksEveryGroupDevice)
-                foreach (var member in group.Devices.Select(x => s.Devices[x]))
-                    if (member.MaxPasids > 0 && pasid >= member.MaxPasids)
-                    {
-                        Emit(new CallFailed("attach", Errno.EINVAL, $"PASID {pasid} >= max_pasids {member.MaxPasids} of {member.Id}"));
-                        return;
-                    }
             Emit(new DomainAttached(d.Id, dev.Id, pasid, group.Devices.ToList()));
         }
 

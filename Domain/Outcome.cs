@@ -1,3 +1,5 @@
+using Sva.Domain.Json;
+
 namespace Sva.Domain;
 
 /// <summary>What one call answered, read off the events it produced and the state after them.</summary>
@@ -10,7 +12,8 @@ public sealed record CallOutcome(
     string? Handle,
     string? Domain,
     int? Pasid,
-    string? Response)
+    string? Response,
+    string? Dma = null)
 {
     public static CallOutcome Of(KernelCall call, IReadOnlyList<SvaEvent> events, SvaState after)
     {
@@ -45,7 +48,11 @@ public sealed record CallOutcome(
                 var withheld = events.OfType<PageResponseWithheld>().LastOrDefault();
                 if (withheld is not null) return new(call.Op, true, null, withheld.Reason, null, null, null, withheld.Pasid, "NONE");
                 var dma = events.OfType<DmaFaultReported>().LastOrDefault();
-                if (dma is not null) return new(call.Op, true, null, dma.Reason, null, null, dma.Domain, dma.Pasid, null);
+                if (dma is not null) return new(call.Op, true, null, dma.Reason, null, null, dma.Domain, dma.Pasid, null, "fault");
+                var translated = events.OfType<DmaTranslated>().LastOrDefault();
+                if (translated is not null)
+                    return new(call.Op, true, null, $"{translated.Domain} translates {SvaJson.Hex(translated.Address)} to {SvaJson.Hex(translated.Paddr)}",
+                        null, null, translated.Domain, translated.Pasid, null, "translated");
                 return new(call.Op, true, null, "queued until the group's last request", null, null, null, (call as PageFault)!.Pasid, null);
             }
             case AllocDomain:
@@ -63,7 +70,12 @@ public sealed record CallOutcome(
         {
             "bind" => $"{Handle} domain {Domain ?? "-"} pasid {Pasid}",
             "unbind" => $"{Handle} released",
-            "fault" => Response is null ? (Domain is not null ? $"DMA fault: {Reason}" : "queued (not last)") : $"{Response} ({Reason})",
+            "fault" => Dma switch
+            {
+                "fault" => $"DMA fault: {Reason}",
+                "translated" => $"DMA translated: {Reason}",
+                _ => Response is null ? "queued (not last)" : $"{Response} ({Reason})",
+            },
             "domain" => Domain ?? "ok",
             _ => "ok",
         };

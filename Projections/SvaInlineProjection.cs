@@ -29,8 +29,10 @@ public sealed class SvaInlineProjection : IInlineProjection
             var list = batch.ToList();
             var session = batch.Key;
             var firstSeq = list[0].Seq;
-            var state = committed.TryGetValue(session, out var cached) && cached.Seq == firstSeq - 1
-                ? cached.Clone()
+            // Take the cached state out while this append is in flight: it comes back through Committed,
+            // or is dropped by Aborted, so no copy is needed and a rolled-back append can never leak into it.
+            var state = committed.TryRemove(session, out var cached) && cached.Seq == firstSeq - 1
+                ? cached
                 : await RefoldAsync(connection, session, firstSeq - 1, ct);
             var touched = new HashSet<(string, string)>();
             foreach (var stored in list)

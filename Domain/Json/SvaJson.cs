@@ -22,6 +22,8 @@ public static class SvaJson
             DefaultIgnoreCondition = JsonIgnoreCondition.Never,
             NumberHandling = JsonNumberHandling.Strict,
             UnmappedMemberHandling = JsonUnmappedMemberHandling.Disallow,
+            // A call read back from jsonb metadata: PostgreSQL orders keys by length, so "op" may not come first.
+            AllowOutOfOrderMetadataProperties = true,
         };
         o.Converters.Add(new HexULongConverter());
         o.Converters.Add(new JsonStringEnumConverter());
