@@ -157,11 +157,17 @@ public static class SvaKernel
             }
             var refused = AttachRefusal(null, dev, pasid.Value, mm);
             if (refused is not null) return new(refused.Value.Errno, $"fresh SVA domain: {refused.Value.Reason}");
-            var domain = AllocSvaDomain(mm);
-            AttachSva(domain, dev, pasid.Value, mm);
-            Emit(new DomainUsersChanged(domain, 1));
-            Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, domain, pasid.Value, name));
+            IssueOnFreshDomain(dev, mm, pasid.Value, name);
             return null;
+        }
+
+        /// <summary>iommu_sva_domain_alloc, attach at (dev, pasid), users = 1, and a new handle on it.</summary>
+        private void IssueOnFreshDomain(DeviceObj dev, MmObj mm, int pasid, string? name)
+        {
+            var domain = AllocSvaDomain(mm);
+            AttachSva(domain, dev, pasid, mm);
+            Emit(new DomainUsersChanged(domain, 1));
+            Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, domain, pasid, name));
         }
 
         /// <summary>G3 (6.8-rc1) and G4 (6.8): shared SVA domains; G4 first looks in the mm's handle list.</summary>
@@ -220,10 +226,7 @@ public static class SvaKernel
                 tried.Add($"fresh SVA domain: -{nf.Errno} ({nf.Reason})");
                 return new(nf.Errno, string.Join("; ", tried));
             }
-            var domain = AllocSvaDomain(mm);
-            AttachSva(domain, dev, pasid, mm);
-            Emit(new DomainUsersChanged(domain, 1));
-            Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, domain, pasid, name));
+            IssueOnFreshDomain(dev, mm, pasid, name);
             return null;
         }
 
