@@ -22,11 +22,18 @@ var root = new RootCommand("""
     common.Verbose,
 };
 root.Subcommands.Add(RunVerb.Build(common));
+root.Subcommands.Add(ImportVerb.Build(common));
+root.Subcommands.Add(FormatsVerb.Build(common));
 root.Subcommands.Add(StateVerb.Build(common));
 root.Subcommands.Add(LogVerb.Build(common));
 root.Subcommands.Add(SessionsVerb.Build(common));
 root.Subcommands.Add(SessionsVerb.Kernels(common));
 root.Subcommands.Add(SessionsVerb.Projections(common));
+root.Subcommands.Add(TimelineVerb.Build(common));
+root.Subcommands.Add(ExportVerb.Build(common));
+root.Subcommands.Add(StepVerb.Build(common));
+root.Subcommands.Add(CheckVerb.Build(common));
+root.Subcommands.Add(CompareVerb.Build(common));
 return await root.Parse(args).InvokeAsync();
 
 namespace Sva.Replay

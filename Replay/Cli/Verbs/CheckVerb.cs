@@ -21,6 +21,8 @@ public static class CheckVerb
               dma-after-unmap                 a DMA fault on an IOVA unmapped earlier (names the unmap's seq)
               attach-past-max-pasids          a PASID attached on a device whose max_pasids does not cover it
               pasid-reused-with-queued-fault  a PASID reallocated while a request of its previous owner is queued
+              conformance                     (imported captures) the capture shows an outcome the simulator, under the
+                                              session's kernel version, did not give: both lines are named
             Each finding has the seq where it starts, the script line when the event came from a file, and the
             seqs of the events involved. --json: one JSON object per line.
             """)
@@ -40,7 +42,12 @@ public static class CheckVerb
                 if (JsonNode.Parse(e.MetadataJson) is JsonObject meta && meta["source"] is JsonValue v && v.TryGetValue<string>(out var src))
                     sources[e.Seq] = src;
             }
-            var findings = Checks.Run(events);
+            // Kernel invariants, then conformance of an imported capture: what the machine answered vs the simulator.
+            var findings = Checks.Run(events).ToList();
+            findings.AddRange(Sva.Formats.Import.Conformance.Check(events.Select(e => new Sva.Formats.Import.SeqEvent(e.Item1, e.Item2, sources.GetValueOrDefault(e.Item1))))
+                .Select(c => new Finding(c.Kind, c.Seq, c.Message + (c.SimulatedSeq is { } sim ? $" (simulated at seq {sim})" : ""),
+                    c.SimulatedSeq is { } ss ? [ss] : [])));
+            findings = findings.OrderBy(f => f.Seq).ToList();
             string? Source(long seq) => sources.TryGetValue(seq, out var s) ? s : null;
             if (pr.GetValue(common.Json))
             {

@@ -1,0 +1,109 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using Npgsql;
+using Sva.EventStore;
+using Sva.Projections;
+
+namespace Sva.Import.Tests;
+
+public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
+{
+    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+
+    public JsonObject Json() => JsonNode.Parse(Stdout) as JsonObject ?? throw new InvalidOperationException($"not a JSON object:\n{this}");
+
+    public List<JsonObject> JsonLines() =>
+        Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => (JsonObject)JsonNode.Parse(l)!).ToList();
+}
+
+/// <summary>The real database (SVA_DB or the local cluster from postgres-init) and the built sva CLI (copied from tests/Sva.Cli.Tests).</summary>
+public sealed class ImportFixture : IAsyncLifetime
+{
+    public string ConnectionString { get; private set; } = "";
+    public PgEventStore Store { get; private set; } = null!;
+    public string Repo { get; } = LocalCluster.FindRepoRoot() ?? throw new InvalidOperationException("repository root not found");
+    public string SvaDll { get; } = Path.Combine(AppContext.BaseDirectory, "sva.dll");
+    public string TempDir { get; } = Path.Combine(Path.GetTempPath(), "sva-import-tests", Guid.NewGuid().ToString("N")[..8]);
+
+    public async Task InitializeAsync()
+    {
+        ConnectionString = await LocalCluster.ResolveConnectionStringAsync();
+        Store = PgEventStore.Create(ConnectionString, [new SvaInlineProjection()]);
+        await Store.EnsureSchemaAsync();
+        Directory.CreateDirectory(TempDir);
+    }
+
+    public async Task DisposeAsync()
+    {
+        await Store.DisposeAsync();
+        try { Directory.Delete(TempDir, recursive: true); } catch (IOException) { }
+    }
+
+    public static string Data(string relative) => Path.Combine(AppContext.BaseDirectory, "data", relative);
+
+    public static string UniqueSession(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..10]}";
+
+    public Task<CliResult> RunAsync(params string[] args) => RunWithEnvAsync(null, args);
+
+    public async Task<CliResult> RunWithEnvAsync(IReadOnlyDictionary<string, string>? env, params string[] args)
+    {
+        using var p = Start(env, args);
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await p.WaitForExitAsync(cts.Token);
+        return new CliResult(p.ExitCode, await stdout, await stderr);
+    }
+
+    public Process Start(IReadOnlyDictionary<string, string>? env, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(SvaDll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["SVA_DB"] = ConnectionString;
+        psi.Environment["SVA_REPO"] = Repo;
+        if (env is not null)
+            foreach (var (k, v) in env) psi.Environment[k] = v;
+        return Process.Start(psi)!;
+    }
+
+    /// <summary>A file in this run's temp directory.</summary>
+    public string WriteTemp(string name, string text)
+    {
+        var dir = Path.Combine(TempDir, Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, name);
+        File.WriteAllText(path, text, new UTF8Encoding(false));
+        return path;
+    }
+
+    /// <summary>
+    /// A copy of a test capture made unique to this test run by one trailing comment line (after a blank line, so that
+    /// no record's free-text tail takes it in): imports are idempotent by content, so without it a database that saw an
+    /// earlier run would answer from that run's summary.
+    /// </summary>
+    public string FreshCopy(string relative, string? trailer = null)
+    {
+        var text = File.ReadAllText(Data(relative));
+        if (text.Length > 0 && !text.EndsWith('\n')) text += "\n";
+        return WriteTemp(Path.GetFileName(relative), text + "\n" + (trailer ?? $"# sva import test {Guid.NewGuid():N}") + "\n");
+    }
+
+    public async Task<long?> SessionVersionAsync(string session)
+    {
+        var info = await Store.GetSessionAsync(session);
+        return info?.Version;
+    }
+
+    public async Task<T?> ScalarAsync<T>(string sql, params object[] args)
+    {
+        await using var cmd = Store.DataSource.CreateCommand(sql);
+        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a });
+        var v = await cmd.ExecuteScalarAsync();
+        return v is null or DBNull ? default : (T)v;
+    }
+}
+
+[CollectionDefinition("import")]
+public sealed class ImportCollection : ICollectionFixture<ImportFixture>;
