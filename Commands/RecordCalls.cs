@@ -60,24 +60,29 @@ public sealed class RecordCallsHandler(PgEventStore store, int snapshotEvery = R
             ? cached
             : await StateLoader.LoadAsync(store, request.Session, ct: ct);
         states.TryRemove(request.Session, out _);
-        var lastSnapshot = state.Seq;
         var results = new List<RecordedCall>(request.Calls.Count);
         var conflicts = 0;
         var index = 0;
         foreach (var chunk in request.Calls.Chunk(request.ChunkSize))
         {
+            var snapshots = new List<(long Seq, string Json)>();
             for (var attempt = 0; ; attempt++)
             {
                 var before = state.Seq;
                 var decided = new List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)>(chunk.Length);
                 var encoded = new List<NewEvent>();
                 var commandId = Guid.NewGuid();
+                snapshots.Clear();
                 foreach (var call in chunk)
                 {
+                    var boundary = snapshotEvery > 0 ? state.Seq / snapshotEvery : 0;
                     var events = SvaKernel.Execute(version, state, call.Call);
                     decided.Add((call, events, CallOutcome.Of(call.Call, events, state)));
                     for (var i = 0; i < events.Count; i++)
                         encoded.Add(EventCodec.Encode(events[i], Metadata(commandId, call, i == 0)));
+                    // Snapshot policy: one snapshot right after the call that crosses each multiple of snapshotEvery,
+                    // so snapshot seqs do not depend on how calls are chunked; saved only once the append committed.
+                    if (snapshotEvery > 0 && state.Seq / snapshotEvery > boundary) snapshots.Add((state.Seq, state.ToSnapshotJson()));
                 }
                 try
                 {
@@ -102,11 +107,7 @@ public sealed class RecordCallsHandler(PgEventStore store, int snapshotEvery = R
                     throw;
                 }
             }
-            if (snapshotEvery > 0 && state.Seq - lastSnapshot >= snapshotEvery)
-            {
-                await store.SaveSnapshotAsync(request.Session, state.Seq, state.ToSnapshotJson(), ct);
-                lastSnapshot = state.Seq;
-            }
+            foreach (var (seq, json) in snapshots) await store.SaveSnapshotAsync(request.Session, seq, json, ct);
         }
         states[request.Session] = state;
         return new RecordResult(request.Session, version.Name, created, results, conflicts, state.Seq);

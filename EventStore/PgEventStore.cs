@@ -17,7 +17,7 @@ namespace Sva.EventStore;
 /// reads forward from its checkpoint never skips an event that commits late (a rolled back append rolls back
 /// the counter as well). Per session, seqs are expectedVersion+1 .. expectedVersion+n, gap-free.
 /// </remarks>
-public sealed class PgEventStore : IAsyncDisposable
+public sealed partial class PgEventStore : IAsyncDisposable
 {
     /// <summary>LISTEN channel; the payload of each append is <c>session:last_seq</c>.</summary>
     public const string NotifyChannel = "sva_events";

@@ -2,6 +2,7 @@ using System.CommandLine;
 using Spectre.Console;
 using Sva.Domain;
 using Sva.Projections;
+using Sva.Projections.Queries;
 
 namespace Sva.Replay.Verbs;
 
@@ -11,26 +12,46 @@ public static class StateVerb
     {
         var session = new Argument<string>("session") { Description = "Session name (see 'sva sessions')" };
         var at = new Option<long?>("--at") { Description = "The seq to show the system at (default: the session's last event)" };
+        var atTime = new Option<string?>("--at-time") { Description = "Show the system as of this time: the last event whose recorded_at (the time its append committed) is at or before it. An ISO 8601 timestamp; without an offset it is UTC" };
         var noSnap = new Option<bool>("--no-snapshots") { Description = "Fold from event 1 instead of starting at the nearest snapshot (same answer, slower)" };
         var cmd = new Command("state", "The whole simulated system of a session at one seq: devices with their PASID tables, mms, domains, handles, the PASID allocator")
         {
-            session, at, noSnap, common.Json,
+            session, at, atTime, noSnap, common.Json,
         };
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             await using var host = await common.OpenAsync(pr, ct);
             var name = pr.GetValue(session)!;
             var info = await host.SessionAsync(name, ct);
+            if (pr.GetValue(at) is not null && pr.GetValue(atTime) is not null) throw new UserInputException("give either --at or --at-time, not both");
             var seq = pr.GetValue(at) ?? info.Version;
+            if (pr.GetValue(atTime) is { } timeText)
+            {
+                var time = ParseTime(timeText, "--at-time");
+                seq = await host.Store.SeqAtTimeAsync(name, time, ct);
+                Output.Info($"--at-time {time:O}: seq {seq} (the last event recorded at or before it)");
+            }
             if (seq < 0 || seq > info.Version)
                 throw new UserInputException($"--at {seq}: session '{name}' has seqs 0..{info.Version}");
-            var state = await StateLoader.LoadAsync(host.Store, name, seq, !pr.GetValue(noSnap), ct);
+            var loaded = await TimeTravel.LoadAsync(host.Store, name, seq, !pr.GetValue(noSnap), ct);
+            var state = loaded.State;
+            if (pr.GetValue(common.Verbose))
+                Output.Info(loaded.SnapshotSeq > 0 ? $"from the snapshot at seq {loaded.SnapshotSeq} + {loaded.EventsFolded} events" : $"folded {loaded.EventsFolded} events from seq 1");
             var view = StateView.Of(name, info.Kernel, state);
             if (pr.GetValue(common.Json)) Output.JsonDocument(view.ToJson());
             else Render(view);
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>An ISO 8601 time; without an offset it is taken as UTC.</summary>
+    public static DateTimeOffset ParseTime(string text, string option)
+    {
+        if (DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture,
+                System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AllowWhiteSpaces, out var t))
+            return t;
+        throw new UserInputException($"{option} '{text}': not a time; expected ISO 8601 such as 2026-11-21T15:49:34Z or 2026-11-21 15:49:34.5+01:00");
     }
 
     public static void Render(StateView v)

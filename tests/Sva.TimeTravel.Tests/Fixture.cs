@@ -1,0 +1,80 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+using Sva.Domain;
+using Sva.EventStore;
+using Sva.Formats.Generate;
+using Sva.Projections;
+using Xunit;
+
+namespace Sva.TimeTravel.Tests;
+
+public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
+{
+    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+    public List<JsonObject> JsonLines() =>
+        Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => (JsonObject)JsonNode.Parse(l)!).ToList();
+}
+
+/// <summary>
+/// The real database (SVA_DB or the local cluster from postgres-init), a way to run the built sva CLI, and one
+/// generated session shared by the tests (recorded by 'sva generate --session', so that path is exercised too),
+/// with the generator's own in-memory events beside it as the expectation.
+/// </summary>
+public sealed class TtFixture : IAsyncLifetime
+{
+    public static readonly WorkloadOptions Workload = new(6, 10, 30_000, 5);
+
+    public string ConnectionString { get; private set; } = "";
+    public PgEventStore Store { get; private set; } = null!;
+    public string Repo { get; } = LocalCluster.FindRepoRoot() ?? throw new InvalidOperationException("repository root not found");
+    public string SvaDll { get; } = Path.Combine(AppContext.BaseDirectory, "sva.dll");
+    public string Generated { get; } = UniqueSession("ttgen");
+    public List<GeneratedCall> Calls { get; } = WorkloadGenerator.Generate(Workload).ToList();
+    public List<SvaEvent> Events => Calls.SelectMany(c => c.Events).ToList();
+
+    public async Task InitializeAsync()
+    {
+        ConnectionString = await LocalCluster.ResolveConnectionStringAsync();
+        Store = PgEventStore.Create(ConnectionString, [new SvaInlineProjection()]);
+        await Store.EnsureSchemaAsync();
+        var r = await RunAsync("generate", "--devices", "6", "--mms", "10", "--events", "30000", "--seed", "5", "--session", Generated, "--json");
+        if (r.ExitCode != 0) throw new InvalidOperationException("sva generate failed: " + r);
+    }
+
+    public async Task DisposeAsync() => await Store.DisposeAsync();
+
+    public static string UniqueSession(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..10]}";
+
+    public string Example(string name) => Path.Combine(Repo, "examples", name);
+
+    public async Task<CliResult> RunAsync(params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(SvaDll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["SVA_DB"] = ConnectionString;
+        psi.Environment["SVA_REPO"] = Repo;
+        using var p = Process.Start(psi)!;
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await p.WaitForExitAsync(cts.Token);
+        return new CliResult(p.ExitCode, await stdout, await stderr);
+    }
+
+    public string WriteTemp(string name, string text)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), "sva-tt-tests", Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, name);
+        File.WriteAllText(path, text, new UTF8Encoding(false));
+        return path;
+    }
+
+    /// <summary>The state after the first <paramref name="seq"/> events, folded in memory.</summary>
+    public static string StateJson(IEnumerable<SvaEvent> events, long seq) => Evolve.Fold(events.Take((int)seq)).ToSnapshotJson();
+}
+
+[CollectionDefinition("tt")]
+public sealed class TtCollection : ICollectionFixture<TtFixture>;
