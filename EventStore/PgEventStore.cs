@@ -239,18 +239,24 @@ public sealed partial class PgEventStore : IAsyncDisposable
         byte[]? lastHash;
         var data = new string[n];
         var meta = new string[n];
-        for (var i = 0; i < n; i++)
-        {
-            data[i] = events[i].DataJson;
-            meta[i] = events[i].MetadataJson;
-        }
+        // The hash is over PostgreSQL's jsonb rendering of each payload: computed here when JsonbText is
+        // certain of it, else asked of the server (one more round trip carrying every payload).
+        var normalizedLocally = true;
+        for (var i = 0; i < n && normalizedLocally; i++)
+            normalizedLocally = JsonbText.TryCanonical(events[i].DataJson, out data[i]) && JsonbText.TryCanonical(events[i].MetadataJson, out meta[i]);
+        if (!normalizedLocally)
+            for (var i = 0; i < n; i++)
+            {
+                data[i] = events[i].DataJson;
+                meta[i] = events[i].MetadataJson;
+            }
 
         try
         {
             await using var batch = new NpgsqlBatch(conn);
             batch.BatchCommands.Add(BatchCommand(SqlCommandLookup, Text(session), Uuid(commandId)));
             batch.BatchCommands.Add(BatchCommand(SqlSessionHead, Text(session)));
-            batch.BatchCommands.Add(BatchCommand(SqlNormalize, TextArray(data), TextArray(meta)));
+            if (!normalizedLocally) batch.BatchCommands.Add(BatchCommand(SqlNormalize, TextArray(data), TextArray(meta)));
             await batch.PrepareAsync(ct);
             await using var r = await batch.ExecuteReaderAsync(ct);
             duplicate = await ReadDuplicateAsync(r, session, ct);
@@ -258,16 +264,19 @@ public sealed partial class PgEventStore : IAsyncDisposable
             if (!await r.ReadAsync(ct)) throw new SessionNotFoundException(session);
             version = r.GetInt64(0);
             lastHash = r.IsDBNull(1) ? null : r.GetFieldValue<byte[]>(1);
-            await r.NextResultAsync(ct);
-            var i = 0;
-            while (await r.ReadAsync(ct))
+            if (!normalizedLocally)
             {
-                data[i] = r.GetString(0);
-                meta[i] = r.GetString(1);
-                i++;
-            }
+                await r.NextResultAsync(ct);
+                var i = 0;
+                while (await r.ReadAsync(ct))
+                {
+                    data[i] = r.GetString(0);
+                    meta[i] = r.GetString(1);
+                    i++;
+                }
 
-            if (i != n) throw new InvalidOperationException($"normalizing {n} payloads returned {i} rows");
+                if (i != n) throw new InvalidOperationException($"normalizing {n} payloads returned {i} rows");
+            }
         }
         catch (PostgresException ex) when (ex.SqlState.StartsWith("22", StringComparison.Ordinal))
         {
@@ -384,7 +393,7 @@ public sealed partial class PgEventStore : IAsyncDisposable
             for (var i = 0; i < n; i++)
             {
                 stored[i] = new StoredEvent(firstPosition + i, session, firstSeq + i, events[i].Type, data[i], meta[i], commandId,
-                    recordedAt, hashes[i]);
+                    recordedAt, hashes[i], events[i].Payload);
             }
 
             foreach (var projection in _inline)

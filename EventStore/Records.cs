@@ -1,8 +1,10 @@
 namespace Sva.EventStore;
 
 /// <summary>An event to append. <paramref name="DataJson"/> and <paramref name="MetadataJson"/> must be JSON texts;
-/// they are stored as jsonb, i.e. normalized by PostgreSQL (key order, whitespace).</summary>
-public sealed record NewEvent(string Type, string DataJson, string MetadataJson = "{}");
+/// they are stored as jsonb, i.e. normalized by PostgreSQL (key order, whitespace).
+/// <paramref name="Payload"/> is opaque to the store: what the caller encoded, handed unchanged to inline projections in the
+/// same process so they need not parse the JSON again (never stored; events read back have none).</summary>
+public sealed record NewEvent(string Type, string DataJson, string MetadataJson = "{}", object? Payload = null);
 
 /// <summary>An event as stored. <see cref="DataJson"/> and <see cref="MetadataJson"/> are the jsonb texts as PostgreSQL renders them.</summary>
 public sealed record StoredEvent(
@@ -14,7 +16,8 @@ public sealed record StoredEvent(
     string MetadataJson,
     Guid? CommandId,
     DateTimeOffset RecordedAt,
-    byte[] Hash);
+    byte[] Hash,
+    object? Payload = null);
 
 /// <summary>A session (one event stream). <see cref="Version"/> is its last seq (0 when empty).</summary>
 public sealed record SessionInfo(string Id, string Kernel, string? Source, DateTimeOffset CreatedAt, long Version);

@@ -38,7 +38,7 @@ public sealed class SvaInlineProjection : IInlineProjection
             foreach (var stored in list)
             {
                 if (stored.Seq != state.Seq + 1) throw new StoredEventException(session, stored.Seq, $"expected seq {state.Seq + 1}");
-                var e = EventCodec.Decode(stored);
+                var e = EventCodec.DecodeOrPayload(stored);
                 foreach (var t in SvaRows.Touched(state, e)) touched.Add(t);
                 Evolve.Apply(state, e);
             }

@@ -41,6 +41,7 @@ public sealed class SchemaAndClusterTests(StoreFixture f) : IClassFixture<StoreF
 
         await using var conn = new NpgsqlConnection(a);
         await conn.OpenAsync();
-        Assert.Equal("sva", conn.Database);
+        Assert.Equal(new NpgsqlConnectionStringBuilder(a).Database, conn.Database);
+        Assert.False(string.IsNullOrEmpty(conn.Database));
     }
 }
