@@ -61,56 +61,73 @@ public sealed class RecordCallsHandler(PgEventStore store, int snapshotEvery = R
         states.TryRemove(request.Session, out _);
         var results = new List<RecordedCall>(request.Calls.Count);
         var conflicts = 0;
-        var index = 0;
-        foreach (var chunk in request.Calls.Chunk(request.ChunkSize))
+        var chunks = request.Calls.Chunk(request.ChunkSize).ToList();
+
+        // Decides one chunk on the current state (which it advances) and encodes its events.
+        Prepared Prepare(int k)
         {
+            var before = state.Seq;
+            var chunk = chunks[k];
+            var decided = new List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)>(chunk.Length);
+            var encoded = new List<NewEvent>();
             var snapshots = new List<(long Seq, string Json)>();
-            for (var attempt = 0; ; attempt++)
+            var commandId = Guid.NewGuid();
+            foreach (var call in chunk)
             {
-                var before = state.Seq;
-                var decided = new List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)>(chunk.Length);
-                var encoded = new List<NewEvent>();
-                var commandId = Guid.NewGuid();
-                snapshots.Clear();
-                foreach (var call in chunk)
-                {
-                    var boundary = snapshotEvery > 0 ? state.Seq / snapshotEvery : 0;
-                    var events = SvaKernel.Execute(version, state, call.Call);
-                    decided.Add((call, events, CallOutcome.Of(call.Call, events, state)));
-                    for (var i = 0; i < events.Count; i++)
-                        encoded.Add(EventCodec.Encode(events[i], Metadata(commandId, call, i == 0)));
-                    // Snapshot policy: one snapshot right after the call that crosses each multiple of snapshotEvery,
-                    // so snapshot seqs do not depend on how calls are chunked; saved only once the append committed.
-                    if (snapshotEvery > 0 && state.Seq / snapshotEvery > boundary) snapshots.Add((state.Seq, state.ToSnapshotJson()));
-                }
-                try
-                {
-                    var appended = await store.AppendAsync(request.Session, before, commandId, encoded, ct);
-                    if (appended.Duplicate) throw new InvalidOperationException($"command {commandId} was already recorded");
-                    var seq = appended.FirstSeq;
-                    foreach (var (call, events, outcome) in decided)
-                    {
-                        results.Add(new RecordedCall(index++, call, outcome, seq, seq + events.Count - 1, events));
-                        seq += events.Count;
-                    }
-                    break;
-                }
-                catch (ConcurrencyException) when (attempt < MaxConflictRetries)
-                {
-                    conflicts++;
-                    state = await StateLoader.LoadAsync(store, request.Session, ct: ct);
-                }
-                catch
-                {
-                    states.TryRemove(request.Session, out _);
-                    throw;
-                }
+                var boundary = snapshotEvery > 0 ? state.Seq / snapshotEvery : 0;
+                var events = SvaKernel.Execute(version, state, call.Call);
+                decided.Add((call, events, CallOutcome.Of(call.Call, events, state)));
+                for (var i = 0; i < events.Count; i++)
+                    encoded.Add(EventCodec.Encode(events[i], Metadata(commandId, call, i == 0)));
+                // Snapshot policy: one snapshot right after the call that crosses each multiple of snapshotEvery,
+                // so snapshot seqs do not depend on how calls are chunked; saved only once the append committed.
+                if (snapshotEvery > 0 && state.Seq / snapshotEvery > boundary) snapshots.Add((state.Seq, state.ToSnapshotJson()));
             }
-            foreach (var (seq, json) in snapshots) await store.SaveSnapshotAsync(request.Session, seq, json, ct);
+            return new Prepared(k, before, commandId, decided, encoded, snapshots);
+        }
+
+        // A two-stage pipeline: while chunk k's append is in flight, chunk k+1 is decided on the state that
+        // already includes k. A version conflict on k discards both decisions, reloads the state from the
+        // log and re-decides from k: every call is decided against the state it is appended on.
+        var current = chunks.Count > 0 ? Prepare(0) : null;
+        var attempts = 0;
+        while (current is not null)
+        {
+            var append = store.AppendAsync(request.Session, current.Before, current.CommandId, current.Encoded, ct);
+            var next = current.Index + 1 < chunks.Count ? Prepare(current.Index + 1) : null;
+            AppendResult appended;
+            try
+            {
+                appended = await append;
+            }
+            catch (ConcurrencyException) when (attempts++ < MaxConflictRetries)
+            {
+                conflicts++;
+                state = await StateLoader.LoadAsync(store, request.Session, ct: ct);
+                current = Prepare(current.Index);
+                continue;
+            }
+            catch
+            {
+                states.TryRemove(request.Session, out _);
+                throw;
+            }
+            if (appended.Duplicate) throw new InvalidOperationException($"command {current.CommandId} was already recorded");
+            var seq = appended.FirstSeq;
+            foreach (var (call, events, outcome) in current.Decided)
+            {
+                results.Add(new RecordedCall(results.Count, call, outcome, seq, seq + events.Count - 1, events));
+                seq += events.Count;
+            }
+            foreach (var (snapSeq, json) in current.Snapshots) await store.SaveSnapshotAsync(request.Session, snapSeq, json, ct);
+            current = next;
         }
         states[request.Session] = state;
         return new RecordResult(request.Session, version.Name, created, results, conflicts, state.Seq);
     }
+
+    private sealed record Prepared(int Index, long Before, Guid CommandId,
+        List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)> Decided, List<NewEvent> Encoded, List<(long Seq, string Json)> Snapshots);
 
     /// <summary>Each event names its command and source; the first event of a call also carries the call itself.</summary>
     private static string Metadata(Guid commandId, SourcedCall call, bool first)
