@@ -50,8 +50,13 @@ namespace Sva.Replay
         public Option<bool> Json { get; } = new("--json") { Description = "Machine-readable output (JSON Lines, or one JSON document for state)" };
         public Option<bool> Verbose { get; } = new("--verbose", "-v") { Description = "Log each command's timing to stderr", Recursive = true };
 
+        /// <summary>For verbs that record: the writer's connection (SVA_DB or the local cluster).</summary>
         public Task<SvaHost> OpenAsync(ParseResult pr, CancellationToken ct) =>
             SvaHost.OpenAsync(pr.GetValue(Verbose) ? Console.Error : null, ct);
+
+        /// <summary>For query verbs: the read-only role (append-only by privilege: a query cannot write).</summary>
+        public Task<SvaHost> OpenReadOnlyAsync(ParseResult pr, CancellationToken ct) =>
+            SvaHost.OpenAsync(pr.GetValue(Verbose) ? Console.Error : null, ct, readOnly: true);
 
         public static async Task<int> Guard(Func<Task<int>> body)
         {

@@ -10,16 +10,35 @@ namespace Sva.Replay;
 /// </summary>
 public sealed class SvaHost : IAsyncDisposable
 {
+    public const string ReaderRole = "sva_reader";
     public required PgEventStore Store { get; init; }
     public required SvaInlineProjection Inline { get; init; }
     public required Dispatcher Dispatcher { get; init; }
 
-    public static async Task<SvaHost> OpenAsync(TextWriter? verboseLog, CancellationToken ct)
+    public static async Task<SvaHost> OpenAsync(TextWriter? verboseLog, CancellationToken ct, bool readOnly = false)
     {
         var cs = await LocalCluster.ResolveConnectionStringAsync(ct);
         var inline = new SvaInlineProjection();
         var store = PgEventStore.Create(cs, [inline]);
         await store.EnsureSchemaAsync(ct);
+        if (readOnly)
+        {
+            // Query verbs read through the read-only role: SVA_DB_READER, else the same server as sva_reader
+            // (created by postgres-init; the local throwaway cluster trusts loopback logins).
+            await store.DisposeAsync();
+            var reader = Environment.GetEnvironmentVariable("SVA_DB_READER") is { Length: > 0 } r
+                ? r
+                : new Npgsql.NpgsqlConnectionStringBuilder(cs) { Username = ReaderRole, Password = null }.ConnectionString;
+            store = PgEventStore.Create(reader);
+            try
+            {
+                await using var conn = await store.DataSource.OpenConnectionAsync(ct);
+            }
+            catch (Npgsql.PostgresException ex) when (ex.SqlState is "28000" or "28P01")
+            {
+                throw new UserInputException($"cannot connect as the read-only role ({ex.MessageText}); query commands read as '{ReaderRole}': set SVA_DB_READER to a read-only connection string");
+            }
+        }
         var dispatcher = new Dispatcher()
             .Use(new LoggingBehavior(verboseLog))
             .Use(new ValidationBehavior())

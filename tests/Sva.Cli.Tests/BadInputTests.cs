@@ -65,11 +65,30 @@ public sealed class BadInputTests(CliFixture f)
     }
 
     [Fact]
+    public async Task query_verbs_read_through_the_read_only_role_and_recording_verbs_do_not()
+    {
+        var session = CliFixture.UniqueSession("ro");
+        var noReader = new Dictionary<string, string> { ["SVA_DB_READER"] = f.ConnectionString.Replace("Username=postgres", "Username=no_such_reader_role") };
+        Assert.Contains("Username=no_such_reader_role", noReader["SVA_DB_READER"]);
+        var run = await f.RunEnvAsync(f.ConnectionString, noReader, "run", f.Example("uacce-double-open.sva"), "--session", session);
+        Assert.True(run.ExitCode == 0, run.ToString());                       // recording does not use the reader
+        foreach (var query in new[] { new[] { "state", session }, ["log", session], ["check", session], ["sessions"], ["verify", session] })
+        {
+            var q = await f.RunEnvAsync(f.ConnectionString, noReader, query);
+            Assert.True(q.ExitCode == 2, $"{string.Join(' ', query)}: {q}");
+            Assert.Contains("read-only role", q.Stderr);
+        }
+        var ok = await f.RunAsync("state", session, "--json");                 // the default reader: sva_reader
+        Assert.True(ok.ExitCode == 0, ok.ToString());
+    }
+
+    [Fact]
     public async Task help_lists_every_verb()
     {
         var r = await f.RunAsync("--help");
         Assert.Equal(0, r.ExitCode);
-        foreach (var verb in new[] { "run", "state", "log", "sessions", "kernels", "projections" })
+        foreach (var verb in new[] { "run", "import", "formats", "state", "log", "sessions", "kernels", "projections", "check", "compare",
+                     "diff", "bisect", "history", "verify", "generate", "bench", "timeline", "export", "step" })
             Assert.Contains(verb, r.Stdout);
     }
 }

@@ -34,13 +34,16 @@ public sealed class CliFixture : IAsyncLifetime
 
     public Task<CliResult> RunAsync(params string[] args) => RunWithAsync(ConnectionString, args);
 
-    public async Task<CliResult> RunWithAsync(string connectionString, params string[] args)
+    public Task<CliResult> RunWithAsync(string connectionString, params string[] args) => RunEnvAsync(connectionString, null, args);
+
+    public async Task<CliResult> RunEnvAsync(string connectionString, IReadOnlyDictionary<string, string>? env, params string[] args)
     {
         var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
         psi.ArgumentList.Add(SvaDll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["SVA_DB"] = connectionString;
         psi.Environment["SVA_REPO"] = Repo;
+        foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
         using var p = Process.Start(psi)!;
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();

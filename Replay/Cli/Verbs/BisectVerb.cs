@@ -39,7 +39,7 @@ public static class BisectVerb
                 try { predicate = StatePredicate.Parse(pred); }
                 catch (PredicateException ex) { throw new UserInputException(ex.Message); }
             }
-            await using var host = await common.OpenAsync(pr, ct);
+            await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var name = pr.GetValue(session)!;
             var info = await host.SessionAsync(name, ct);
             var json = pr.GetValue(common.Json);

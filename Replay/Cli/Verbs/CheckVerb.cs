@@ -31,7 +31,7 @@ public static class CheckVerb
         };
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
-            await using var host = await common.OpenAsync(pr, ct);
+            await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var name = pr.GetValue(session)!;
             var info = await host.SessionAsync(name, ct);
             var events = new List<(long, SvaEvent)>();

@@ -52,7 +52,7 @@ public static class CompareVerb
                 throw new UserInputException($"{what}: no such file");
             else
             {
-                await using var host = await common.OpenAsync(pr, ct);
+                await using var host = await common.OpenReadOnlyAsync(pr, ct);
                 var info = await host.SessionAsync(what, ct);
                 var metadata = new List<(long, string)>();
                 await foreach (var e in host.Store.ReadSessionAsync(what, 1, long.MaxValue, ct)) metadata.Add((e.Seq, e.MetadataJson));

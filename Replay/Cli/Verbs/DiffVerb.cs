@@ -25,7 +25,7 @@ public static class DiffVerb
         };
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
-            await using var host = await common.OpenAsync(pr, ct);
+            await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var name = pr.GetValue(session)!;
             var info = await host.SessionAsync(name, ct);
             var a = pr.GetValue(from);

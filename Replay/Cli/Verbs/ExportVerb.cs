@@ -21,7 +21,7 @@ public static class ExportVerb
         {
             var clk = pr.GetValue(clock);
             if (clk is not ("seq" or "recorded")) throw new UserInputException($"--clock '{clk}': expected seq or recorded");
-            await using var host = await common.OpenAsync(pr, ct);
+            await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var info = await host.SessionAsync(pr.GetValue(session)!, ct);
             var tl = await SessionTimeline.BuildAsync(host.Store, info, ct);
             var json = Perfetto(tl, clk == "recorded");

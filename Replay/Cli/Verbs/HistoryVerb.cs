@@ -32,7 +32,7 @@ public static class HistoryVerb
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             if (pr.GetValue(csv) && pr.GetValue(common.Json)) throw new UserInputException("give either --json or --csv, not both");
-            await using var host = await common.OpenAsync(pr, ct);
+            await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var name = pr.GetValue(session)!;
             var info = await host.SessionAsync(name, ct);
             var dev = pr.GetValue(device) is { } d ? ScriptParser.NormalizeBdf(d) ?? throw new UserInputException($"--device '{d}': not a PCI BDF such as 0000:6a:01.0") : null;

@@ -13,7 +13,7 @@ public static class LogVerb
         var cmd = new Command("log", "The events of a session in seq order, with the call and source line that produced them") { session, from, to, common.Json };
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
-            await using var host = await common.OpenAsync(pr, ct);
+            await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var name = pr.GetValue(session)!;
             var info = await host.SessionAsync(name, ct);
             var json = pr.GetValue(common.Json);

@@ -13,7 +13,7 @@ public static class SessionsVerb
         var cmd = new Command("sessions", "The recorded sessions: name, kernel version, events, source, creation time") { common.Json };
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
-            await using var host = await common.OpenAsync(pr, ct);
+            await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var all = await host.Store.ListSessionsAsync(ct);
             if (pr.GetValue(common.Json))
                 foreach (var s in all)
@@ -83,7 +83,7 @@ public static class SessionsVerb
         var verify = new Command("verify", "Compare the stored read model with the one recomputed from the log; exit 1 on any difference") { session, common.Json };
         verify.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
-            await using var host = await common.OpenAsync(pr, ct);
+            await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var differ = false;
             foreach (var s in await Sessions(host, pr.GetValue(session), ct))
             {
@@ -102,7 +102,7 @@ public static class SessionsVerb
         var status = new Command("status", "Each projection with its mode, checkpoint, the store's head position and the lag") { common.Json };
         status.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
-            await using var host = await common.OpenAsync(pr, ct);
+            await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var all = await new ProjectionDaemon(host.Store, ProjectionDaemon.Default()).StatusAsync(ct);
             if (pr.GetValue(common.Json))
                 foreach (var p in all)

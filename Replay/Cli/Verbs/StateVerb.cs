@@ -20,7 +20,7 @@ public static class StateVerb
         };
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
-            await using var host = await common.OpenAsync(pr, ct);
+            await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var name = pr.GetValue(session)!;
             var info = await host.SessionAsync(name, ct);
             if (pr.GetValue(at) is not null && pr.GetValue(atTime) is not null) throw new UserInputException("give either --at or --at-time, not both");

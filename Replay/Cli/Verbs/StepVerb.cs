@@ -20,7 +20,7 @@ public static class StepVerb
         var cmd = new Command("step", "Step through a session event by event (terminal: →/n next, ←/p previous, g goto, q quit; piped stdin: lines 'n', 'p', 'g SEQ', 'q')") { session, at };
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
-            await using var host = await common.OpenAsync(pr, ct);
+            await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var info = await host.SessionAsync(pr.GetValue(session)!, ct);
             var seq = pr.GetValue(at);
             if (seq < 0 || seq > info.Version) throw new UserInputException($"--at {seq}: session '{info.Id}' has seqs 0..{info.Version}");

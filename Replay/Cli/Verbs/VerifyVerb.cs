@@ -18,7 +18,7 @@ public static class VerifyVerb
         };
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
-            await using var host = await common.OpenAsync(pr, ct);
+            await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var names = pr.GetValue(session) is { } one
                 ? [(await host.SessionAsync(one, ct)).Id]
                 : (await host.Store.ListSessionsAsync(ct)).Select(s => s.Id).ToList();
