@@ -7,23 +7,12 @@ using Sva.Projections;
 
 namespace Sva.Import.Tests;
 
-public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
-{
-    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
-
-    public JsonObject Json() => JsonNode.Parse(Stdout) as JsonObject ?? throw new InvalidOperationException($"not a JSON object:\n{this}");
-
-    public List<JsonObject> JsonLines() =>
-        Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => (JsonObject)JsonNode.Parse(l)!).ToList();
-}
-
-/// <summary>The real database (SVA_DB or the local cluster from postgres-init) and the built sva CLI (copied from tests/Sva.Cli.Tests).</summary>
 public sealed class ImportFixture : IAsyncLifetime
 {
     public string ConnectionString { get; private set; } = "";
     public PgEventStore Store { get; private set; } = null!;
     public string Repo { get; } = LocalCluster.FindRepoRoot() ?? throw new InvalidOperationException("repository root not found");
-    public string SvaDll { get; } = Path.Combine(AppContext.BaseDirectory, "sva.dll");
+    public string SvaDll => SvaCli.Dll;
     public string TempDir { get; } = Path.Combine(Path.GetTempPath(), "sva-import-tests", Guid.NewGuid().ToString("N")[..8]);
 
     public async Task InitializeAsync()
@@ -42,31 +31,14 @@ public sealed class ImportFixture : IAsyncLifetime
 
     public static string Data(string relative) => Path.Combine(AppContext.BaseDirectory, "data", relative);
 
-    public static string UniqueSession(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..10]}";
+    public static string UniqueSession(string prefix) => SvaCli.UniqueSession(prefix);
 
     public Task<CliResult> RunAsync(params string[] args) => RunWithEnvAsync(null, args);
 
-    public async Task<CliResult> RunWithEnvAsync(IReadOnlyDictionary<string, string>? env, params string[] args)
-    {
-        using var p = Start(env, args);
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await p.WaitForExitAsync(cts.Token);
-        return new CliResult(p.ExitCode, await stdout, await stderr);
-    }
+    public Task<CliResult> RunWithEnvAsync(IReadOnlyDictionary<string, string>? env, params string[] args) =>
+        SvaCli.RunAsync(ConnectionString, Repo, env, args);
 
-    public Process Start(IReadOnlyDictionary<string, string>? env, params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(SvaDll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["SVA_DB"] = ConnectionString;
-        psi.Environment["SVA_REPO"] = Repo;
-        if (env is not null)
-            foreach (var (k, v) in env) psi.Environment[k] = v;
-        return Process.Start(psi)!;
-    }
+    public Process Start(IReadOnlyDictionary<string, string>? env, params string[] args) => SvaCli.Start(ConnectionString, Repo, env, args);
 
     /// <summary>A file in this run's temp directory.</summary>
     public string WriteTemp(string name, string text)

@@ -9,13 +9,6 @@ using Xunit;
 
 namespace Sva.TimeTravel.Tests;
 
-public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
-{
-    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
-    public List<JsonObject> JsonLines() =>
-        Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => (JsonObject)JsonNode.Parse(l)!).ToList();
-}
-
 /// <summary>
 /// The real database (SVA_DB or the local cluster from postgres-init), a way to run the built sva CLI, and one
 /// generated session shared by the tests (recorded by 'sva generate --session', so that path is exercised too),
@@ -28,7 +21,7 @@ public sealed class TtFixture : IAsyncLifetime
     public string ConnectionString { get; private set; } = "";
     public PgEventStore Store { get; private set; } = null!;
     public string Repo { get; } = LocalCluster.FindRepoRoot() ?? throw new InvalidOperationException("repository root not found");
-    public string SvaDll { get; } = Path.Combine(AppContext.BaseDirectory, "sva.dll");
+    public string SvaDll => SvaCli.Dll;
     public string Generated { get; } = UniqueSession("ttgen");
     public List<GeneratedCall> Calls { get; } = WorkloadGenerator.Generate(Workload).ToList();
     public List<SvaEvent> Events => Calls.SelectMany(c => c.Events).ToList();
@@ -44,33 +37,13 @@ public sealed class TtFixture : IAsyncLifetime
 
     public async Task DisposeAsync() => await Store.DisposeAsync();
 
-    public static string UniqueSession(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..10]}";
+    public static string UniqueSession(string prefix) => SvaCli.UniqueSession(prefix);
 
     public string Example(string name) => Path.Combine(Repo, "examples", name);
 
-    public async Task<CliResult> RunAsync(params string[] args)
-    {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(SvaDll);
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["SVA_DB"] = ConnectionString;
-        psi.Environment["SVA_REPO"] = Repo;
-        using var p = Process.Start(psi)!;
-        var stdout = p.StandardOutput.ReadToEndAsync();
-        var stderr = p.StandardError.ReadToEndAsync();
-        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
-        await p.WaitForExitAsync(cts.Token);
-        return new CliResult(p.ExitCode, await stdout, await stderr);
-    }
+    public Task<CliResult> RunAsync(params string[] args) => SvaCli.RunAsync(ConnectionString, Repo, null, args);
 
-    public string WriteTemp(string name, string text)
-    {
-        var dir = Path.Combine(Path.GetTempPath(), "sva-tt-tests", Guid.NewGuid().ToString("N")[..8]);
-        Directory.CreateDirectory(dir);
-        var path = Path.Combine(dir, name);
-        File.WriteAllText(path, text, new UTF8Encoding(false));
-        return path;
-    }
+    public string WriteTemp(string name, string text) => SvaCli.WriteTemp("sva-tt-tests", name, text);
 
     /// <summary>The state after the first <paramref name="seq"/> events, folded in memory.</summary>
     public static string StateJson(IEnumerable<SvaEvent> events, long seq) => Evolve.Fold(events.Take((int)seq)).ToSnapshotJson();

@@ -1,0 +1,59 @@
+using System.Diagnostics;
+using System.Text;
+using System.Text.Json.Nodes;
+
+namespace Sva.Tests.Support;
+
+/// <summary>What one run of the built sva CLI printed and returned.</summary>
+public sealed record CliResult(int ExitCode, string Stdout, string Stderr)
+{
+    public override string ToString() => $"exit {ExitCode}\n--- stdout\n{Stdout}\n--- stderr\n{Stderr}";
+
+    public JsonObject Json() => JsonNode.Parse(Stdout) as JsonObject ?? throw new InvalidOperationException($"not a JSON object:\n{this}");
+
+    public List<JsonObject> JsonLines() =>
+        Stdout.Split('\n', StringSplitOptions.RemoveEmptyEntries).Select(l => (JsonObject)JsonNode.Parse(l)!).ToList();
+}
+
+/// <summary>
+/// Runs the sva CLI that the test project's build copied beside it (sva.dll), against a given database,
+/// as a user would: a separate process, its exit code, stdout and stderr. Linked into every test project
+/// that runs the CLI (tests/Support), so there is one way to do it.
+/// </summary>
+public static class SvaCli
+{
+    public static string Dll => Path.Combine(AppContext.BaseDirectory, "sva.dll");
+
+    public static string UniqueSession(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..10]}";
+
+    public static Process Start(string connectionString, string repo, IReadOnlyDictionary<string, string>? env, params string[] args)
+    {
+        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Dll);
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["SVA_DB"] = connectionString;
+        psi.Environment["SVA_REPO"] = repo;
+        foreach (var (k, v) in env ?? new Dictionary<string, string>()) psi.Environment[k] = v;
+        return Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start");
+    }
+
+    public static async Task<CliResult> RunAsync(string connectionString, string repo, IReadOnlyDictionary<string, string>? env, params string[] args)
+    {
+        using var p = Start(connectionString, repo, env, args);
+        var stdout = p.StandardOutput.ReadToEndAsync();
+        var stderr = p.StandardError.ReadToEndAsync();
+        using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));
+        await p.WaitForExitAsync(cts.Token);
+        return new CliResult(p.ExitCode, await stdout, await stderr);
+    }
+
+    /// <summary>Writes a file in a fresh directory under the temp folder (its name is kept: it shows in file:line).</summary>
+    public static string WriteTemp(string area, string name, string text)
+    {
+        var dir = Path.Combine(Path.GetTempPath(), area, Guid.NewGuid().ToString("N")[..8]);
+        Directory.CreateDirectory(dir);
+        var path = Path.Combine(dir, name);
+        File.WriteAllText(path, text, new UTF8Encoding(false));
+        return path;
+    }
+}
