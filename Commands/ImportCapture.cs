@@ -5,8 +5,7 @@ using System.Security.Cryptography;
 using System.Text;
 using System.Text.Json;
 using System.Text.Json.Nodes;
-using Npgsql;
-using NpgsqlTypes;
+using Mediator;
 using Sva.Domain;
 using Sva.Domain.Json;
 using Sva.EventStore;
@@ -190,10 +189,10 @@ public sealed class ImportInputException(string message, Exception? inner = null
 
 public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, ImportResult>
 {
-    private readonly PgEventStore store;
+    private readonly IEventStore store;
 
     /// <param name="snapshotEvery">Events between state snapshots (a cache for 'sva state'); 0: none.</param>
-    public ImportCaptureHandler(PgEventStore store, int snapshotEvery = RecordCallsHandler.DefaultSnapshotEvery)
+    public ImportCaptureHandler(IEventStore store, int snapshotEvery = SnapshotPolicy.DefaultEvery)
     {
         this.store = store;
         SnapshotEvery = snapshotEvery;
@@ -218,7 +217,7 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
 
     // ------------------------------------------------------------------ the file entry point
 
-    public async Task<ImportResult> HandleAsync(ImportCapture request, CancellationToken ct)
+    public async ValueTask<ImportResult> Handle(ImportCapture request, CancellationToken ct)
     {
         var path = request.Path;
         if (!File.Exists(path)) throw new ImportInputException($"{path}: no such file");
@@ -357,20 +356,16 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
             var existing = await store.GetSessionAsync(session, ct);
             if (existing is not null)
                 throw new ImportInputException($"session '{session}' exists and is not an import of this capture (recorded by 'sva run'?); choose another --session");
-            session = await ClaimImportAsync(session, identity, version.Name, format, fileName, options.TotalLines, ct);
+            // the session and its registry document are written with the first batch (one transaction)
         }
 
         var info = await store.GetSessionAsync(session, ct);
-        if (info is null)
-        {
-            try { info = await store.CreateSessionAsync(session, version.Name, $"import {fileName} ({format}, sha256 {Short(identity, 16)})", ct); }
-            catch (SessionExistsException) { info = await store.GetSessionAsync(session, ct) ?? throw new InvalidOperationException($"session {session} vanished"); }
-        }
-        if (!KernelVersions.TryGet(info.Kernel, out var recorded) || recorded.Name != version.Name)
+        if (info is not null && (!KernelVersions.TryGet(info.Kernel, out var recorded) || recorded.Name != version.Name))
             throw new SessionKernelMismatchException(session, info.Kernel, version.Name);
+        var create = new NewSession(version.Name, $"import {fileName} ({format}, sha256 {Short(identity, 16)})");
 
-        var run = new ImportRun(this, store, session, version, fileName, format, identity, options, started);
-        return await run.ExecuteAsync(lines, info.Version, ct);
+        var run = new ImportRun(this, store, session, version, fileName, format, identity, options, started, create);
+        return await run.ExecuteAsync(lines, info?.Version ?? 0, ct);
     }
 
     private static double Elapsed(long started) => Stopwatch.GetElapsedTime(started).TotalSeconds;
@@ -432,84 +427,47 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
         return new Guid(b, bigEndian: true);
     }
 
-    // ------------------------------------------------------------------ the imports table
+    // ------------------------------------------------------------------ the import registry (source documents)
 
     private readonly record struct ImportRow(string Session, string Hash, string Kernel, string Format, bool Complete, JsonObject? Summary);
 
-    private async Task<ImportRow?> FindImportAsync(string hash, string kernel, string format, CancellationToken ct)
+    /// <summary>The identity of an import: content hash, kernel, format and mapping version.</summary>
+    private static string SourceId(string hash, string kernel, string format) => $"import|{hash}|{kernel}|{format}|m{MappingVersion}";
+
+    private static ImportRow? Row(SourceProgress? p)
     {
-        await using var cmd = store.DataSource.CreateCommand(
-            "SELECT session, content_hash, kernel, format, status, summary::text FROM imports WHERE content_hash = $1 AND kernel = $2 AND format = $3 AND mapping = $4");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = hash, NpgsqlDbType = NpgsqlDbType.Text });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = kernel, NpgsqlDbType = NpgsqlDbType.Text });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = format, NpgsqlDbType = NpgsqlDbType.Text });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = MappingVersion, NpgsqlDbType = NpgsqlDbType.Integer });
-        return await ReadRowAsync(cmd, ct);
+        if (p is null || JsonNode.Parse(p.Json) is not JsonObject j) return null;
+        return new ImportRow(p.Session, (string?)j["hash"] ?? "", (string?)j["kernel"] ?? "", (string?)j["format"] ?? "", p.Complete, j["summary"] as JsonObject);
     }
 
-    private async Task<ImportRow?> FindImportBySessionAsync(string session, CancellationToken ct)
-    {
-        await using var cmd = store.DataSource.CreateCommand(
-            "SELECT session, content_hash, kernel, format, status, summary::text FROM imports WHERE session = $1");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = session, NpgsqlDbType = NpgsqlDbType.Text });
-        return await ReadRowAsync(cmd, ct);
-    }
+    private async Task<ImportRow?> FindImportAsync(string hash, string kernel, string format, CancellationToken ct) =>
+        Row(await store.FindSourceAsync(SourceId(hash, kernel, format), ct));
 
-    private static async Task<ImportRow?> ReadRowAsync(NpgsqlCommand cmd, CancellationToken ct)
-    {
-        await using var r = await cmd.ExecuteReaderAsync(ct);
-        if (!await r.ReadAsync(ct)) return null;
-        var summary = r.IsDBNull(5) ? null : JsonNode.Parse(r.GetString(5)) as JsonObject;
-        return new ImportRow(r.GetString(0), r.GetString(1), r.GetString(2), r.GetString(3), r.GetString(4) == "complete", summary);
-    }
+    private async Task<ImportRow?> FindImportBySessionAsync(string session, CancellationToken ct) =>
+        Row(await store.FindSourceBySessionAsync(session, "import", ct));
 
-    /// <summary>Records the import as running (before its session exists, so a crash in between resumes). A concurrent
-    /// import of the same capture that got there first wins: its session is returned.</summary>
-    private async Task<string> ClaimImportAsync(string session, string hash, string kernel, string format, string file, long? lines, CancellationToken ct)
-    {
-        await using (var cmd = store.DataSource.CreateCommand(
-                         "INSERT INTO imports (session, content_hash, kernel, format, mapping, file, lines) VALUES ($1, $2, $3, $4, $7, $5, $6) ON CONFLICT DO NOTHING"))
+    /// <summary>The import's registry document as written with each batch (and, complete, with its summary).</summary>
+    internal static SourceProgress Progress(string session, string hash, string kernel, string format, string file, long? lines, ImportResult? done) =>
+        new(SourceId(hash, kernel, format), session, "import", done is not null, new JsonObject
         {
-            cmd.Parameters.Add(new NpgsqlParameter { Value = session, NpgsqlDbType = NpgsqlDbType.Text });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = hash, NpgsqlDbType = NpgsqlDbType.Text });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = kernel, NpgsqlDbType = NpgsqlDbType.Text });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = format, NpgsqlDbType = NpgsqlDbType.Text });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = file, NpgsqlDbType = NpgsqlDbType.Text });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = (object?)lines ?? DBNull.Value, NpgsqlDbType = NpgsqlDbType.Bigint });
-            cmd.Parameters.Add(new NpgsqlParameter { Value = MappingVersion, NpgsqlDbType = NpgsqlDbType.Integer });
-            await cmd.ExecuteNonQueryAsync(ct);
-        }
-        var row = await FindImportAsync(hash, kernel, format, ct)
-                  ?? throw new ImportInputException($"session '{session}' holds the import of another capture; choose another --session");
-        return row.Session;
-    }
+            ["hash"] = hash, ["kernel"] = kernel, ["format"] = format, ["mapping"] = MappingVersion, ["file"] = file, ["lines"] = lines,
+            ["summary"] = done?.ToJson(),
+        }.ToJsonString());
 
-    private async Task CompleteImportAsync(string session, ImportResult result, CancellationToken ct)
-    {
-        await using var cmd = store.DataSource.CreateCommand(
-            "UPDATE imports SET status = 'complete', events = $2, lines = $3, summary = $4::jsonb, completed_at = now() WHERE session = $1");
-        cmd.Parameters.Add(new NpgsqlParameter { Value = session, NpgsqlDbType = NpgsqlDbType.Text });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = result.Events, NpgsqlDbType = NpgsqlDbType.Bigint });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = result.Lines, NpgsqlDbType = NpgsqlDbType.Bigint });
-        cmd.Parameters.Add(new NpgsqlParameter { Value = result.ToJson().ToJsonString(), NpgsqlDbType = NpgsqlDbType.Text });
-        await cmd.ExecuteNonQueryAsync(ct);
-    }
-
-    // ------------------------------------------------------------------ one run
+        // ------------------------------------------------------------------ one run
 
     private sealed class ImportRun(
-        ImportCaptureHandler owner, PgEventStore store, string session, KernelVersion version, string fileName, string format,
-        string identity, ImportOptions options, long started)
+        ImportCaptureHandler owner, IEventStore store, string session, KernelVersion version, string fileName, string format,
+        string identity, ImportOptions options, long started, NewSession create)
     {
+        private SessionRecorder? recorder;
         private List<(SvaEvent Event, string Source, double? Ts, PlannedCall? Call, bool First)> pending = new();
-        private Task? inflight;
         private readonly ConformanceChecker checker = new();
         private readonly List<ConformanceFinding> mismatches = new();
         private readonly List<ImportFailure> failures = new();
         private readonly Dictionary<string, long> skippedByReason = new(StringComparer.Ordinal);
         private readonly Dictionary<string, long> callsByOp = new(StringComparer.Ordinal);
         private readonly HashSet<int> pasids = new();
-        private readonly ArrayBufferWriter<byte> metaBuffer = new(512);
         private long recognized, skipped, calls, inferredCalls, failureCount, appended, lastSnapshot, lastSnapshotChars, storeTicks;
         private int batch, batches;
         private Guid batchId;
@@ -614,7 +572,7 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
                 Seconds = Elapsed(started),
                 StoreSeconds = Stopwatch.GetElapsedTime(0, storeTicks).TotalSeconds,
             };
-            await owner.CompleteImportAsync(session, result, ct);
+            if (state.Seq > 0) await store.SaveSourceAsync(Progress(session, identity, version.Name, format, fileName, options.TotalLines, result), ct);
             return result;
         }
 
@@ -683,80 +641,59 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
                 lastSnapshot = last;
                 lastSnapshotChars = snapshot.Length;
             }
-            await DrainAsync();
-            inflight = Task.Run(() => AppendBatchAsync(events, id, batchIndex, expected, last, itemsThrough, snapshot, ct), ct);
-        }
-
-        /// <summary>Waits for the batch in flight (its failure surfaces here).</summary>
-        private async Task DrainAsync()
-        {
-            var t = inflight;
-            inflight = null;
-            if (t is not null) await t;
-        }
-
-        /// <summary>On the way out after an error: let the batch in flight finish (or fail) before the error propagates.</summary>
-        private async Task DrainQuietlyAsync()
-        {
-            try { await DrainAsync(); }
-            catch (Exception) { /* the first error is the one reported */ }
-        }
-
-        private async Task AppendBatchAsync(List<(SvaEvent Event, string Source, double? Ts, PlannedCall? Call, bool First)> events, Guid id,
-            int batchIndex, long expected, long last, long itemsThrough, string? snapshot, CancellationToken ct)
-        {
             var n = events.Count;
             var encoded = new List<NewEvent>(n);
             for (var i = 0; i < n; i++)
             {
                 var (e, source, ts, call, first) = events[i];
-                encoded.Add(EventCodec.Encode(e, Metadata(id, source, ts, first ? call : null, i == n - 1 ? (batchIndex, itemsThrough) : null)));
+                encoded.Add(EventCodec.Encode(e, new EventMetadata(id, source, first ? call?.Call : null, first && call is { Inferred: true }, ts,
+                    i == n - 1 ? new ImportCheckpoint(batchIndex, itemsThrough) : null)));
             }
+            var prepared = new PreparedBatch(expected, id, encoded)
+            {
+                Snapshots = snapshot is null ? [] : [new SnapshotToSave(last, snapshot)],
+                Progress = Progress(session, identity, version.Name, format, fileName, options.TotalLines, null),
+            };
+            recorder ??= new SessionRecorder(store, session, create)
+            {
+                Committed = (b, r) =>
+                {
+                    batches++;
+                    if (!r.Duplicate) appended += b.Events.Count;
+                    var done = (ImportCheckpoint)Pending.Dequeue();
+                    options.Hooks?.BatchCommitted?.Invoke(new ImportBatchCommitted(session, done.Batch, b.ExpectedVersion + 1, b.LastSeq, done.Items));
+                    return Task.CompletedTask;
+                },
+            };
+            Pending.Enqueue(new ImportCheckpoint(batchIndex, itemsThrough));
             var t0 = Stopwatch.GetTimestamp();
-            var r = await store.AppendAsync(session, expected, id, encoded, ct);
-            if (r.Duplicate && (r.FirstSeq != expected + 1 || r.LastSeq != last))
-                throw new InvalidOperationException($"batch {batchIndex} of session {session} was recorded as seqs {r.FirstSeq}..{r.LastSeq}, not {expected + 1}..{last}: the log and this import disagree");
-            batches++;
-            if (!r.Duplicate) appended += n;
-            if (snapshot is not null) await store.SaveSnapshotAsync(session, last, snapshot, ct);
+            await recorder.EnqueueAsync(prepared, ct);
             storeTicks += Stopwatch.GetTimestamp() - t0;
-            options.Hooks?.BatchCommitted?.Invoke(new ImportBatchCommitted(session, batchIndex, expected + 1, last, itemsThrough));
         }
 
-        /// <summary>{"cmd", "source", "ts", "call" (first event of a call), "inferred", "import" (last event of a batch: the checkpoint)}.</summary>
-        private string Metadata(Guid id, string source, double? ts, PlannedCall? call, (int Batch, long Items)? checkpoint)
+        private readonly Queue<object> Pending = new();
+
+        /// <summary>Waits for the batch in flight (its failure surfaces here).</summary>
+        private async Task DrainAsync()
         {
-            metaBuffer.ResetWrittenCount();
-            using (var w = new Utf8JsonWriter(metaBuffer))
-            {
-                w.WriteStartObject();
-                w.WriteString("cmd", id);
-                w.WriteString("source", source);
-                if (ts is { } t && double.IsFinite(t)) w.WriteNumber("ts", t);
-                if (call is not null)
-                {
-                    w.WritePropertyName("call");
-                    w.WriteRawValue(SvaJson.SerializeCall(call.Call), skipInputValidation: true);
-                    if (call.Inferred) w.WriteBoolean("inferred", true);
-                }
-                if (checkpoint is { } c)
-                {
-                    w.WriteStartObject("import");
-                    w.WriteNumber("batch", c.Batch);
-                    w.WriteNumber("items", c.Items);
-                    w.WriteEndObject();
-                }
-                w.WriteEndObject();
-            }
-            return Encoding.UTF8.GetString(metaBuffer.WrittenSpan);
+            if (recorder is null) return;
+            var t0 = Stopwatch.GetTimestamp();
+            await recorder.DrainAsync();
+            storeTicks += Stopwatch.GetTimestamp() - t0;
+        }
+
+        /// <summary>On the way out after an error: let the batch in flight finish (or fail) before the error propagates.</summary>
+        private async Task DrainQuietlyAsync()
+        {
+            if (recorder is not null) await recorder.DrainQuietlyAsync();
         }
 
         private async Task<(long Items, int Batch)> ReadCheckpointAsync(long version0, CancellationToken ct)
         {
             await foreach (var e in store.ReadSessionAsync(session, version0, version0, ct))
             {
-                if (JsonNode.Parse(e.MetadataJson)?["import"] is JsonObject imp && imp["items"] is { } items && imp["batch"] is { } b)
-                    return ((long)items, (int)b);
+                if (EventCodec.Metadata(e).Import is { } imp)
+                    return (imp.Items, imp.Batch);
                 throw new ImportInputException($"session '{session}' ends with an event (seq {e.Seq}) that no import batch wrote: it cannot be resumed as an import");
             }
             throw new InvalidOperationException($"session {session}: seq {version0} is missing");
@@ -768,62 +705,19 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
             await foreach (var stored in store.ReadSessionAsync(session, 1, long.MaxValue, ct))
             {
                 var e = EventCodec.Decode(stored);
-                var meta = JsonNode.Parse(stored.MetadataJson) as JsonObject;
-                var source = (string?)meta?["source"];
+                var meta = EventCodec.Metadata(stored);
+                var source = meta.Source;
                 string op = "?";
-                if (meta?["call"] is JsonObject call)
+                if (meta.Call is { } call)
                 {
                     calls++;
-                    op = (string?)call["op"] ?? "?";
-                    if ((bool?)meta["inferred"] == true) inferredCalls++;
+                    op = call.Op;
+                    if (meta.Inferred) inferredCalls++;
                     callsByOp[op] = callsByOp.GetValueOrDefault(op) + 1;
                 }
                 if (ImportDecider.IsFailure(e)) Failure(stored.Seq, source, op, e);
                 foreach (var f in checker.Add(new SeqEvent(stored.Seq, e, source))) Mismatch(f);
             }
         }
-    }
-}
-
-/// <summary>The capture's lines: counts them (progress, the summary's <c>lines</c>) and can hold the first lines back for
-/// format detection, then replays them.</summary>
-public sealed class CaptureLineReader(TextReader inner) : TextReader
-{
-    private Queue<string>? head;
-
-    /// <summary>Lines handed out so far.</summary>
-    public long Lines { get; private set; }
-
-    public async Task<IReadOnlyList<string>> BufferHeadAsync(int count, CancellationToken ct)
-    {
-        var list = new List<string>(Math.Min(count, 1024));
-        while (list.Count < count && await inner.ReadLineAsync(ct) is { } l) list.Add(l);
-        head = new Queue<string>(list);
-        return list;
-    }
-
-    public override string? ReadLine()
-    {
-        var l = head is { Count: > 0 } ? head.Dequeue() : inner.ReadLine();
-        if (l is not null) Lines++;
-        return l;
-    }
-
-    public override Task<string?> ReadLineAsync() => ReadLineAsync(CancellationToken.None).AsTask();
-
-    public override async ValueTask<string?> ReadLineAsync(CancellationToken cancellationToken)
-    {
-        var l = head is { Count: > 0 } ? head.Dequeue() : await inner.ReadLineAsync(cancellationToken);
-        if (l is not null) Lines++;
-        return l;
-    }
-
-    public override int Peek() => throw new NotSupportedException("line reader");
-    public override int Read() => throw new NotSupportedException("line reader");
-
-    protected override void Dispose(bool disposing)
-    {
-        if (disposing) inner.Dispose();
-        base.Dispose(disposing);
     }
 }

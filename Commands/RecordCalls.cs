@@ -1,6 +1,6 @@
 using System.Collections.Concurrent;
 using Sva.Domain;
-using Sva.Domain.Json;
+using Mediator;
 using Sva.EventStore;
 using Sva.Projections;
 
@@ -16,10 +16,18 @@ public sealed record SourcedCall(KernelCall Call, string? Source);
 public sealed record RecordCalls(string Session, string Kernel, string? SessionSource, IReadOnlyList<SourcedCall> Calls, int ChunkSize = 64)
     : IRequest<RecordResult>, IValidatable
 {
+    /// <summary>Called with each call's outcome as its batch commits (in order). When set, <see cref="RecordResult.Calls"/>
+    /// stays empty: memory does not grow with the script.</summary>
+    public Func<RecordedCall, ValueTask>? OnRecorded { get; init; }
+
+    /// <summary>Events between snapshots (0: none).</summary>
+    public int SnapshotEvery { get; init; } = SnapshotPolicy.DefaultEvery;
+
     public IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(Session)) yield return "session name is empty";
-        else if (Session.Length > 200 || Session.Any(char.IsControl)) yield return $"session name '{Session}' is not usable";
+        else if (Session.Length > 200) yield return $"session name is {Session.Length} characters long; the limit is 200";
+        else if (Session.Any(char.IsControl)) yield return "session name contains a control character";
         if (!KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
         if (ChunkSize < 1) yield return "chunk size must be at least 1";
     }
@@ -33,110 +41,107 @@ public sealed record RecordResult(string Session, string Kernel, bool Created, I
 public sealed class SessionKernelMismatchException(string session, string recorded, string requested)
     : Exception($"session '{session}' was recorded with kernel {recorded}; it cannot be continued under {requested} (use a new --session, or 'sva compare')");
 
-public sealed class RecordCallsHandler(PgEventStore store, int snapshotEvery = RecordCallsHandler.DefaultSnapshotEvery)
-    : IRequestHandler<RecordCalls, RecordResult>
+/// <summary>
+/// Records calls into a session (created with its first events): each is decided against the state it is appended on.
+/// <see cref="RecordCalls.ChunkSize"/> calls share one append; while chunk k is written, chunk k+1 is decided on the
+/// state that includes k (<see cref="SessionRecorder"/>). A version conflict on k discards both decisions, reloads the
+/// state from the log and re-decides from k.
+/// </summary>
+public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<RecordCalls, RecordResult>
 {
-    /// <summary>Events between snapshots (see README's time-travel figures for how it was chosen).</summary>
-    public const int DefaultSnapshotEvery = 4096;
     private const int MaxConflictRetries = 1000;
 
     private readonly ConcurrentDictionary<string, SvaState> states = new();
 
-    public async Task<RecordResult> HandleAsync(RecordCalls request, CancellationToken ct)
+    public async ValueTask<RecordResult> Handle(RecordCalls request, CancellationToken ct)
     {
         var version = KernelVersions.Get(request.Kernel);
-        var created = false;
         var info = await store.GetSessionAsync(request.Session, ct);
-        if (info is null)
-        {
-            try { info = await store.CreateSessionAsync(request.Session, version.Name, request.SessionSource, ct); created = true; }
-            catch (SessionExistsException) { info = await store.GetSessionAsync(request.Session, ct) ?? throw new InvalidOperationException($"session {request.Session} vanished"); }
-        }
-        if (!KernelVersions.TryGet(info.Kernel, out var recorded) || recorded.Name != version.Name)
+        var created = info is null;
+        if (info is not null && (!KernelVersions.TryGet(info.Kernel, out var recorded) || recorded.Name != version.Name))
             throw new SessionKernelMismatchException(request.Session, info.Kernel, version.Name);
+        var head = info?.Version ?? 0;
 
-        var state = states.TryGetValue(request.Session, out var cached) && cached.Seq == info.Version
+        var state = states.TryRemove(request.Session, out var cached) && cached.Seq == head
             ? cached
-            : await StateLoader.LoadAsync(store, request.Session, ct: ct);
-        states.TryRemove(request.Session, out _);
-        var results = new List<RecordedCall>(request.Calls.Count);
+            : head == 0 ? new SvaState() : await StateLoader.LoadAsync(store, request.Session, ct: ct);
+        var results = new List<RecordedCall>();
+        var callIndex = 0;
         var conflicts = 0;
         var chunks = request.Calls.Chunk(request.ChunkSize).ToList();
+        var policy = new SnapshotPolicy(request.SnapshotEvery);
+        policy.Start(state.Seq);
+        var recorder = new SessionRecorder(store, request.Session, new NewSession(version.Name, request.SessionSource));
 
-        // Decides one chunk on the current state (which it advances) and encodes its events.
         Prepared Prepare(int k)
         {
             var before = state.Seq;
-            var chunk = chunks[k];
-            var decided = new List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)>(chunk.Length);
+            var decided = new List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)>(chunks[k].Length);
             var encoded = new List<NewEvent>();
-            var snapshots = new List<(long Seq, string Json)>();
+            var snapshots = new List<SnapshotToSave>();
             var commandId = Guid.NewGuid();
-            foreach (var call in chunk)
+            foreach (var call in chunks[k])
             {
-                var boundary = snapshotEvery > 0 ? state.Seq / snapshotEvery : 0;
+                var seqBefore = state.Seq;
                 var events = SvaKernel.Execute(version, state, call.Call);
                 decided.Add((call, events, CallOutcome.Of(call.Call, events, state)));
                 for (var i = 0; i < events.Count; i++)
-                    encoded.Add(EventCodec.Encode(events[i], Metadata(commandId, call, i == 0)));
-                // Snapshot policy: one snapshot right after the call that crosses each multiple of snapshotEvery,
-                // so snapshot seqs do not depend on how calls are chunked; saved only once the append committed.
-                if (snapshotEvery > 0 && state.Seq / snapshotEvery > boundary) snapshots.Add((state.Seq, state.ToSnapshotJson()));
+                    encoded.Add(EventCodec.Encode(events[i], new EventMetadata(commandId, call.Source, i == 0 ? call.Call : null)));
+                if (policy.After(state, seqBefore) is { } snap) snapshots.Add(snap);
             }
-            return new Prepared(k, before, commandId, decided, encoded, snapshots);
+            return new Prepared(k, new PreparedBatch(before, commandId, encoded) { Snapshots = snapshots }, decided);
         }
 
-        // A two-stage pipeline: while chunk k's append is in flight, chunk k+1 is decided on the state that
-        // already includes k. A version conflict on k discards both decisions, reloads the state from the
-        // log and re-decides from k: every call is decided against the state it is appended on.
-        var current = chunks.Count > 0 ? Prepare(0) : null;
-        var attempts = 0;
-        while (current is not null)
+        async Task Emit(Prepared p)
         {
-            var append = store.AppendAsync(request.Session, current.Before, current.CommandId, current.Encoded, ct);
-            var next = current.Index + 1 < chunks.Count ? Prepare(current.Index + 1) : null;
-            AppendResult appended;
-            try
+            var seq = p.Batch.ExpectedVersion + 1;
+            foreach (var (call, events, outcome) in p.Decided)
             {
-                appended = await append;
-            }
-            catch (ConcurrencyException) when (attempts++ < MaxConflictRetries)
-            {
-                conflicts++;
-                state = await StateLoader.LoadAsync(store, request.Session, ct: ct);
-                current = Prepare(current.Index);
-                continue;
-            }
-            catch
-            {
-                states.TryRemove(request.Session, out _);
-                throw;
-            }
-            if (appended.Duplicate) throw new InvalidOperationException($"command {current.CommandId} was already recorded");
-            var seq = appended.FirstSeq;
-            foreach (var (call, events, outcome) in current.Decided)
-            {
-                results.Add(new RecordedCall(results.Count, call, outcome, seq, seq + events.Count - 1, events));
+                var r = new RecordedCall(callIndex++, call, outcome, seq, seq + events.Count - 1, events);
                 seq += events.Count;
+                if (request.OnRecorded is { } on) await on(r);
+                else results.Add(r);
             }
-            foreach (var (snapSeq, json) in current.Snapshots) await store.SaveSnapshotAsync(request.Session, snapSeq, json, ct);
-            current = next;
+        }
+
+        Prepared? inflight = null;
+        var next = 0;
+        var attempts = 0;
+        try
+        {
+            while (true)
+            {
+                var prepared = next < chunks.Count && next >= 0 ? Prepare(next) : null;
+                try
+                {
+                    await recorder.DrainAsync();
+                }
+                catch (ConcurrencyException) when (attempts++ < MaxConflictRetries && inflight is not null)
+                {
+                    conflicts++;
+                    state = await StateLoader.LoadAsync(store, request.Session, ct: ct);
+                    policy.Start(state.Seq);
+                    next = inflight.Index;
+                    inflight = null;
+                    continue;
+                }
+                if (inflight is not null) await Emit(inflight);
+                inflight = null;
+                if (prepared is null) break;
+                await recorder.EnqueueAsync(prepared.Batch, ct);
+                inflight = prepared;
+                next++;
+            }
+        }
+        catch
+        {
+            states.TryRemove(request.Session, out _);
+            await recorder.DrainQuietlyAsync();
+            throw;
         }
         states[request.Session] = state;
-        return new RecordResult(request.Session, version.Name, created, results, conflicts, state.Seq);
+        return new RecordResult(request.Session, version.Name, created && state.Seq > 0, results, conflicts, state.Seq);
     }
 
-    private sealed record Prepared(int Index, long Before, Guid CommandId,
-        List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)> Decided, List<NewEvent> Encoded, List<(long Seq, string Json)> Snapshots);
-
-    /// <summary>Each event names its command and source; the first event of a call also carries the call itself.</summary>
-    private static string Metadata(Guid commandId, SourcedCall call, bool first)
-    {
-        // Written as text: building a JsonObject per event cost more than encoding the event itself.
-        var sb = new System.Text.StringBuilder(first ? 192 : 80);
-        sb.Append("{\"cmd\":\"").Append(commandId.ToString()).Append('"');
-        if (call.Source is not null) sb.Append(",\"source\":\"").Append(System.Text.Json.JsonEncodedText.Encode(call.Source).ToString()).Append('"');
-        if (first) sb.Append(",\"call\":").Append(SvaJson.SerializeCall(call.Call));
-        return sb.Append('}').ToString();
-    }
+    private sealed record Prepared(int Index, PreparedBatch Batch, List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)> Decided);
 }

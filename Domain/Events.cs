@@ -143,6 +143,8 @@ public static class EventTypes
     private static readonly Dictionary<Type, string> byType = table.ToDictionary(t => t.Type, t => t.Name);
 
     public static IEnumerable<string> Names => table.Select(t => t.Name);
+    /// <summary>Every event type with its stored name (the store maps one to the other).</summary>
+    public static IReadOnlyList<(Type Type, string Name)> All => table.Select(t => (t.Type, t.Name)).ToList();
     public static string NameOf(SvaEvent e) => byType[e.GetType()];
     public static string NameOf(Type t) => byType[t];
     public static bool TryGetType(string name, out Type type) => byName.TryGetValue(name, out type!);

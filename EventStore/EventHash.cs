@@ -12,12 +12,13 @@ namespace Sva.EventStore;
 ///                  || u32be(len) || utf8(S)
 ///                  || u64be(s)
 ///                  || u32be(len) || utf8(type)
-///                  || u32be(len) || utf8(data)      data::text as PostgreSQL renders the stored jsonb
-///                  || u32be(len) || utf8(metadata)) metadata::text, likewise
+///                  || u32be(len) || utf8(data)      mt_events.data::text as PostgreSQL renders the stored jsonb
+///                  || u32be(len) || utf8(metadata)  the writer's metadata text (header "meta"), as given
+///                  || u32be(len) || utf8(state))    the SHA-256 (hex) of the snapshot taken at s (header "state"), or ""
 /// </code>
-/// The store sends every payload through PostgreSQL's jsonb once before hashing (jsonb normalizes key order,
-/// whitespace, duplicate keys, escapes), so the hash is over exactly the text that <c>SELECT data::text</c> returns
-/// later, and anyone can re-verify the chain from the table alone (also in SQL: sha256() of the same bytes).
+/// The hash is stored as the event's Marten header "hash". Data is hashed in PostgreSQL's jsonb rendering (key order,
+/// whitespace, escapes), i.e. exactly the text that <c>SELECT data::text</c> returns later, so anyone can re-verify the
+/// chain from mt_events alone. A snapshot is bound to the chain through "state": changing it later is detected.
 /// </summary>
 public static class EventHash
 {
@@ -26,18 +27,18 @@ public static class EventHash
     /// <summary>The "previous hash" of seq 1.</summary>
     public static byte[] Genesis() => new byte[Size];
 
-    public static byte[] Compute(ReadOnlySpan<byte> prev, string session, long seq, string type, string dataJson, string metadataJson)
+    public static byte[] Compute(ReadOnlySpan<byte> prev, string session, long seq, string type, string dataJson, string metadataJson, string? state = null)
     {
         if (prev.Length != Size) throw new ArgumentException($"previous hash must be {Size} bytes", nameof(prev));
         using var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var result = new byte[Size];
-        Compute(h, prev, session, seq, type, dataJson, metadataJson, result);
+        Compute(h, prev, session, seq, type, dataJson, metadataJson, state, result);
         return result;
     }
 
     /// <summary>Computes one link with a reusable <see cref="IncrementalHash"/> (SHA-256) into <paramref name="destination"/>.</summary>
     internal static void Compute(IncrementalHash h, ReadOnlySpan<byte> prev, string session, long seq, string type,
-        string dataJson, string metadataJson, Span<byte> destination)
+        string dataJson, string metadataJson, string? state, Span<byte> destination)
     {
         h.AppendData(prev);
         AppendString(h, session);
@@ -47,6 +48,7 @@ public static class EventHash
         AppendString(h, type);
         AppendString(h, dataJson);
         AppendString(h, metadataJson);
+        AppendString(h, state ?? "");
         if (!h.TryGetHashAndReset(destination, out var written) || written != Size)
             throw new InvalidOperationException("SHA-256 produced an unexpected length");
     }

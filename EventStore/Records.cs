@@ -1,31 +1,64 @@
 namespace Sva.EventStore;
 
-/// <summary>An event to append. <paramref name="DataJson"/> and <paramref name="MetadataJson"/> must be JSON texts;
-/// they are stored as jsonb, i.e. normalized by PostgreSQL (key order, whitespace).
-/// <paramref name="Payload"/> is opaque to the store: what the caller encoded, handed unchanged to inline projections in the
-/// same process so they need not parse the JSON again (never stored; events read back have none).</summary>
-public sealed record NewEvent(string Type, string DataJson, string MetadataJson = "{}", object? Payload = null);
+/// <summary>An event to append: <paramref name="Data"/> is a registered event object (its CLR type has a Marten alias, the
+/// stored type name); <paramref name="Metadata"/> is the caller's metadata text, stored and hashed as it is (opaque to the store).</summary>
+public sealed record NewEvent(object Data, string Metadata);
 
-/// <summary>An event as stored. <see cref="DataJson"/> and <see cref="MetadataJson"/> are the jsonb texts as PostgreSQL renders them.</summary>
+/// <summary>An event as stored. <see cref="DataJson"/> is the jsonb text PostgreSQL renders; <see cref="Metadata"/> the text
+/// the writer gave; <see cref="Position"/> Marten's global <c>seq_id</c>; <see cref="StateDigest"/> the SHA-256 (hex) of the
+/// snapshot taken at this seq, when one was; <see cref="Payload"/> the decoded object when the reader asked for it.</summary>
 public sealed record StoredEvent(
     long Position,
     string Session,
     long Seq,
     string Type,
     string DataJson,
-    string MetadataJson,
+    string Metadata,
     Guid? CommandId,
     DateTimeOffset RecordedAt,
     byte[] Hash,
+    string? StateDigest = null,
     object? Payload = null);
 
-/// <summary>A session (one event stream). <see cref="Version"/> is its last seq (0 when empty).</summary>
+/// <summary>A session (one Marten event stream). <see cref="Version"/> is its last seq (the stream version).</summary>
 public sealed record SessionInfo(string Id, string Kernel, string? Source, DateTimeOffset CreatedAt, long Version);
 
-/// <summary>Outcome of <see cref="PgEventStore.AppendAsync"/>. <see cref="Duplicate"/>: the command id had already appended;
-/// nothing new was written and the seqs/positions are those of the earlier append.</summary>
+/// <summary>Who a new session is: written with its first events, in the same transaction (a session exists once it has an event).</summary>
+public sealed record NewSession(string Kernel, string? Source);
+
+/// <summary>A snapshot (a cache of the state at <paramref name="Seq"/>) written in the append that reaches that seq. Its SHA-256
+/// is recorded in the hash-chained log at that seq, so a snapshot changed later is detected and not used.</summary>
+public sealed record SnapshotToSave(long Seq, string Json);
+
+/// <summary>Progress of a recording source (an imported capture, a script run) written with a batch, for resume and
+/// idempotency: <paramref name="Id"/> identifies the source (content hash, kernel, …), <paramref name="Json"/> is the caller's.</summary>
+public sealed record SourceProgress(string Id, string Session, string Kind, bool Complete, string Json);
+
+/// <summary>
+/// One append: events for <paramref name="Session"/> expected to be at <paramref name="ExpectedVersion"/> (its last seq),
+/// with what goes into the same transaction: the session's identity (first append only), snapshots, a source's progress.
+/// </summary>
+public sealed record AppendBatch(string Session, long ExpectedVersion, Guid CommandId, IReadOnlyList<NewEvent> Events)
+{
+    public NewSession? Create { get; init; }
+    public IReadOnlyList<SnapshotToSave> Snapshots { get; init; } = [];
+    public SourceProgress? Progress { get; init; }
+}
+
+/// <summary>Outcome of an append. <see cref="Duplicate"/>: the command id had already appended; nothing new was written
+/// and the seqs/positions are those of the earlier append.</summary>
 public sealed record AppendResult(string Session, long FirstSeq, long LastSeq, long FirstPosition, long LastPosition, bool Duplicate);
 
-/// <summary>Outcome of <see cref="PgEventStore.VerifyAsync"/>. When not <see cref="Ok"/>, <see cref="FirstBrokenSeq"/> names the
-/// first seq whose stored hash (or presence) does not match and <see cref="Reason"/> says why.</summary>
-public sealed record VerifyResult(string Session, bool Ok, long EventsChecked, long? FirstBrokenSeq, string? Reason);
+/// <summary>Outcome of a verification. When not <see cref="Ok"/>, <see cref="FirstBrokenSeq"/> names the first seq whose
+/// stored hash (or presence) does not match and <see cref="Reason"/> says why. <see cref="Warnings"/>: caches that were
+/// found altered (a snapshot whose digest the log does not vouch for) — never used, but named.</summary>
+public sealed record VerifyResult(string Session, bool Ok, long EventsChecked, long? FirstBrokenSeq, string? Reason)
+{
+    public IReadOnlyList<string> Warnings { get; init; } = [];
+}
+
+/// <summary>A snapshot as loaded: trusted only when <see cref="Json"/>'s SHA-256 is the digest the log recorded at <see cref="Seq"/>.</summary>
+public sealed record LoadedSnapshot(long Seq, string Json);
+
+/// <summary>A projection's progress as Marten's daemon keeps it.</summary>
+public sealed record ProjectionProgress(string Name, string Mode, long Position);

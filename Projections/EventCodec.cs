@@ -21,7 +21,15 @@ public static class EventCodec
         catch (EventFormatException ex) { throw new StoredEventException(e.Session, e.Seq, ex.Message); }
     }
 
-    public static NewEvent Encode(SvaEvent e, string metadataJson) => new(EventTypes.NameOf(e), SvaJson.Serialize(e), metadataJson, e);
+    public static NewEvent Encode(SvaEvent e, EventMetadata metadata) => new(e, metadata.ToJson());
+    public static NewEvent Encode(SvaEvent e, string metadataJson) => new(e, metadataJson);
+
+    /// <summary>The event's metadata (one codec: <see cref="EventMetadata"/>); unreadable metadata names the seq.</summary>
+    public static EventMetadata Metadata(StoredEvent e)
+    {
+        try { return EventMetadata.Parse(e.Metadata); }
+        catch (EventFormatException ex) { throw new StoredEventException(e.Session, e.Seq, ex.Message); }
+    }
 
     /// <summary>The event: the in-process payload when the append came from this process, else decoded from its JSON.</summary>
     public static SvaEvent DecodeOrPayload(StoredEvent e) => e.Payload as SvaEvent ?? Decode(e);

@@ -9,18 +9,18 @@ namespace Sva.Projections;
 /// </summary>
 public static class StateLoader
 {
-    public static async Task<SvaState> LoadAsync(PgEventStore store, string session, long atSeq = long.MaxValue,
+    public static async Task<SvaState> LoadAsync(IEventStore store, string session, long atSeq = long.MaxValue,
         bool useSnapshots = true, CancellationToken ct = default)
     {
         SvaState? from = null;
         if (useSnapshots && atSeq > 0)
         {
             var snap = await store.LoadSnapshotAsync(session, atSeq, ct);
-            if (snap is { } sn)
+            if (snap is not null)
             {
-                try { from = SvaState.FromSnapshotJson(sn.Json); }
+                try { from = SvaState.FromSnapshotJson(snap.Json); }
                 catch (Exception) { from = null; } // a snapshot of an older shape is only a cache: fold instead
-                if (from is not null && from.Seq != sn.Seq) from = null;
+                if (from is not null && from.Seq != snap.Seq) from = null;
             }
         }
         var start = from?.Seq ?? 0;

@@ -10,7 +10,7 @@ SVA_PORT="${SVA_PG_PORT:-54329}"
 SVA_HOST="127.0.0.1"
 SVA_DB_NAME="sva"
 SVA_SCHEMA_DIR="$SVA_SCRIPT_DIR/schema"
-# Same key as PgEventStore.EnsureSchemaAsync: schema files never run concurrently.
+# Role files never run concurrently (one advisory lock for all of them).
 SVA_SCHEMA_LOCK_SQL="SELECT pg_advisory_xact_lock(7360001)"
 SVA_REPO_HASH="$(printf '%s' "$SVA_REPO" | sha256sum | cut -c1-10)"
 SVA_IS_ROOT=0

@@ -32,7 +32,7 @@ is_ready() {
   [[ -n "$(sva_running_pid "$DATA")" ]] || return 1
   [[ "$(sva_running_port "$DATA")" == "$SVA_PORT" ]] || return 1
   [[ -r "$DATA/sva-schema.stamp" && "$(cat "$DATA/sva-schema.stamp")" == "$(sva_schema_hash)" ]] || return 1
-  psql_cmd -d "$SVA_DB_NAME" -Atc "SELECT 1 FROM schema_versions LIMIT 1" >/dev/null 2>&1 || return 1
+  psql_cmd -d "$SVA_DB_NAME" -Atc "SELECT 1 FROM pg_roles WHERE rolname = 'sva_reader'" | grep -qx 1 >/dev/null 2>&1 || return 1
 }
 
 # ---- fast path: no lock ----

@@ -22,7 +22,7 @@ public sealed record BisectResult(long? Seq, IReadOnlyList<BisectProbe> Probes, 
 /// </summary>
 public static class Bisect
 {
-    public static async Task<BisectResult> UntilAsync(PgEventStore store, string session, long lastSeq, Func<SvaState, bool> holds,
+    public static async Task<BisectResult> UntilAsync(IEventStore store, string session, long lastSeq, Func<SvaState, bool> holds,
         bool linear = false, CancellationToken ct = default)
     {
         var probes = new List<BisectProbe>();
@@ -57,7 +57,7 @@ public static class Bisect
     private static string Via(LoadedState l) => l.SnapshotSeq == 0 ? $"folded {l.EventsFolded} events" : l.EventsFolded == 0
         ? $"snapshot {l.SnapshotSeq}" : $"snapshot {l.SnapshotSeq} + {l.EventsFolded} events";
 
-    private static async Task<BisectResult> LinearAsync(PgEventStore store, string session, SvaState from, long toSeq, Func<SvaState, bool> holds,
+    private static async Task<BisectResult> LinearAsync(IEventStore store, string session, SvaState from, long toSeq, Func<SvaState, bool> holds,
         List<BisectProbe> probes, bool linear, CancellationToken ct)
     {
         var s = from;
@@ -78,7 +78,7 @@ public static class Bisect
     }
 
     /// <summary>The first finding of <paramref name="kind"/> (a <see cref="FindingKinds"/> name) by the invariant checks over the whole log.</summary>
-    public static async Task<(Finding? First, long EventsChecked)> FirstFindingAsync(PgEventStore store, string session, string kind, CancellationToken ct = default)
+    public static async Task<(Finding? First, long EventsChecked)> FirstFindingAsync(IEventStore store, string session, string kind, CancellationToken ct = default)
     {
         // Every kind but 'leak' is reported at the event that shows it, from the events up to it only: a prefix of the log
         // that has one has the same first one. Try growing prefixes (in memory) before a streaming pass over everything.

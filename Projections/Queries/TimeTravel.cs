@@ -12,46 +12,35 @@ public sealed record LoadedState(SvaState State, long SnapshotSeq, long EventsFo
 /// </summary>
 public static class TimeTravel
 {
-    public static async Task<LoadedState> LoadAsync(PgEventStore store, string session, long atSeq, bool useSnapshots = true, CancellationToken ct = default)
+    public static async Task<LoadedState> LoadAsync(IEventStore store, string session, long atSeq, bool useSnapshots = true, CancellationToken ct = default)
     {
         ArgumentOutOfRangeException.ThrowIfNegative(atSeq);
         if (atSeq == 0) return new LoadedState(new SvaState(), 0, 0);
-        var snapSeq = useSnapshots ? await store.NearestSnapshotSeqAsync(session, atSeq, ct) ?? 0 : 0;
-        if (snapSeq > 0)
+        // The nearest snapshot the log vouches for (a forged or altered one is passed over), then the events after it.
+        var snap = useSnapshots ? await store.LoadSnapshotAsync(session, atSeq, ct) : null;
+        if (snap is not null && ParseSnapshot(snap) is { } from)
         {
-            // The snapshot (fetch + parse) and the events after it (fetch + decode) at the same time.
-            var snapTask = LoadSnapshotAsync(store, session, snapSeq, ct);
-            var tailTask = ReadEventsAsync(store, session, snapSeq + 1, atSeq, ct);
-            SvaState? from;
-            List<SvaEvent> tail;
-            try { from = await snapTask; }
-            finally { tail = await tailTask; }
-            if (from is not null)
-            {
-                foreach (var e in tail) Evolve.Apply(from, e);
-                if (from.Seq != atSeq) throw new StoredEventException(session, from.Seq + 1, $"the log ends at seq {from.Seq}, before seq {atSeq}");
-                return new LoadedState(from, snapSeq, tail.Count);
-            }
-            // an unreadable snapshot (an older shape, or deleted meanwhile) is only a cache: fold from the start instead
+            var tail = await ReadEventsAsync(store, session, snap.Seq + 1, atSeq, ct);
+            foreach (var e in tail) Evolve.Apply(from, e);
+            if (from.Seq != atSeq) throw new StoredEventException(session, from.Seq + 1, $"the log ends at seq {from.Seq}, before seq {atSeq}");
+            return new LoadedState(from, snap.Seq, tail.Count);
         }
         var state = await EventCodec.FoldAsync(store.ReadSessionAsync(session, 1, atSeq, ct), null, ct);
         if (state.Seq != atSeq) throw new StoredEventException(session, state.Seq + 1, $"the log ends at seq {state.Seq}, before seq {atSeq}");
         return new LoadedState(state, 0, atSeq);
     }
 
-    private static async Task<SvaState?> LoadSnapshotAsync(PgEventStore store, string session, long seq, CancellationToken ct)
+    private static SvaState? ParseSnapshot(LoadedSnapshot sn)
     {
-        var snap = await store.LoadSnapshotAsync(session, seq, ct).ConfigureAwait(false);
-        if (snap is not { } sn || sn.Seq != seq) return null;
         try
         {
             var s = SvaState.FromSnapshotJson(sn.Json);
-            return s.Seq == seq ? s : null;
+            return s.Seq == sn.Seq ? s : null; // a snapshot of an older shape is only a cache: fold instead
         }
         catch (Exception) { return null; }
     }
 
-    private static async Task<List<SvaEvent>> ReadEventsAsync(PgEventStore store, string session, long from, long to, CancellationToken ct)
+    private static async Task<List<SvaEvent>> ReadEventsAsync(IEventStore store, string session, long from, long to, CancellationToken ct)
     {
         var list = new List<SvaEvent>((int)Math.Min(to - from + 1, 1 << 16));
         var expected = from;
@@ -66,7 +55,7 @@ public static class TimeTravel
 
     /// <summary>The event at <paramref name="seq"/> and the call that produced it (the call is stored on a call's first event:
     /// looked up among the events just before, with the same source line), or null when there is no such seq.</summary>
-    public static async Task<(LoggedEvent Event, KernelCall? Call, long? CallSeq)?> EventWithCallAsync(PgEventStore store, string session, long seq,
+    public static async Task<(LoggedEvent Event, KernelCall? Call, long? CallSeq)?> EventWithCallAsync(IEventStore store, string session, long seq,
         CancellationToken ct = default)
     {
         var window = new List<LoggedEvent>();
@@ -82,7 +71,7 @@ public static class TimeTravel
     }
 
     /// <summary>The session's events with fromSeq &lt;= seq &lt;= toSeq, decoded, with the metadata this project's audit needs.</summary>
-    public static async IAsyncEnumerable<LoggedEvent> ReadAsync(PgEventStore store, string session, long fromSeq = 1, long toSeq = long.MaxValue,
+    public static async IAsyncEnumerable<LoggedEvent> ReadAsync(IEventStore store, string session, long fromSeq = 1, long toSeq = long.MaxValue,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
     {
         await foreach (var e in store.ReadSessionAsync(session, fromSeq, toSeq, ct))
@@ -95,20 +84,7 @@ public sealed record LoggedEvent(long Seq, DateTimeOffset RecordedAt, string? So
 {
     public static LoggedEvent Of(StoredEvent e)
     {
-        string? source = null;
-        KernelCall? call = null;
-        using (var doc = System.Text.Json.JsonDocument.Parse(e.MetadataJson))
-        {
-            if (doc.RootElement.ValueKind == System.Text.Json.JsonValueKind.Object)
-            {
-                if (doc.RootElement.TryGetProperty("source", out var s) && s.ValueKind == System.Text.Json.JsonValueKind.String) source = s.GetString();
-                if (doc.RootElement.TryGetProperty("call", out var c) && c.ValueKind == System.Text.Json.JsonValueKind.Object)
-                {
-                    try { call = Sva.Domain.Json.SvaJson.DeserializeCall(c.GetRawText()); }
-                    catch (Sva.Domain.Json.EventFormatException) { call = null; } // a call of a newer shape: the event still counts
-                }
-            }
-        }
-        return new LoggedEvent(e.Seq, e.RecordedAt, source, call, EventCodec.Decode(e));
+        var meta = EventCodec.Metadata(e);
+        return new LoggedEvent(e.Seq, e.RecordedAt, meta.Source, meta.Call, EventCodec.Decode(e));
     }
 }

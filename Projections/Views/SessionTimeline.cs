@@ -28,7 +28,7 @@ public sealed class SessionTimeline
     public required IReadOnlyList<Lane> Lanes { get; init; }
     public required IReadOnlyList<(long Seq, DateTimeOffset Time, string Type, string Data, string? Source)> Events { get; init; }
 
-    public static async Task<SessionTimeline> BuildAsync(PgEventStore store, SessionInfo info, CancellationToken ct)
+    public static async Task<SessionTimeline> BuildAsync(IEventStore store, SessionInfo info, CancellationToken ct)
     {
         var lanes = new SortedDictionary<string, Lane>(StringComparer.Ordinal);
         var events = new List<(long, DateTimeOffset, string, string, string?)>();
@@ -43,7 +43,7 @@ public sealed class SessionTimeline
         await foreach (var stored in store.ReadSessionAsync(info.Id, ct: ct))
         {
             var e = EventCodec.Decode(stored);
-            var source = (JsonNode.Parse(stored.MetadataJson) as JsonObject)?["source"]?.GetValue<string>();
+            var source = EventCodec.Metadata(stored).Source;
             var t = stored.RecordedAt;
             var seq = stored.Seq;
             events.Add((seq, t, stored.Type, stored.DataJson, source));

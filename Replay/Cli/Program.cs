@@ -30,7 +30,6 @@ root.Subcommands.Add(DiffVerb.Build(common));
 root.Subcommands.Add(BisectVerb.Build(common));
 root.Subcommands.Add(HistoryVerb.Build(common));
 root.Subcommands.Add(VerifyVerb.Build(common));
-root.Subcommands.Add(BenchVerb.Build(common));
 root.Subcommands.Add(LogVerb.Build(common));
 root.Subcommands.Add(SessionsVerb.Build(common));
 root.Subcommands.Add(SessionsVerb.Kernels(common));
@@ -74,7 +73,6 @@ namespace Sva.Replay
             UserInputException or ScriptFormatException or UnsupportedKernelException or CommandValidationException
                 or SessionKernelMismatchException or StoredEventException or EventFormatException => 2,
             EventStoreUnavailableException or LocalClusterException or Npgsql.NpgsqlException => 3,
-            Sva.Projections.Async.ProjectionGapException => 1,
             _ => Internal(ex),
         };
 

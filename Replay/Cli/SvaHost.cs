@@ -1,3 +1,5 @@
+using Mediator;
+using Microsoft.Extensions.DependencyInjection;
 using Sva.Commands;
 using Sva.EventStore;
 using Sva.Projections;
@@ -5,51 +7,85 @@ using Sva.Projections;
 namespace Sva.Replay;
 
 /// <summary>
-/// What every verb needs: the store (SVA_DB, else the local throwaway cluster), its inline projection
-/// and the dispatcher. Created on first use so that verbs that need no database never start one.
+/// What every verb needs: the store (SVA_DB, else the local throwaway cluster) and the mediator, wired with
+/// Microsoft.Extensions.DependencyInjection. Created on first use so that verbs that need no database never start one.
+/// Verbs parse, send a request through the mediator (or run a query), render: none appends on its own.
 /// </summary>
 public sealed class SvaHost : IAsyncDisposable
 {
     public const string ReaderRole = "sva_reader";
-    public required PgEventStore Store { get; init; }
-    public required SvaInlineProjection Inline { get; init; }
-    public required Dispatcher Dispatcher { get; init; }
+    private readonly ServiceProvider services;
+
+    private SvaHost(ServiceProvider services)
+    {
+        this.services = services;
+        Store = services.GetRequiredService<IEventStore>();
+        Mediator = services.GetRequiredService<IMediator>();
+    }
+
+    public IEventStore Store { get; }
+    public IMediator Mediator { get; }
 
     public static async Task<SvaHost> OpenAsync(TextWriter? verboseLog, CancellationToken ct, bool readOnly = false)
     {
         var cs = await LocalCluster.ResolveConnectionStringAsync(ct);
-        var inline = new SvaInlineProjection();
-        var store = PgEventStore.Create(cs, [inline]);
-        await store.EnsureSchemaAsync(ct);
+        IEventStore store;
         if (readOnly)
         {
-            // Query verbs read through the read-only role: SVA_DB_READER, else the same server as sva_reader
-            // (created by postgres-init; the local throwaway cluster trusts loopback logins).
-            await store.DisposeAsync();
+            // Query verbs read through the read-only role: SVA_DB_READER, else the same server as sva_reader (created by
+            // postgres-init; the local throwaway cluster trusts loopback logins). The schema is made by a writer first.
+            await (await SvaStoreSetup.OpenAsync(ConnectionString(cs), readOnly: false, ct)).DisposeAsync();
             var reader = Environment.GetEnvironmentVariable("SVA_DB_READER") is { Length: > 0 } r
                 ? r
-                : new Npgsql.NpgsqlConnectionStringBuilder(cs) { Username = ReaderRole, Password = null }.ConnectionString;
-            store = PgEventStore.Create(reader);
+                : new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString(cs)) { Username = ReaderRole, Password = null }.ConnectionString;
             try
             {
-                await using var conn = await store.DataSource.OpenConnectionAsync(ct);
+                store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
+                await store.ListSessionsAsync(ct);
             }
-            catch (Npgsql.PostgresException ex) when (ex.SqlState is "28000" or "28P01")
+            catch (Exception ex) when (FindPostgres(ex) is { SqlState: "28000" or "28P01" or "42501" } pg)
             {
-                throw new UserInputException($"cannot connect as the read-only role ({ex.MessageText}); query commands read as '{ReaderRole}': set SVA_DB_READER to a read-only connection string");
+                throw new UserInputException($"cannot read as the read-only role ({pg.MessageText}); query commands read as '{ReaderRole}': set SVA_DB_READER to a read-only connection string");
             }
         }
-        var dispatcher = new Dispatcher()
-            .Use(new LoggingBehavior(verboseLog))
-            .Use(new ValidationBehavior())
-            .Handle(new RecordCallsHandler(store));
-        return new SvaHost { Store = store, Inline = inline, Dispatcher = dispatcher };
+        else store = await SvaStoreSetup.OpenAsync(ConnectionString(cs), readOnly: false, ct);
+
+        var services = new ServiceCollection();
+        services.AddSingleton(store);
+        services.AddSingleton(new RequestLog(verboseLog));
+        services.AddMediator((MediatorOptions o) =>
+        {
+            o.ServiceLifetime = ServiceLifetime.Singleton;
+            o.PipelineBehaviors = [typeof(LoggingBehavior<,>), typeof(ValidationBehavior<,>)];
+        });
+        return new SvaHost(services.BuildServiceProvider());
+    }
+
+    /// <summary>The connection string, or exit 2 naming the variable when it cannot be parsed.</summary>
+    private static string ConnectionString(string cs)
+    {
+        try { _ = new Npgsql.NpgsqlConnectionStringBuilder(cs); return cs; }
+        catch (Exception ex) when (ex is ArgumentException or KeyNotFoundException or FormatException)
+        {
+            throw new UserInputException($"SVA_DB is not a usable PostgreSQL connection string ({ex.Message}); e.g. Host=127.0.0.1;Port=5432;Username=me;Database=sva");
+        }
+    }
+
+    private static Npgsql.PostgresException? FindPostgres(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+            if (e is Npgsql.PostgresException pg) return pg;
+        return null;
     }
 
     public async Task<SessionInfo> SessionAsync(string session, CancellationToken ct) =>
         await Store.GetSessionAsync(session, ct) ?? throw new UserInputException($"no session '{session}' (see 'sva sessions')");
 
-    public ValueTask DisposeAsync() => Store.DisposeAsync();
+    public async ValueTask DisposeAsync()
+    {
+        await Store.DisposeAsync();
+        await services.DisposeAsync();
+    }
 }
 
 /// <summary>Bad input from the user: printed as is, exit code 2.</summary>

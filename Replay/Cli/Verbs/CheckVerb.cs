@@ -39,7 +39,7 @@ public static class CheckVerb
             await foreach (var e in host.Store.ReadSessionAsync(name, 1, long.MaxValue, ct))
             {
                 events.Add((e.Seq, EventCodec.Decode(e)));
-                if (JsonNode.Parse(e.MetadataJson) is JsonObject meta && meta["source"] is JsonValue v && v.TryGetValue<string>(out var src))
+                if (EventCodec.Metadata(e).Source is { } src)
                     sources[e.Seq] = src;
             }
             // Kernel invariants, then conformance of an imported capture: what the machine answered vs the simulator.

@@ -55,7 +55,7 @@ public static class CompareVerb
                 await using var host = await common.OpenReadOnlyAsync(pr, ct);
                 var info = await host.SessionAsync(what, ct);
                 var metadata = new List<(long, string)>();
-                await foreach (var e in host.Store.ReadSessionAsync(what, 1, long.MaxValue, ct)) metadata.Add((e.Seq, e.MetadataJson));
+                await foreach (var e in host.Store.ReadSessionAsync(what, 1, long.MaxValue, ct)) metadata.Add((e.Seq, e.Metadata));
                 calls = RecordedCalls.FromMetadata(metadata);
                 ownKernel = info.Kernel;
                 kind = "session";

@@ -75,7 +75,7 @@ public static class GenerateVerb
 
             await using var host = await common.OpenAsync(pr, ct);
             var name = pr.GetValue(session) ?? $"gen-d{opts.Devices}-m{opts.Mms}-n{opts.Events}-s{opts.Seed}-{Guid.NewGuid().ToString("N")[..6]}";
-            var r = await RecordAsync(host.Store, name, opts, pr.GetValue(chunk), ct: ct);
+            var r = await RecordAsync(host, name, opts, pr.GetValue(chunk), ct: ct);
             var info = await host.SessionAsync(name, ct);
             Report(json, new JsonObject
             {
@@ -101,80 +101,25 @@ public static class GenerateVerb
     public sealed record Recorded(long Calls, long Events, int Snapshots, double SnapshotSeconds);
 
     /// <summary>
-    /// The fast path: the generator has already decided every call in memory (its events are those the handler would
-    /// decide: decide is pure), so they are encoded with the metadata the RecordCalls handler writes (command id,
-    /// source, the call on its first event) and appended in batches of about <paramref name="chunkEvents"/> events,
-    /// each batch one transaction with the inline projections. Snapshots follow the handler's policy (right after
-    /// the call that crosses each multiple of <paramref name="snapshotEvery"/>), saved once their batch committed.
+    /// Records the generated calls through the one recorder (the RecordCalls request, sent through the mediator): each
+    /// call decided on the session's state, appended in batches of about <paramref name="chunkEvents"/> events with the
+    /// inline projection and the snapshots in each transaction. Outcomes are counted as batches commit, not kept.
     /// The session must not exist yet.
     /// </summary>
-    public static async Task<Recorded> RecordAsync(PgEventStore store, string session, WorkloadOptions opts, int chunkEvents,
-        int snapshotEvery = RecordCallsHandler.DefaultSnapshotEvery, CancellationToken ct = default)
+    public static async Task<Recorded> RecordAsync(SvaHost host, string session, WorkloadOptions opts, int chunkEvents,
+        int snapshotEvery = SnapshotPolicy.DefaultEvery, CancellationToken ct = default)
     {
+        if (await host.Store.GetSessionAsync(session, ct) is not null)
+            throw new UserInputException($"session '{session}' exists: sva generate records into a new session");
         var file = ScriptName(opts);
-        try { await store.CreateSessionAsync(session, opts.Kernel, opts.CommandLine, ct); }
-        catch (SessionExistsException) { throw new UserInputException($"session '{session}' exists: sva generate records into a new session"); }
-        var state = new SvaState();
-        long calls = 0;
-        var snapshots = 0;
-        var serializing = new Stopwatch();
-        double saving = 0;
-        var batch = new List<NewEvent>(chunkEvents + 64);
-        var pending = new List<(long Seq, string Json)>();
-        // One append in flight while the next batch is generated and encoded: client CPU and database work overlap.
-        Task inflight = Task.CompletedTask;
-        async Task AppendAsync(List<NewEvent> events, long expected, List<(long Seq, string Json)> snaps)
+        var calls = WorkloadGenerator.Generate(opts).Select(c => new SourcedCall(c.Call, $"{file}:{c.Line}")).ToList();
+        long recorded = 0;
+        var r = await host.Mediator.Send(new RecordCalls(session, opts.Kernel, opts.CommandLine, calls, Math.Max(1, chunkEvents / 3))
         {
-            var r = await store.AppendAsync(session, expected, Guid.NewGuid(), events, ct);
-            if (r.Duplicate || r.LastSeq != expected + events.Count)
-                throw new InvalidOperationException($"append after seq {expected} returned {r.FirstSeq}..{r.LastSeq}");
-            var sw = Stopwatch.StartNew();
-            foreach (var (seq, json) in snaps) await store.SaveSnapshotAsync(session, seq, json, ct);
-            saving += sw.Elapsed.TotalSeconds;
-            snapshots += snaps.Count;
-        }
-        async Task Flush()
-        {
-            if (batch.Count == 0) return;
-            var expected = state.Seq - batch.Count;
-            var (events, snaps) = (batch, pending);
-            batch = new List<NewEvent>(chunkEvents + 64);
-            pending = new List<(long Seq, string Json)>();
-            await inflight; // appends stay in seq order: the next starts once the previous committed
-            inflight = AppendAsync(events, expected, snaps);
-        }
-        var cmdText = Guid.NewGuid().ToString();
-        foreach (var c in WorkloadGenerator.Generate(opts))
-        {
-            var boundary = snapshotEvery > 0 ? state.Seq / snapshotEvery : 0;
-            var source = $"{file}:{c.Line}";
-            for (var i = 0; i < c.Events.Count; i++)
-            {
-                var e = c.Events[i];
-                Evolve.Apply(state, e);
-                batch.Add(EventCodec.Encode(e, Metadata(cmdText, source, i == 0 ? c.Call : null)));
-            }
-            calls++;
-            if (snapshotEvery > 0 && state.Seq / snapshotEvery > boundary)
-            {
-                serializing.Start();
-                pending.Add((state.Seq, state.ToSnapshotJson()));
-                serializing.Stop();
-            }
-            if (batch.Count >= chunkEvents)
-            {
-                await Flush();
-                cmdText = Guid.NewGuid().ToString(); // metadata 'cmd': one per batch, as the handler writes one per chunk
-            }
-        }
-        await Flush();
-        await inflight;
-        return new Recorded(calls, state.Seq, snapshots, serializing.Elapsed.TotalSeconds + saving);
+            SnapshotEvery = snapshotEvery,
+            OnRecorded = _ => { recorded++; return ValueTask.CompletedTask; },
+        }, ct);
+        var snaps = snapshotEvery > 0 ? (await host.Store.ListSnapshotsAsync(session, ct)).Count : 0;
+        return new Recorded(recorded, r.LastSeq, snaps, 0);
     }
-
-    /// <summary>The metadata of the RecordCalls handler (<c>{"cmd", "source", "call"}</c>); stored as jsonb, so key order and spacing do not matter.</summary>
-    public static string Metadata(string commandId, string source, KernelCall? call) =>
-        call is null
-            ? $"{{\"cmd\":\"{commandId}\",\"source\":{JsonSerializer.Serialize(source)}}}"
-            : $"{{\"cmd\":\"{commandId}\",\"source\":{JsonSerializer.Serialize(source)},\"call\":{SvaJson.SerializeCall(call)}}}";
 }

@@ -65,10 +65,6 @@ public static class ImportVerb
 
             var request = new ImportCapture(path.FullName, pr.GetValue(kernel)!, pr.GetValue(format)!, pr.GetValue(session), pr.GetValue(strict), pr.GetValue(batch));
             await using var host = await common.OpenAsync(pr, ct);
-            var dispatcher = new Dispatcher()
-                .Use(new LoggingBehavior(pr.GetValue(common.Verbose) ? Console.Error : null))
-                .Use(new ValidationBehavior())
-                .Handle(new ImportCaptureHandler(host.Store));
 
             ImportResult result;
             try
@@ -110,7 +106,7 @@ public static class ImportVerb
             else Render(result);
             return 0;
 
-            Task<ImportResult> Run(ImportCapture r) => dispatcher.SendAsync<ImportCapture, ImportResult>(r, ct);
+            async Task<ImportResult> Run(ImportCapture r) => await host.Mediator.Send(r, ct);
         }));
         return cmd;
     }

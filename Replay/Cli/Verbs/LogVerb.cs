@@ -1,3 +1,4 @@
+using Sva.Projections;
 using System.CommandLine;
 using System.Text.Json.Nodes;
 
@@ -20,7 +21,7 @@ public static class LogVerb
             var t = json ? null : Output.Table("seq", "type", "data", "source");
             await foreach (var e in host.Store.ReadSessionAsync(name, pr.GetValue(from), pr.GetValue(to) ?? long.MaxValue, ct))
             {
-                var meta = JsonNode.Parse(e.MetadataJson) as JsonObject;
+                var meta = EventCodec.Metadata(e);
                 if (json)
                 {
                     Output.JsonLine(new JsonObject
@@ -28,12 +29,12 @@ public static class LogVerb
                         ["seq"] = e.Seq,
                         ["type"] = e.Type,
                         ["data"] = JsonNode.Parse(e.DataJson),
-                        ["source"] = meta?["source"]?.DeepClone(),
-                        ["call"] = meta?["call"]?.DeepClone(),
+                        ["source"] = meta.Source,
+                        ["call"] = meta.Call is { } call ? JsonNode.Parse(Sva.Domain.Json.SvaJson.SerializeCall(call)) : null,
                         ["recorded_at"] = e.RecordedAt.ToString("O"),
                     });
                 }
-                else t!.Row(e.Seq, e.Type, e.DataJson, meta?["source"]?.GetValue<string>());
+                else t!.Row(e.Seq, e.Type, e.DataJson, meta.Source);
             }
             if (t is not null)
             {

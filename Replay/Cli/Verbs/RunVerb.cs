@@ -28,15 +28,16 @@ public static class RunVerb
             var sessionName = pr.GetValue(session) ?? $"{Path.GetFileNameWithoutExtension(path.Name)}-{Guid.NewGuid().ToString("N")[..6]}";
             await using var host = await common.OpenAsync(pr, ct);
             var calls = script.Lines.Select(l => new SourcedCall(l.Call, l.Source)).ToList();
-            var result = await host.Dispatcher.SendAsync<RecordCalls, RecordResult>(
-                new RecordCalls(sessionName, version.Name, path.FullName, calls, pr.GetValue(chunk)), ct);
             var json = pr.GetValue(common.Json);
             var lineOf = script.Lines.ToDictionary(l => l.Source, l => l.Line);
-            if (json)
+            // --json streams: each outcome is printed as its batch commits, nothing is held for the end.
+            var result = await host.Mediator.Send(new RecordCalls(sessionName, version.Name, path.FullName, calls, pr.GetValue(chunk))
             {
-                foreach (var c in result.Calls) Output.JsonLine(CallJson(result.Session, c, c.Call.Source is { } s ? lineOf[s] : null));
-            }
-            else
+                OnRecorded = json
+                    ? c => { Output.JsonLine(CallJson(sessionName, c, c.Call.Source is { } s ? lineOf[s] : null)); return ValueTask.CompletedTask; }
+                    : null,
+            }, ct);
+            if (!json)
             {
                 Output.Info($"session {result.Session} (kernel {result.Kernel}){(result.Created ? "" : ", continued")}: {result.Calls.Count} calls, last seq {result.LastSeq}{(result.Conflicts > 0 ? $", {result.Conflicts} version conflicts re-decided" : "")}");
                 var t = Output.Table("line", "call", "outcome", "seq");

@@ -48,35 +48,25 @@ public static class SessionsVerb
         return cmd;
     }
 
+    private static readonly string[] ProjectionNames = [SvaReadModelProjection.ProjectionName, AuditBindingsProjection.ProjectionName];
+
     public static Command Projections(CliCommon common)
     {
-        var session = new Option<string?>("--session") { Description = "Only this session (rebuild: recompute its rows in place)" };
-        var name = new Argument<string?>("name") { Description = $"Projection: {SvaInlineProjection.ProjectionName} (inline: fresh tables, then swap) or {AuditBindingsProjection.ProjectionName} (async: reset, then catch up). Default: all", Arity = ArgumentArity.ZeroOrOne };
-        var rebuild = new Command("rebuild", "Recompute projections from the log: the inline read model (PASID tables, domains, mms, handles, devices) into fresh tables swapped in under the append lock; async projections from position 1") { name, session };
+        var session = new Option<string?>("--session") { Description = "Only this session (verify)" };
+        var name = new Argument<string?>("name") { Description = $"Projection: {SvaReadModelProjection.ProjectionName} (inline) or {AuditBindingsProjection.ProjectionName} (async). Default: all", Arity = ArgumentArity.ZeroOrOne };
+        var timeout = new Option<int>("--timeout") { Description = "Seconds a rebuild may take before it is abandoned", DefaultValueFactory = _ => 1800 };
+        var rebuild = new Command("rebuild", "Recompute projections from the log with Marten's daemon (rebuild from position 1, 5,000 events a page): the inline read model (PASID tables, domains, mms, handles, devices) and the async audit_bindings") { name, timeout };
         rebuild.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
-            await using var host = await common.OpenAsync(pr, ct);
-            if (pr.GetValue(session) is { } one)
-            {
-                Output.Info($"{one}: {await ReadModel.RebuildSessionAsync(host.Store, (await host.SessionAsync(one, ct)).Id, ct)} rows rebuilt");
-                return 0;
-            }
             var which = pr.GetValue(name);
-            var daemon = new ProjectionDaemon(host.Store, ProjectionDaemon.Default());
-            var known = ProjectionDaemon.Default().Select(p => p.Name).Prepend(SvaInlineProjection.ProjectionName).ToList();
-            if (which is not null && !known.Contains(which)) throw new UserInputException($"no projection '{which}'; known: {string.Join(", ", known)}");
-            if (which is null or SvaInlineProjection.ProjectionName)
+            if (which is not null && !ProjectionNames.Contains(which)) throw new UserInputException($"no projection '{which}'; known: {string.Join(", ", ProjectionNames)}");
+            await using var host = await common.OpenAsync(pr, ct);
+            var (_, head) = await host.Store.ProjectionStatusAsync(ct);
+            foreach (var p in ProjectionNames.Where(p => which is null || p == which))
             {
                 var sw = System.Diagnostics.Stopwatch.StartNew();
-                var (events, rows) = await ReadModel.RebuildAllAsync(host.Store, ct);
-                Output.Info($"{SvaInlineProjection.ProjectionName}: {events} events folded, {rows} rows swapped in, {sw.Elapsed.TotalSeconds:F2} s ({events / Math.Max(sw.Elapsed.TotalSeconds, 1e-6):F0} events/s)");
-            }
-            foreach (var p in ProjectionDaemon.Default().Where(p => which is null || p.Name == which))
-            {
-                var sw = System.Diagnostics.Stopwatch.StartNew();
-                await daemon.ResetAsync(p, ct);
-                var cp = await daemon.CatchUpAsync(p, ct);
-                Output.Info($"{p.Name}: rebuilt to position {cp}, {sw.Elapsed.TotalSeconds:F2} s");
+                await host.Store.RebuildProjectionAsync(p, TimeSpan.FromSeconds(pr.GetValue(timeout)), ct);
+                Output.Info($"{p}: rebuilt from the log up to position {head} in {sw.Elapsed.TotalSeconds:F2} s");
             }
             return 0;
         }));
@@ -99,38 +89,39 @@ public static class SessionsVerb
             }
             return differ ? 1 : 0;
         }));
-        var status = new Command("status", "Each projection with its mode, checkpoint, the store's head position and the lag") { common.Json };
+        var status = new Command("status", "Each projection with its mode, checkpoint (Marten's progression), the store's head position and the lag") { common.Json };
         status.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             await using var host = await common.OpenReadOnlyAsync(pr, ct);
-            var all = await new ProjectionDaemon(host.Store, ProjectionDaemon.Default()).StatusAsync(ct);
+            var (all, head) = await host.Store.ProjectionStatusAsync(ct);
             if (pr.GetValue(common.Json))
                 foreach (var p in all)
-                    Output.JsonLine(new JsonObject { ["name"] = p.Name, ["mode"] = p.Mode, ["checkpoint"] = p.Checkpoint, ["head"] = p.Head, ["lag"] = p.Lag, ["updated_at"] = p.UpdatedAt?.ToString("O") });
+                    Output.JsonLine(new JsonObject { ["name"] = p.Name, ["mode"] = p.Mode, ["checkpoint"] = p.Position, ["head"] = head, ["lag"] = Math.Max(0, head - p.Position) });
             else
             {
-                var t = Output.Table("projection", "mode", "checkpoint", "head", "lag", "updated");
-                foreach (var p in all) t.Row(p.Name, p.Mode, p.Checkpoint, p.Head, p.Lag, p.UpdatedAt?.ToString("u"));
+                var t = Output.Table("projection", "mode", "checkpoint", "head", "lag");
+                foreach (var p in all) t.Row(p.Name, p.Mode, p.Position, head, Math.Max(0, head - p.Position));
                 Output.Console.Write(t);
             }
             return 0;
         }));
-        var once = new Option<bool>("--once") { Description = "Catch up to the head and exit instead of waiting for new events" };
-        var run = new Command("daemon", "Run the async projections: catch up from each checkpoint, then follow new events (LISTEN/NOTIFY, polling fallback) until Ctrl-C") { once };
+        var once = new Option<bool>("--once") { Description = "Catch up to the head and exit instead of following new events" };
+        var run = new Command("daemon", "Run the async projections with Marten's daemon: catch up from each checkpoint, then follow new events (LISTEN/NOTIFY, polling fallback) until Ctrl-C") { once, timeout };
         run.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             await using var host = await common.OpenAsync(pr, ct);
-            var daemon = new ProjectionDaemon(host.Store, ProjectionDaemon.Default(), pr.GetValue(common.Verbose) ? Console.Error : null);
             if (pr.GetValue(once))
             {
-                foreach (var p in ProjectionDaemon.Default()) Output.Info($"{p.Name}: at position {await daemon.CatchUpAsync(p, ct)}");
+                await host.Store.RunDaemonAsync(once: true, TimeSpan.FromSeconds(pr.GetValue(timeout)), ct);
+                foreach (var p in (await host.Store.ProjectionStatusAsync(ct)).Projections.Where(p => p.Mode == "async"))
+                    Output.Info($"{p.Name}: at position {p.Position}");
                 return 0;
             }
             Output.Info("projection daemon running; Ctrl-C stops it");
-            await daemon.RunAsync(ct);
+            await host.Store.RunDaemonAsync(once: false, TimeSpan.Zero, ct);
             return 0;
         }));
-        return new Command("projections", "The read models kept beside the log: the inline one (updated in each append's transaction) and the async ones (the daemon)") { status, rebuild, verify, run };
+        return new Command("projections", "The read models kept beside the log as Marten projections: the inline one (updated in each append's transaction) and the async one (Marten's daemon)") { status, rebuild, verify, run };
     }
 
     private static async Task<IReadOnlyList<string>> Sessions(SvaHost host, string? one, CancellationToken ct) =>

@@ -31,7 +31,7 @@ public static class StepVerb
                 JsonObject? applied = null;
                 if (seq > 0)
                     await foreach (var e in host.Store.ReadSessionAsync(info.Id, seq, seq, ct))
-                        applied = new JsonObject { ["seq"] = e.Seq, ["type"] = e.Type, ["data"] = JsonNode.Parse(e.DataJson), ["source"] = (JsonNode.Parse(e.MetadataJson) as JsonObject)?["source"]?.DeepClone() };
+                        applied = new JsonObject { ["seq"] = e.Seq, ["type"] = e.Type, ["data"] = JsonNode.Parse(e.DataJson), ["source"] = EventCodec.Metadata(e).Source };
                 if (interactive) Output.Console.Clear();
                 Output.Console.WriteLine($"── step {seq}/{info.Version} ──");
                 Output.Console.WriteLine(applied is null ? "before the first event" : $"event just applied: seq {applied["seq"]} {applied["type"]} {applied["data"]!.ToJsonString()}{(applied["source"] is { } src ? $"  ({src})" : "")}");

@@ -15,7 +15,7 @@ public static class TimelineHtml
     public const int EverySeqUpTo = 1500;
     public const int SampledPoints = 400;
 
-    public static async Task<string> RenderAsync(Sva.EventStore.PgEventStore store, Sva.EventStore.SessionInfo info, CancellationToken ct)
+    public static async Task<string> RenderAsync(Sva.EventStore.IEventStore store, Sva.EventStore.SessionInfo info, CancellationToken ct)
     {
         var tl = await SessionTimeline.BuildAsync(store, info, ct);
         var points = new SortedSet<long> { 0, tl.LastSeq };

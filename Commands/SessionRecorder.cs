@@ -1,0 +1,93 @@
+using Sva.Domain;
+using Sva.EventStore;
+using Sva.Projections;
+
+namespace Sva.Commands;
+
+/// <summary>Decided events of one batch, encoded, with what goes into the same transaction.</summary>
+public sealed record PreparedBatch(long ExpectedVersion, Guid CommandId, IReadOnlyList<NewEvent> Events)
+{
+    public IReadOnlyList<SnapshotToSave> Snapshots { get; init; } = [];
+    public SourceProgress? Progress { get; init; }
+    public long LastSeq => ExpectedVersion + Events.Count;
+}
+
+/// <summary>
+/// When a snapshot is due: right after the call that crosses each multiple of <see cref="Every"/> events (so snapshot seqs
+/// do not depend on how calls are batched), spaced further apart as the state grows (at most ~64 bytes of snapshot per
+/// event), so that a long session does not write O(n²) bytes. One policy for run, import and generate.
+/// </summary>
+public sealed class SnapshotPolicy(int every)
+{
+    /// <summary>Events between snapshots (see README's time-travel figures for how it was chosen).</summary>
+    public const int DefaultEvery = 4096;
+    public int Every { get; } = every;
+    private long lastSeq, lastChars;
+
+    public void Start(long seq) => lastSeq = seq;
+
+    /// <summary>Call after each call was applied to <paramref name="state"/>, with its seq before the call.</summary>
+    public SnapshotToSave? After(SvaState state, long seqBefore)
+    {
+        if (Every <= 0 || state.Seq / Every <= seqBefore / Every) return null;
+        if (state.Seq - lastSeq < Math.Max(Every, lastChars / 64)) return null;
+        var json = state.ToSnapshotJson();
+        lastSeq = state.Seq;
+        lastChars = json.Length;
+        return new SnapshotToSave(state.Seq, json);
+    }
+}
+
+/// <summary>
+/// The one writer of sessions: appends prepared batches in seq order with at most one append in flight, so the caller
+/// decides and encodes batch k+1 while batch k is written. The first append of a new session carries its identity
+/// (a session exists only once its first event is committed). Used by run, import and generate.
+/// </summary>
+public sealed class SessionRecorder(IEventStore store, string session, NewSession? create)
+{
+    private Task<AppendResult>? inflight;
+    private NewSession? pendingCreate = create;
+
+    public string Session { get; } = session;
+
+    /// <summary>Called after each batch committed (in order), e.g. to stream outcomes.</summary>
+    public Func<PreparedBatch, AppendResult, Task>? Committed { get; init; }
+
+    /// <summary>Waits for the batch in flight, then starts appending <paramref name="batch"/>.</summary>
+    public async Task EnqueueAsync(PreparedBatch batch, CancellationToken ct)
+    {
+        await DrainAsync();
+        var create = batch.ExpectedVersion == 0 ? pendingCreate : null;
+        inflight = AppendAsync(batch, create, ct);
+    }
+
+    private async Task<AppendResult> AppendAsync(PreparedBatch batch, NewSession? create, CancellationToken ct)
+    {
+        var r = await store.AppendAsync(new AppendBatch(Session, batch.ExpectedVersion, batch.CommandId, batch.Events)
+        {
+            Create = create,
+            Snapshots = batch.Snapshots,
+            Progress = batch.Progress,
+        }, ct);
+        if (r.FirstSeq != batch.ExpectedVersion + 1 || r.LastSeq != batch.LastSeq)
+            throw new InvalidOperationException($"batch {batch.CommandId} of session {Session} was recorded as seqs {r.FirstSeq}..{r.LastSeq}, not {batch.ExpectedVersion + 1}..{batch.LastSeq}: the log and this recording disagree");
+        if (create is not null) pendingCreate = null;
+        if (Committed is { } c) await c(batch, r);
+        return r;
+    }
+
+    /// <summary>Waits for the batch in flight; its failure surfaces here.</summary>
+    public async Task<AppendResult?> DrainAsync()
+    {
+        var t = inflight;
+        inflight = null;
+        return t is null ? null : await t;
+    }
+
+    /// <summary>On the way out after an error: let the batch in flight finish (or fail) before the first error propagates.</summary>
+    public async Task DrainQuietlyAsync()
+    {
+        try { await DrainAsync(); }
+        catch (Exception) { /* the first error is the one reported */ }
+    }
+}

@@ -1,0 +1,58 @@
+using System.Linq.Expressions;
+
+namespace Sva.EventStore;
+
+/// <summary>
+/// The store port: everything the rest of the code may ask of the event store. It knows sessions (streams), seqs
+/// (stream versions), event objects with their stored type names, metadata texts, snapshots, recording sources and
+/// projection documents; nothing of IOMMUs. The one implementation is <see cref="MartenEventStore"/>.
+/// </summary>
+public interface IEventStore : IAsyncDisposable
+{
+    /// <summary>host:port of the database (as named in exception messages).</summary>
+    string Endpoint { get; }
+
+    Task<SessionInfo?> GetSessionAsync(string id, CancellationToken ct = default);
+    Task<IReadOnlyList<SessionInfo>> ListSessionsAsync(CancellationToken ct = default);
+
+    /// <summary>
+    /// Appends the batch if the session's version is <see cref="AppendBatch.ExpectedVersion"/>, in one transaction with
+    /// the inline projections, the snapshots, the source progress and (first append) the session's identity. A command id
+    /// that appended before returns its first result with <see cref="AppendResult.Duplicate"/> and writes nothing.
+    /// </summary>
+    /// <exception cref="ConcurrencyException">The session is not at the expected version; nothing was written.</exception>
+    /// <exception cref="SessionNotFoundException">Expected version &gt; 0 of a session that does not exist, or a first append without <see cref="AppendBatch.Create"/>.</exception>
+    /// <exception cref="EventStoreUnavailableException">The database cannot be reached.</exception>
+    Task<AppendResult> AppendAsync(AppendBatch batch, CancellationToken ct = default);
+
+    /// <summary>The session's events with fromSeq &lt;= seq &lt;= toSeq, in seq order, read in pages.</summary>
+    IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq = 1, long toSeq = long.MaxValue, CancellationToken ct = default);
+
+    /// <summary>The trusted snapshot with the highest seq &lt;= <paramref name="atOrBelowSeq"/>: one whose SHA-256 the log recorded at
+    /// its seq. Snapshots that fail that check are passed over (an earlier one, or none, is returned).</summary>
+    Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct = default);
+    Task<IReadOnlyList<(long Seq, long Bytes)>> ListSnapshotsAsync(string session, CancellationToken ct = default);
+    /// <summary>Deletes a session's snapshots (a cache: no answer changes, only speed). Returns how many.</summary>
+    Task<int> DeleteSnapshotsAsync(string session, CancellationToken ct = default);
+
+    /// <summary>The last seq whose recorded time is at or before <paramref name="time"/> (0 when the first event is later).</summary>
+    Task<long> SeqAtTimeAsync(string session, DateTimeOffset time, CancellationToken ct = default);
+
+    /// <summary>Recomputes the session's hash chain and checks the stream head and the snapshots against it.</summary>
+    Task<VerifyResult> VerifyAsync(string session, CancellationToken ct = default);
+
+    Task<SourceProgress?> FindSourceAsync(string id, CancellationToken ct = default);
+    Task<SourceProgress?> FindSourceBySessionAsync(string session, string kind, CancellationToken ct = default);
+    /// <summary>Stores a source's progress on its own (e.g. marking an import complete after its last batch).</summary>
+    Task SaveSourceAsync(SourceProgress progress, CancellationToken ct = default);
+
+    /// <summary>Documents of a projection.</summary>
+    Task<IReadOnlyList<T>> QueryAsync<T>(Expression<Func<T, bool>> where, CancellationToken ct = default) where T : class;
+
+    /// <summary>Every projection with its checkpoint, and the store's head (the highest global position).</summary>
+    Task<(IReadOnlyList<ProjectionProgress> Projections, long Head)> ProjectionStatusAsync(CancellationToken ct = default);
+    /// <summary>Recomputes a projection from position 1 through Marten's daemon (its documents are replaced).</summary>
+    Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default);
+    /// <summary>Runs the async projections with Marten's daemon: until caught up (<paramref name="once"/>) or until cancelled.</summary>
+    Task RunDaemonAsync(bool once, TimeSpan catchUpTimeout, CancellationToken ct = default);
+}

@@ -1,0 +1,84 @@
+using System.Buffers;
+using System.Text;
+using System.Text.Json;
+using Sva.Domain;
+using Sva.Domain.Json;
+
+namespace Sva.Projections;
+
+/// <summary>Where a batch of an import got to: the resume checkpoint, on the batch's last event.</summary>
+public sealed record ImportCheckpoint(int Batch, long Items);
+
+/// <summary>
+/// What every event carries besides its data: the command that appended it, where it came from (<c>file:line</c>), the
+/// call (on a call's first event), whether the call was inferred from a capture, the capture's own timestamp, and on
+/// the last event of an import batch the resume checkpoint. One record, one codec (<see cref="ToJson"/> / <see cref="Parse"/>),
+/// used by every writer and reader; the store keeps the text opaque (and hashes it as it is).
+/// </summary>
+public sealed record EventMetadata(Guid Command, string? Source = null, KernelCall? Call = null, bool Inferred = false,
+    double? CaptureTimestamp = null, ImportCheckpoint? Import = null)
+{
+    public static readonly EventMetadata Empty = new(Guid.Empty);
+
+    [ThreadStatic] private static ArrayBufferWriter<byte>? buffer;
+
+    /// <summary>{"cmd", "source", "ts", "call", "inferred", "import": {"batch", "items"}}: only what is set, in that order.</summary>
+    public string ToJson()
+    {
+        var b = buffer ??= new ArrayBufferWriter<byte>(256);
+        b.ResetWrittenCount();
+        using (var w = new Utf8JsonWriter(b))
+        {
+            w.WriteStartObject();
+            w.WriteString("cmd", Command);
+            if (Source is not null) w.WriteString("source", Source);
+            if (CaptureTimestamp is { } t && double.IsFinite(t)) w.WriteNumber("ts", t);
+            if (Call is not null)
+            {
+                w.WritePropertyName("call");
+                w.WriteRawValue(SvaJson.SerializeCall(Call), skipInputValidation: true);
+                if (Inferred) w.WriteBoolean("inferred", true);
+            }
+            if (Import is { } c)
+            {
+                w.WriteStartObject("import");
+                w.WriteNumber("batch", c.Batch);
+                w.WriteNumber("items", c.Items);
+                w.WriteEndObject();
+            }
+            w.WriteEndObject();
+        }
+        return Encoding.UTF8.GetString(b.WrittenSpan);
+    }
+
+    /// <summary>Reads what <see cref="ToJson"/> wrote. A call of a shape this version cannot read is left out (the event
+    /// still counts); text that is not a JSON object is <see cref="EventFormatException"/>.</summary>
+    public static EventMetadata Parse(string json)
+    {
+        try
+        {
+            using var doc = JsonDocument.Parse(json);
+            var r = doc.RootElement;
+            if (r.ValueKind != JsonValueKind.Object) throw new EventFormatException("event metadata is not a JSON object");
+            var cmd = r.TryGetProperty("cmd", out var c) && c.ValueKind == JsonValueKind.String && Guid.TryParse(c.GetString(), out var g) ? g : Guid.Empty;
+            var source = r.TryGetProperty("source", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
+            double? ts = r.TryGetProperty("ts", out var t) && t.ValueKind == JsonValueKind.Number ? t.GetDouble() : null;
+            KernelCall? call = null;
+            if (r.TryGetProperty("call", out var cl) && cl.ValueKind == JsonValueKind.Object)
+            {
+                try { call = SvaJson.DeserializeCall(cl.GetRawText()); }
+                catch (EventFormatException) { call = null; }
+            }
+            var inferred = r.TryGetProperty("inferred", out var inf) && inf.ValueKind == JsonValueKind.True;
+            ImportCheckpoint? import = null;
+            if (r.TryGetProperty("import", out var im) && im.ValueKind == JsonValueKind.Object
+                && im.TryGetProperty("batch", out var bt) && im.TryGetProperty("items", out var it))
+                import = new ImportCheckpoint(bt.GetInt32(), it.GetInt64());
+            return new EventMetadata(cmd, source, call, inferred, ts, import);
+        }
+        catch (JsonException ex)
+        {
+            throw new EventFormatException($"event metadata is not JSON: {ex.Message}");
+        }
+    }
+}
