@@ -10,15 +10,14 @@ namespace Sva.Cli.Tests;
 public sealed class CliFixture : IAsyncLifetime
 {
     public string ConnectionString { get; private set; } = "";
-    public PgEventStore Store { get; private set; } = null!;
+    public IEventStore Store { get; private set; } = null!;
     public string Repo { get; } = LocalCluster.FindRepoRoot() ?? throw new InvalidOperationException("repository root not found");
     public string SvaDll => SvaCli.Dll;
 
     public async Task InitializeAsync()
     {
         ConnectionString = await LocalCluster.ResolveConnectionStringAsync();
-        Store = PgEventStore.Create(ConnectionString, [new SvaInlineProjection()]);
-        await Store.EnsureSchemaAsync();
+        Store = await SvaStoreSetup.OpenAsync(ConnectionString);
     }
 
     public async Task DisposeAsync() => await Store.DisposeAsync();

@@ -34,8 +34,8 @@ public sealed class ProjectionPropertyTests(CliFixture f)
             var session = CliFixture.UniqueSession($"prop-{kernel}");
             var calls = WorkloadGenerator.Generate(new WorkloadOptions(devices, mms, events, (ulong)seed, kernel))
                 .Select(c => new SourcedCall(c.Call, $"prop.sva:{c.Line}")).ToList();
-            var handler = new RecordCallsHandler(f.Store, snapshotEvery: 64);
-            var result = handler.HandleAsync(new RecordCalls(session, kernel, null, calls, chunk), default).GetAwaiter().GetResult();
+            var handler = new RecordCallsHandler(f.Store);
+            var result = handler.Handle(new RecordCalls(session, kernel, null, calls, chunk) { SnapshotEvery = 64 }, default).AsTask().GetAwaiter().GetResult();
             var diffs = ReadModel.VerifySessionAsync(f.Store, session).GetAwaiter().GetResult();
             Assert.True(diffs.Count == 0, $"{t}: {string.Join("; ", diffs.Take(5))}");
             var folded = StateLoader.LoadAsync(f.Store, session, useSnapshots: false).GetAwaiter().GetResult();

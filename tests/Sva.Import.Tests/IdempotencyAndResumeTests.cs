@@ -67,7 +67,7 @@ public sealed class IdempotencyAndResumeTests(ImportFixture f)
     {
         var list = new List<(string, JsonNode, string)>();
         await foreach (var e in f.Store.ReadSessionAsync(session))
-            list.Add((e.Type, JsonNode.Parse(e.DataJson)!, (string)JsonNode.Parse(e.MetadataJson)!["source"]!));
+            list.Add((e.Type, JsonNode.Parse(e.DataJson)!, (string)JsonNode.Parse(e.Metadata)!["source"]!));
         return list;
     }
 
@@ -133,7 +133,7 @@ public sealed class IdempotencyAndResumeTests(ImportFixture f)
     private async Task<JsonObject> LastMetadataAsync(string session, long seq)
     {
         await foreach (var e in f.Store.ReadSessionAsync(session, seq, seq))
-            return (JsonObject)JsonNode.Parse(e.MetadataJson)!;
+            return (JsonObject)JsonNode.Parse(e.Metadata)!;
         throw new InvalidOperationException($"no seq {seq}");
     }
 

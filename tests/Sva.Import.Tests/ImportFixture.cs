@@ -10,7 +10,7 @@ namespace Sva.Import.Tests;
 public sealed class ImportFixture : IAsyncLifetime
 {
     public string ConnectionString { get; private set; } = "";
-    public PgEventStore Store { get; private set; } = null!;
+    public IEventStore Store { get; private set; } = null!;
     public string Repo { get; } = LocalCluster.FindRepoRoot() ?? throw new InvalidOperationException("repository root not found");
     public string SvaDll => SvaCli.Dll;
     public string TempDir { get; } = Path.Combine(Path.GetTempPath(), "sva-import-tests", Guid.NewGuid().ToString("N")[..8]);
@@ -18,8 +18,7 @@ public sealed class ImportFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         ConnectionString = await LocalCluster.ResolveConnectionStringAsync();
-        Store = PgEventStore.Create(ConnectionString, [new SvaInlineProjection()]);
-        await Store.EnsureSchemaAsync();
+        Store = await SvaStoreSetup.OpenAsync(ConnectionString);
         Directory.CreateDirectory(TempDir);
     }
 
@@ -70,7 +69,8 @@ public sealed class ImportFixture : IAsyncLifetime
 
     public async Task<T?> ScalarAsync<T>(string sql, params object[] args)
     {
-        await using var cmd = Store.DataSource.CreateCommand(sql);
+        await using var ds = NpgsqlDataSource.Create(ConnectionString);
+        await using var cmd = ds.CreateCommand(sql);
         foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a });
         var v = await cmd.ExecuteScalarAsync();
         return v is null or DBNull ? default : (T)v;

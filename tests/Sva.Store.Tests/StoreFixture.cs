@@ -1,61 +1,64 @@
+using System.Text.Json;
 using Npgsql;
 using Sva.EventStore;
 
-// Each test class is its own collection, so classes run in parallel; sessions are unique per test.
 [assembly: CollectionBehavior(CollectionBehavior.CollectionPerClass, MaxParallelThreads = 4)]
 
 namespace Sva.Store.Tests;
 
+/// <summary>An event type of the tests only (the store knows no IOMMU): registered under the stored name "test_event".</summary>
+public sealed record TestEvent(string Name, int N, ulong Address = 0);
+
 /// <summary>
-/// The real local cluster (LocalCluster: SVA_DB or postgres-init/pg-up.sh), schema ensured once per process and shared by
-/// every test class. Tests never clean up: each uses its own unique session ids.
+/// A database of its own (created here, dropped at the end): these tests write foreign event types and tamper with
+/// rows, which must never reach the default database. The store is the real Marten adapter on the local cluster.
 /// </summary>
 public sealed class StoreFixture : IAsyncLifetime
 {
-    private static readonly Lazy<Task<(string ConnectionString, PgEventStore Store)>> Shared = new(InitAsync);
-
+    public string Database { get; } = "sva_store_" + Guid.NewGuid().ToString("N")[..12];
     public string ConnectionString { get; private set; } = "";
-    public PgEventStore Store { get; private set; } = null!;
+    public IEventStore Store { get; private set; } = null!;
+    private string admin = "";
 
-    public async Task InitializeAsync() => (ConnectionString, Store) = await Shared.Value;
+    public static StoreSetup Setup() => new()
+    {
+        EventTypes = [(typeof(TestEvent), "test_event")],
+        Json = new JsonSerializerOptions { PropertyNamingPolicy = JsonNamingPolicy.SnakeCaseLower },
+    };
 
-    public Task DisposeAsync() => Task.CompletedTask; // shared by all classes; the pool dies with the process
-
-    private static async Task<(string, PgEventStore)> InitAsync()
+    public async Task InitializeAsync()
     {
         var cs = await LocalCluster.ResolveConnectionStringAsync();
-        var store = PgEventStore.Create(cs);
-        await store.EnsureSchemaAsync();
-        return (cs, store);
+        admin = new NpgsqlConnectionStringBuilder(cs) { Database = "postgres" }.ConnectionString;
+        await ExecAsync(admin, $"CREATE DATABASE {Database}");
+        ConnectionString = new NpgsqlConnectionStringBuilder(cs) { Database = Database }.ConnectionString;
+        Store = await MartenEventStore.OpenAsync(ConnectionString, Setup());
     }
 
-    public static string NewSessionId(string what) => $"test-{what}-{Guid.NewGuid():N}";
-
-    public async Task<string> NewSessionAsync(string what)
+    public async Task DisposeAsync()
     {
-        var id = NewSessionId(what);
-        await Store.CreateSessionAsync(id, "6.8-test", "unit-test");
-        return id;
+        await Store.DisposeAsync();
+        NpgsqlConnection.ClearAllPools();
+        await ExecAsync(admin, $"DROP DATABASE IF EXISTS {Database} WITH (FORCE)");
     }
 
-    /// <summary>The same database as another role (trust auth on the throwaway cluster).</summary>
-    public string ConnectionStringAs(string user) =>
-        new NpgsqlConnectionStringBuilder(ConnectionString) { Username = user, Pooling = false }.ConnectionString;
-
-    public async Task<NpgsqlConnection> OpenAsync(string? user = null)
+    public static async Task ExecAsync(string cs, string sql)
     {
-        var conn = new NpgsqlConnection(user is null ? ConnectionString : ConnectionStringAs(user));
-        await conn.OpenAsync();
-        return conn;
+        await using var ds = NpgsqlDataSource.Create(cs);
+        await using var cmd = ds.CreateCommand(sql);
+        await cmd.ExecuteNonQueryAsync();
     }
 
-    public static IReadOnlyList<NewEvent> Events(int count, string type = "TestEvent", int offset = 0) =>
-        Enumerable.Range(offset, count).Select(i => new NewEvent(type, $$"""{"i": {{i}}, "name": "e{{i}}"}""")).ToList();
+    public Task ExecAsync(string sql) => ExecAsync(ConnectionString, sql);
 
-    public async Task<List<StoredEvent>> ReadSessionAsync(string session)
-    {
-        var list = new List<StoredEvent>();
-        await foreach (var e in Store.ReadSessionAsync(session)) list.Add(e);
-        return list;
-    }
+    public static string NewSession(string what) => $"test-{what}-{Guid.NewGuid():N}";
+
+    public static List<NewEvent> Events(int n, int from = 1) =>
+        Enumerable.Range(from, n).Select(i => new NewEvent(new TestEvent($"e{i}", i, (ulong)i << 40), $"{{\"source\":\"t.sva:{i}\"}}")).ToList();
+
+    public async Task<AppendResult> AppendAsync(string session, long expected, int n, Guid? cmd = null, bool create = false) =>
+        await Store.AppendAsync(new AppendBatch(session, expected, cmd ?? Guid.NewGuid(), Events(n, (int)expected + 1))
+        {
+            Create = create || expected == 0 ? new NewSession("6.8-test", "unit-test") : null,
+        });
 }

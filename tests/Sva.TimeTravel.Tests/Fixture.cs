@@ -19,7 +19,7 @@ public sealed class TtFixture : IAsyncLifetime
     public static readonly WorkloadOptions Workload = new(6, 10, 30_000, 5);
 
     public string ConnectionString { get; private set; } = "";
-    public PgEventStore Store { get; private set; } = null!;
+    public IEventStore Store { get; private set; } = null!;
     public string Repo { get; } = LocalCluster.FindRepoRoot() ?? throw new InvalidOperationException("repository root not found");
     public string SvaDll => SvaCli.Dll;
     public string Generated { get; } = UniqueSession("ttgen");
@@ -29,8 +29,7 @@ public sealed class TtFixture : IAsyncLifetime
     public async Task InitializeAsync()
     {
         ConnectionString = await LocalCluster.ResolveConnectionStringAsync();
-        Store = PgEventStore.Create(ConnectionString, [new SvaInlineProjection()]);
-        await Store.EnsureSchemaAsync();
+        Store = await SvaStoreSetup.OpenAsync(ConnectionString);
         var r = await RunAsync("generate", "--devices", "6", "--mms", "10", "--events", "30000", "--seed", "5", "--session", Generated, "--json");
         if (r.ExitCode != 0) throw new InvalidOperationException("sva generate failed: " + r);
     }

@@ -32,7 +32,7 @@ public sealed class SessionTests(TtFixture f)
         Assert.Equal(expected.Count, seq);
         // One snapshot right after the call that crosses each multiple of the interval.
         var snaps = (await f.Store.ListSnapshotsAsync(f.Generated)).Select(s => s.Seq).ToList();
-        var every = Sva.Commands.RecordCallsHandler.DefaultSnapshotEvery;
+        var every = Sva.Commands.SnapshotPolicy.DefaultEvery;
         var want = new List<long>();
         long at = 0;
         foreach (var c in f.Calls)
@@ -66,8 +66,8 @@ public sealed class SessionTests(TtFixture f)
         {
             Assert.Equal(b[i].Type, a[i].Type);
             Assert.Equal(b[i].DataJson, a[i].DataJson);
-            var ma = (JsonObject)JsonNode.Parse(a[i].MetadataJson)!;
-            var mb = (JsonObject)JsonNode.Parse(b[i].MetadataJson)!;
+            var ma = (JsonObject)JsonNode.Parse(a[i].Metadata)!;
+            var mb = (JsonObject)JsonNode.Parse(b[i].Metadata)!;
             ma.Remove("cmd");
             mb.Remove("cmd");
             Assert.Equal(mb.ToJsonString(), ma.ToJsonString()); // same source file:line, same call on each call's first event
@@ -127,9 +127,19 @@ public sealed class SessionTests(TtFixture f)
         Assert.True(g.ExitCode == 0, g.ToString());
         var events = WorkloadGenerator.Generate(new WorkloadOptions(3, 4, 9000, 8)).SelectMany(c => c.Events).ToList();
         var snap = (await f.Store.ListSnapshotsAsync(session))[0].Seq;
-        await f.Store.SaveSnapshotAsync(session, snap, "{\"seq\": 1}"); // a snapshot that claims another seq
+        // Forge the snapshot document (as the writer could): its digest no longer matches the one the log recorded.
+        await using (var ds = Npgsql.NpgsqlDataSource.Create(f.ConnectionString))
+        await using (var cmd = ds.CreateCommand("UPDATE mt_doc_snapshotdoc SET data = jsonb_set(data, '{json}', to_jsonb('{\"seq\": 1}'::text)) WHERE id = $1"))
+        {
+            cmd.Parameters.Add(new Npgsql.NpgsqlParameter { Value = Sva.EventStore.SnapshotDoc.IdOf(session, snap) });
+            Assert.Equal(1, await cmd.ExecuteNonQueryAsync());
+        }
         var a = await TT.LoadAsync(f.Store, session, snap + 10, true);
         Assert.Equal(TtFixture.StateJson(events, snap + 10), a.State.ToSnapshotJson());
+        Assert.NotEqual(snap, a.SnapshotSeq); // the forged one was not used
+        var v = await f.RunAsync("verify", session);
+        Assert.Equal(1, v.ExitCode);
+        Assert.Contains($"snapshot at seq {snap}", v.Stdout + v.Stderr);
     }
 
     [Fact]

@@ -1,0 +1,152 @@
+using Npgsql;
+using Sva.EventStore;
+
+namespace Sva.Store.Tests;
+
+/// <summary>The store's contract on Marten, against a real PostgreSQL: append, read, concurrency, idempotency, hash chain,
+/// append-only, snapshots bound to the chain, sessions that exist only once they have an event.</summary>
+public sealed class StoreTests(StoreFixture f) : IClassFixture<StoreFixture>
+{
+    [Fact]
+    public async Task appended_events_read_back_in_seq_order_with_their_metadata_and_type_name()
+    {
+        var s = StoreFixture.NewSession("read");
+        var r1 = await f.AppendAsync(s, 0, 3);
+        var r2 = await f.AppendAsync(s, 3, 2);
+        Assert.Equal((1L, 3L, 4L, 5L), (r1.FirstSeq, r1.LastSeq, r2.FirstSeq, r2.LastSeq));
+        Assert.True(r2.FirstPosition > r1.LastPosition);
+        var read = new List<StoredEvent>();
+        await foreach (var e in f.Store.ReadSessionAsync(s)) read.Add(e);
+        Assert.Equal([1L, 2, 3, 4, 5], read.Select(e => e.Seq));
+        Assert.All(read, e => Assert.Equal("test_event", e.Type));
+        Assert.Equal("{\"source\":\"t.sva:4\"}", read[3].Metadata);
+        Assert.Contains("\"name\": \"e4\"", read[3].DataJson);
+        Assert.Equal(read[0].CommandId, read[2].CommandId);
+        Assert.NotEqual(read[0].CommandId, read[3].CommandId);
+        Assert.Equal(5, (await f.Store.GetSessionAsync(s))!.Version);
+    }
+
+    [Fact]
+    public async Task a_session_exists_only_once_its_first_event_is_committed()
+    {
+        var s = StoreFixture.NewSession("exists");
+        Assert.Null(await f.Store.GetSessionAsync(s));
+        await Assert.ThrowsAsync<SessionNotFoundException>(() => f.Store.AppendAsync(new AppendBatch(s, 0, Guid.NewGuid(), StoreFixture.Events(1))));
+        Assert.Null(await f.Store.GetSessionAsync(s));
+        await f.AppendAsync(s, 0, 1);
+        var info = await f.Store.GetSessionAsync(s);
+        Assert.Equal(("6.8-test", "unit-test", 1L), (info!.Kernel, info.Source, info.Version));
+        Assert.Contains(await f.Store.ListSessionsAsync(), x => x.Id == s);
+    }
+
+    [Fact]
+    public async Task a_stale_expected_version_is_a_conflict_and_writes_nothing()
+    {
+        var s = StoreFixture.NewSession("conflict");
+        await f.AppendAsync(s, 0, 2);
+        var ex = await Assert.ThrowsAsync<ConcurrencyException>(() => f.AppendAsync(s, 1, 3));
+        Assert.Equal((1L, 2L), (ex.Expected, ex.Actual));
+        await Assert.ThrowsAsync<ConcurrencyException>(() => f.AppendAsync(s, 0, 1, create: true)); // a second "first" append
+        Assert.Equal(2, (await f.Store.GetSessionAsync(s))!.Version);
+        Assert.True((await f.Store.VerifyAsync(s)).Ok);
+    }
+
+    [Fact]
+    public async Task a_retried_command_returns_its_first_seqs_and_appends_nothing()
+    {
+        var s = StoreFixture.NewSession("idem");
+        var cmd = Guid.NewGuid();
+        var first = await f.AppendAsync(s, 0, 3, cmd);
+        await f.AppendAsync(s, 3, 1);
+        var again = await f.AppendAsync(s, 0, 3, cmd);   // stale expected version: still the same command
+        var again2 = await f.AppendAsync(s, 4, 3, cmd);  // current expected version: collides on the event ids
+        Assert.True(again.Duplicate && again2.Duplicate && !first.Duplicate);
+        Assert.Equal((first.FirstSeq, first.LastSeq, first.FirstPosition, first.LastPosition), (again.FirstSeq, again.LastSeq, again.FirstPosition, again.LastPosition));
+        Assert.Equal((1L, 3L), (again2.FirstSeq, again2.LastSeq));
+        Assert.Equal(4, (await f.Store.GetSessionAsync(s))!.Version);
+    }
+
+    [Fact]
+    public async Task eight_concurrent_writers_on_one_session_leave_seqs_gap_free_and_nothing_lost()
+    {
+        var s = StoreFixture.NewSession("race");
+        await f.AppendAsync(s, 0, 1);
+        var written = 0;
+        async Task Writer()
+        {
+            for (var k = 0; k < 15; k++)
+                while (true)
+                {
+                    var v = (await f.Store.GetSessionAsync(s))!.Version;
+                    try { await f.AppendAsync(s, v, 2); Interlocked.Add(ref written, 2); break; }
+                    catch (ConcurrencyException) { }
+                }
+        }
+        await Task.WhenAll(Enumerable.Range(0, 8).Select(_ => Task.Run(Writer)));
+        long expected = 1;
+        await foreach (var e in f.Store.ReadSessionAsync(s)) Assert.Equal(expected++, e.Seq);
+        Assert.Equal(1 + written, expected - 1);
+        Assert.Equal(241, expected - 1);
+        Assert.True((await f.Store.VerifyAsync(s)).Ok);
+    }
+
+    [Fact]
+    public async Task verify_names_the_first_altered_event()
+    {
+        var s = StoreFixture.NewSession("tamper");
+        await f.AppendAsync(s, 0, 6);
+        Assert.True((await f.Store.VerifyAsync(s)).Ok);
+        // Tampering needs the superuser to switch the append-only trigger off first.
+        await f.ExecAsync($"""
+            ALTER TABLE mt_events DISABLE TRIGGER sva_events_append_only;
+            UPDATE mt_events SET data = jsonb_set(data, '{"{n}"}', '99') WHERE stream_id = '{s}' AND version = 4;
+            ALTER TABLE mt_events ENABLE TRIGGER sva_events_append_only;
+            """);
+        var v = await f.Store.VerifyAsync(s);
+        Assert.False(v.Ok);
+        Assert.Equal(4, v.FirstBrokenSeq);
+    }
+
+    [Fact]
+    public async Task the_log_is_append_only_for_every_role_and_the_writer_may_not_even_try()
+    {
+        var s = StoreFixture.NewSession("ao");
+        await f.AppendAsync(s, 0, 2);
+        var up = await Assert.ThrowsAsync<PostgresException>(() => f.ExecAsync($"UPDATE mt_events SET type = 'x' WHERE stream_id = '{s}'"));
+        Assert.Equal("23001", up.SqlState);
+        var del = await Assert.ThrowsAsync<PostgresException>(() => f.ExecAsync($"DELETE FROM mt_events WHERE stream_id = '{s}'"));
+        Assert.Equal("23001", del.SqlState);
+        await Assert.ThrowsAsync<PostgresException>(() => f.ExecAsync("TRUNCATE mt_events CASCADE"));
+        Assert.Equal(2, (await f.Store.GetSessionAsync(s))!.Version);
+    }
+
+    [Fact]
+    public async Task a_snapshot_is_trusted_only_when_the_log_vouches_for_its_digest()
+    {
+        var s = StoreFixture.NewSession("snap");
+        await f.Store.AppendAsync(new AppendBatch(s, 0, Guid.NewGuid(), StoreFixture.Events(5))
+        {
+            Create = new NewSession("6.8-test", null),
+            Snapshots = [new SnapshotToSave(3, "{\"at\":3}"), new SnapshotToSave(5, "{\"at\":5}")],
+        });
+        Assert.Equal(new LoadedSnapshot(5, "{\"at\":5}"), await f.Store.LoadSnapshotAsync(s, 9));
+        Assert.Equal(new LoadedSnapshot(3, "{\"at\":3}"), await f.Store.LoadSnapshotAsync(s, 4));
+        Assert.Null(await f.Store.LoadSnapshotAsync(s, 2));
+        // The writer role may change documents: a forged snapshot is passed over, and verify names it.
+        await f.ExecAsync($"UPDATE mt_doc_snapshotdoc SET data = jsonb_set(data, '{{json}}', to_jsonb('{{\"at\":\"forged\"}}'::text)) WHERE id = '{SnapshotDoc.IdOf(s, 5)}'");
+        Assert.Equal(new LoadedSnapshot(3, "{\"at\":3}"), await f.Store.LoadSnapshotAsync(s, 9));
+        var v = await f.Store.VerifyAsync(s);
+        Assert.False(v.Ok);
+        Assert.Contains("snapshot at seq 5", v.Reason);
+        Assert.Equal(2, await f.Store.DeleteSnapshotsAsync(s));
+        Assert.True((await f.Store.VerifyAsync(s)).Ok);
+    }
+
+    [Fact]
+    public async Task a_dead_database_is_unavailable_naming_host_and_port()
+    {
+        var dead = new NpgsqlConnectionStringBuilder(f.ConnectionString) { Port = 1, Timeout = 2 }.ConnectionString;
+        var ex = await Assert.ThrowsAsync<EventStoreUnavailableException>(() => MartenEventStore.OpenAsync(dead, StoreFixture.Setup()));
+        Assert.Contains(":1", ex.Endpoint);
+    }
+}
