@@ -23,6 +23,14 @@ public sealed record RecordCalls(string Session, string Kernel, string? SessionS
     /// <summary>Events between snapshots (0: none).</summary>
     public int SnapshotEvery { get; init; } = SnapshotPolicy.DefaultEvery;
 
+    /// <summary>The script's identity (SHA-256 of its bytes). When set, each batch records how far the script got, in its
+    /// own transaction: the same script into the same session resumes after its last committed call, and a script that
+    /// was recorded completely is refused unless <see cref="Again"/>.</summary>
+    public string? ScriptHash { get; init; }
+
+    /// <summary>Append the script even though it was recorded into this session before.</summary>
+    public bool Again { get; init; }
+
     public IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(Session)) yield return "session name is empty";
@@ -35,7 +43,26 @@ public sealed record RecordCalls(string Session, string Kernel, string? SessionS
 
 public sealed record RecordedCall(int Index, SourcedCall Call, CallOutcome Outcome, long FirstSeq, long LastSeq, IReadOnlyList<SvaEvent> Events);
 
-public sealed record RecordResult(string Session, string Kernel, bool Created, IReadOnlyList<RecordedCall> Calls, int Conflicts, long LastSeq);
+public sealed record RecordResult(string Session, string Kernel, bool Created, IReadOnlyList<RecordedCall> Calls, int Conflicts, long LastSeq)
+{
+    /// <summary>Calls of the script that an earlier, interrupted run had committed (skipped now), or 0.</summary>
+    public int ResumedAfter { get; init; }
+}
+
+/// <summary>The script was recorded into this session completely before; appending it again needs --again.</summary>
+public sealed class ScriptAlreadyRecordedException(string session, long lastSeq)
+    : Exception($"this script was recorded into session '{session}' completely before (up to seq {lastSeq}); to append it once more, add --again")
+{
+    public string Session { get; } = session;
+}
+
+/// <summary>How far a script got in a session: written with each batch (<see cref="SourceProgress"/>).</summary>
+public sealed record ScriptProgress(string Hash, int Calls, string? Source, long LastSeq)
+{
+    public static string IdOf(string session, string hash) => $"run|{session}|{hash}";
+    public string ToJson() => System.Text.Json.JsonSerializer.Serialize(this);
+    public static ScriptProgress? Parse(string json) => System.Text.Json.JsonSerializer.Deserialize<ScriptProgress>(json);
+}
 
 /// <summary>The session exists and was recorded under another kernel version.</summary>
 public sealed class SessionKernelMismatchException(string session, string recorded, string requested)
@@ -66,9 +93,21 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             ? cached
             : head == 0 ? new SvaState() : await StateLoader.LoadAsync(store, request.Session, ct: ct);
         var results = new List<RecordedCall>();
-        var callIndex = 0;
+        var callIndex = 0; // set below, after a resume is known
         var conflicts = 0;
-        var chunks = request.Calls.Chunk(request.ChunkSize).ToList();
+        // A script recorded here before: refuse it when complete (unless --again), resume it when it was interrupted.
+        var resumeAfter = 0;
+        var sourceId = request.ScriptHash is { } h ? ScriptProgress.IdOf(request.Session, h) : null;
+        if (sourceId is not null && info is not null && await store.FindSourceAsync(sourceId, ct) is { } earlier
+            && ScriptProgress.Parse(earlier.Json) is { } done && done.LastSeq <= head)
+        {
+            if (earlier.Complete && !request.Again) throw new ScriptAlreadyRecordedException(request.Session, done.LastSeq);
+            if (!earlier.Complete) resumeAfter = Math.Min(done.Calls, request.Calls.Count);
+        }
+        var calls = resumeAfter > 0 ? request.Calls.Skip(resumeAfter).ToList() : request.Calls;
+        var chunks = calls.Chunk(request.ChunkSize).ToList();
+        var callsBefore = new int[chunks.Count + 1];
+        for (var c = 0; c < chunks.Count; c++) callsBefore[c + 1] = callsBefore[c] + chunks[c].Length;
         var policy = new SnapshotPolicy(request.SnapshotEvery);
         policy.Start(state.Seq);
         var recorder = new SessionRecorder(store, request.Session, new NewSession(version.Name, request.SessionSource));
@@ -89,7 +128,14 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
                     encoded.Add(EventCodec.Encode(events[i], new EventMetadata(commandId, call.Source, i == 0 ? call.Call : null)));
                 if (policy.After(state, seqBefore) is { } snap) snapshots.Add(snap);
             }
-            return new Prepared(k, new PreparedBatch(before, commandId, encoded) { Snapshots = snapshots }, decided);
+            SourceProgress? progress = null;
+            if (sourceId is not null)
+            {
+                var through = resumeAfter + callsBefore[k + 1];
+                progress = new SourceProgress(sourceId, request.Session, "run", Complete: k == chunks.Count - 1,
+                    new ScriptProgress(request.ScriptHash!, through, chunks[k][^1].Source, state.Seq).ToJson());
+            }
+            return new Prepared(k, new PreparedBatch(before, commandId, encoded) { Snapshots = snapshots, Progress = progress }, decided);
         }
 
         async Task Emit(Prepared p)
@@ -104,6 +150,7 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             }
         }
 
+        callIndex = resumeAfter;
         Prepared? inflight = null;
         var next = 0;
         var attempts = 0;
@@ -140,7 +187,7 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             throw;
         }
         states[request.Session] = state;
-        return new RecordResult(request.Session, version.Name, created && state.Seq > 0, results, conflicts, state.Seq);
+        return new RecordResult(request.Session, version.Name, created && state.Seq > 0, results, conflicts, state.Seq) { ResumedAfter = resumeAfter };
     }
 
     private sealed record Prepared(int Index, PreparedBatch Batch, List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)> Decided);

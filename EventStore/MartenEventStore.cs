@@ -152,8 +152,7 @@ public sealed class MartenEventStore : IEventStore
             await using var q = _store.QuerySession();
             var doc = await q.LoadAsync<SessionDoc>(id, ct);
             if (doc is null) return null;
-            var state = await q.Events.FetchStreamStateAsync(id, ct);
-            return new SessionInfo(doc.Id, doc.Kernel, doc.Source, doc.CreatedAt, state?.Version ?? 0);
+            return new SessionInfo(doc.Id, doc.Kernel, doc.Source, doc.CreatedAt, await LastSeqAsync(id, ct));
         }, ct);
     }
 
@@ -164,9 +163,11 @@ public sealed class MartenEventStore : IEventStore
             var docs = await q.Query<SessionDoc>().ToListAsync(ct);
             var versions = new Dictionary<string, long>(StringComparer.Ordinal);
             await using (var conn = await _dataSource.OpenConnectionAsync(ct))
-            await using (var cmd = new NpgsqlCommand("SELECT id, version FROM mt_streams", conn))
+            // The last seq is read from the events themselves (an index look-up per session), not from mt_streams'
+            // version column, which the writer role can update: what is read back is what the log holds.
+            await using (var cmd = new NpgsqlCommand("SELECT d.id, (SELECT max(e.version) FROM mt_events e WHERE e.stream_id = d.id) FROM mt_doc_sessiondoc d", conn))
             await using (var r = await cmd.ExecuteReaderAsync(ct))
-                while (await r.ReadAsync(ct)) versions[r.GetString(0)] = r.GetInt64(1);
+                while (await r.ReadAsync(ct)) versions[r.GetString(0)] = r.IsDBNull(1) ? 0 : r.GetInt64(1);
             return docs.Select(d => new SessionInfo(d.Id, d.Kernel, d.Source, d.CreatedAt, versions.GetValueOrDefault(d.Id)))
                 .OrderBy(s => s.CreatedAt).ThenBy(s => s.Id, StringComparer.Ordinal).ToList();
         }, ct);
@@ -193,14 +194,18 @@ public sealed class MartenEventStore : IEventStore
                 throw new ArgumentException($"a snapshot at seq {s.Seq} is not in this append ({batch.ExpectedVersion + 1}..{last})", nameof(batch));
         return RunAsync(async () =>
         {
+            var lastEventId = EventId(batch.CommandId, batch.Events.Count - 1);
             try
             {
-                return await AppendCoreAsync(batch, ct);
+                var r = await AppendCoreAsync(batch, ct);
+                if (!r.Duplicate) foreach (var p in _inline) p.Committed(batch.Session, lastEventId);
+                else foreach (var p in _inline) p.Forget(batch.Session, lastEventId);
+                return r;
             }
             catch
             {
                 _heads.TryRemove(batch.Session, out _);
-                foreach (var p in _inline) p.Forget(batch.Session);
+                foreach (var p in _inline) p.Forget(batch.Session, lastEventId);
                 throw;
             }
         }, ct);
@@ -257,6 +262,7 @@ public sealed class MartenEventStore : IEventStore
 
         try
         {
+            InAppend.Value = true;
             await s.SaveChangesAsync(ct);
         }
         catch (Exception ex) when (IsConflict(ex))
@@ -296,6 +302,9 @@ public sealed class MartenEventStore : IEventStore
         return false;
     }
 
+    /// <summary>Set while an append's SaveChanges runs, so inline projections know the events may still roll back.</summary>
+    private static readonly AsyncLocal<bool> InAppend = new();
+
     private async Task<AppendResult?> FindCommandAsync(string session, Guid command, CancellationToken ct)
     {
         await using var conn = await _dataSource.OpenConnectionAsync(ct);
@@ -314,6 +323,15 @@ public sealed class MartenEventStore : IEventStore
         return new AppendResult(session, firstSeq, firstSeq + count - 1, firstPos, lastPos, Duplicate: true);
     }
 
+    /// <summary>The session's last seq as the events hold it (0: none).</summary>
+    private async Task<long> LastSeqAsync(string session, CancellationToken ct)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand("SELECT max(version) FROM mt_events WHERE stream_id = $1", conn) { Parameters = { Text(session) } };
+        return await cmd.ExecuteScalarAsync(ct) is long v ? v : 0;
+    }
+
+    /// <summary>The stream's version as Marten keeps it in mt_streams (what its optimistic concurrency checks).</summary>
     private async Task<long?> FetchVersionAsync(string session, CancellationToken ct)
     {
         await using var q = _store.QuerySession();
@@ -620,9 +638,10 @@ public sealed class MartenEventStore : IEventStore
             foreach (var e in events)
             {
                 var meta = e.Headers is { } hs && hs.TryGetValue("meta", out var m) ? MetaText(m) : "{}";
-                list.Add(new ProjectedEvent(e.StreamKey ?? "", e.Version, e.Sequence, e.EventTypeName, e.Data, meta, e.Timestamp));
+                list.Add(new ProjectedEvent(e.Id, e.StreamKey ?? "", e.Version, e.Sequence, e.EventTypeName, e.Data, meta, e.Timestamp));
             }
-            return Inner.ApplyAsync(new Writer(operations, Reader ?? throw new InvalidOperationException("projection used before the store opened")), list, cancellation);
+            var reader = Reader ?? throw new InvalidOperationException("projection used before the store opened");
+            return Inner.ApplyAsync(new Writer(operations, reader, EventsCommitted: !InAppend.Value), list, cancellation);
         }
 
         private static string MetaText(object? v) => v switch
@@ -634,8 +653,9 @@ public sealed class MartenEventStore : IEventStore
         };
     }
 
-    private sealed class Writer(IDocumentOperations ops, MartenEventStore store) : IProjectionWriter
+    private sealed class Writer(IDocumentOperations ops, MartenEventStore store, bool EventsCommitted) : IProjectionWriter
     {
+        bool IProjectionWriter.EventsCommitted => EventsCommitted;
         public void Store<T>(T document) where T : class => ops.Store(document);
         public void Delete<T>(string id) where T : class => ops.Delete<T>(id);
         public async Task<T?> LoadAsync<T>(string id, CancellationToken ct) where T : class => await ops.LoadAsync<T>(id, ct);

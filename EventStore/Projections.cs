@@ -4,11 +4,14 @@ namespace Sva.EventStore;
 public enum ProjectionMode { Inline, Async }
 
 /// <summary>An event as a projection sees it (the decoded object, not its JSON).</summary>
-public sealed record ProjectedEvent(string Session, long Seq, long Position, string Type, object Data, string Metadata, DateTimeOffset RecordedAt);
+public sealed record ProjectedEvent(Guid Id, string Session, long Seq, long Position, string Type, object Data, string Metadata, DateTimeOffset RecordedAt);
 
 /// <summary>What a projection may do: store and delete its documents, load one, and read a session's log (to re-fold).</summary>
 public interface IProjectionWriter
 {
+    /// <summary>True when the events are committed already (Marten's daemon, a rebuild); false inside an append, which may
+    /// still fail: then the store calls <see cref="IDocumentProjection.Forget"/>, else <see cref="IDocumentProjection.Committed"/>.</summary>
+    bool EventsCommitted { get; }
     void Store<T>(T document) where T : class;
     void Delete<T>(string id) where T : class;
     Task<T?> LoadAsync<T>(string id, CancellationToken ct) where T : class;
@@ -27,8 +30,12 @@ public interface IDocumentProjection
     /// <summary>The document types it writes (registered with Marten up front, so readers need no DDL).</summary>
     IReadOnlyList<Type> DocumentTypes { get; }
     Task ApplyAsync(IProjectionWriter writer, IReadOnlyList<ProjectedEvent> events, CancellationToken ct);
-    /// <summary>An append of this session failed after the projection may have seen its events: drop what was cached.</summary>
-    void Forget(string session) { }
+    /// <summary>The append whose last event is <paramref name="lastEventId"/> committed: what it cached may now be trusted.</summary>
+    void Committed(string session, Guid lastEventId) { }
+
+    /// <summary>The append whose last event is <paramref name="lastEventId"/> failed after the projection may have seen its
+    /// events: drop what it cached for it.</summary>
+    void Forget(string session, Guid lastEventId) { }
 }
 
 /// <summary>How the store is set up: the event types (CLR type → stored name), how their JSON looks, the projections.</summary>

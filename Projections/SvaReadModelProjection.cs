@@ -13,7 +13,11 @@ namespace Sva.Projections;
 public sealed class SvaReadModelProjection : IDocumentProjection
 {
     public const string ProjectionName = "sva_read_model";
+    // States of committed events only (ends exactly where the log of its session ended at some commit), and states of
+    // appends in flight, promoted when the store reports their commit: a batch that rolls back (a version conflict with
+    // another writer of the same session, say) never becomes the base of the next one.
     private readonly ConcurrentDictionary<string, SvaState> states = new(StringComparer.Ordinal);
+    private readonly ConcurrentDictionary<(string Session, Guid LastEvent), SvaState> pending = new();
 
     public string Name => ProjectionName;
     public ProjectionMode Mode => ProjectionMode.Inline;
@@ -45,11 +49,21 @@ public sealed class SvaReadModelProjection : IDocumentProjection
                 if (SvaRows.Lookup(state, table, key) is { } row) writer.Store(ReadModelRow.From(session, row));
                 else writer.Delete<ReadModelRow>(ReadModelRow.IdOf(session, table, key));
             }
-            states[session] = state;
+            if (writer.EventsCommitted) states[session] = state;
+            else pending[(session, list[^1].Id)] = state;
         }
     }
 
-    public void Forget(string session) => states.TryRemove(session, out _);
+    public void Committed(string session, Guid lastEventId)
+    {
+        if (pending.TryRemove((session, lastEventId), out var s)) states[session] = s;
+    }
+
+    public void Forget(string session, Guid lastEventId)
+    {
+        pending.TryRemove((session, lastEventId), out _);
+        states.TryRemove(session, out _);
+    }
 
     private async Task<SvaState> RefoldAsync(IProjectionWriter writer, string session, long toSeq, CancellationToken ct)
     {

@@ -29,6 +29,28 @@ public static class Output
     public static void JsonDocument(JsonNode node) => System.Console.Out.WriteLine(node.ToJsonString(indented));
 
     public static void Error(string message) => System.Console.Error.WriteLine($"sva: {message}");
+
+    /// <summary>
+    /// Runs <paramref name="work"/> with a Spectre.Console progress bar on stderr when stderr is a terminal (nothing extra
+    /// when it is not). The work reports its progress as a count out of <paramref name="total"/> (0: unknown).
+    /// </summary>
+    public static async Task<T> WithProgressAsync<T>(string title, long total, Func<Action<long, string?>, Task<T>> work)
+    {
+        if (System.Console.IsErrorRedirected) return await work((_, _) => { });
+        var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Error) });
+        return await console.Progress()
+            .AutoClear(true)
+            .Columns(new TaskDescriptionColumn(), new ProgressBarColumn(), new PercentageColumn(), new RemainingTimeColumn())
+            .StartAsync(async ctx =>
+            {
+                var task = ctx.AddTask(Markup.Escape(title), maxValue: Math.Max(1, total));
+                return await work((done, text) =>
+                {
+                    task.Value = Math.Min(done, task.MaxValue);
+                    if (text is not null) task.Description = Markup.Escape(text);
+                });
+            });
+    }
     public static void Info(string message) => System.Console.Error.WriteLine(message);
 
     public static Table Table(params string[] columns)

@@ -30,6 +30,7 @@ root.Subcommands.Add(DiffVerb.Build(common));
 root.Subcommands.Add(BisectVerb.Build(common));
 root.Subcommands.Add(HistoryVerb.Build(common));
 root.Subcommands.Add(VerifyVerb.Build(common));
+root.Subcommands.Add(BenchVerb.Build(common));
 root.Subcommands.Add(LogVerb.Build(common));
 root.Subcommands.Add(SessionsVerb.Build(common));
 root.Subcommands.Add(SessionsVerb.Kernels(common));

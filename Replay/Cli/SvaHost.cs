@@ -33,15 +33,22 @@ public sealed class SvaHost : IAsyncDisposable
         if (readOnly)
         {
             // Query verbs read through the read-only role: SVA_DB_READER, else the same server as sva_reader (created by
-            // postgres-init; the local throwaway cluster trusts loopback logins). The schema is made by a writer first.
-            await (await SvaStoreSetup.OpenAsync(ConnectionString(cs), readOnly: false, ct)).DisposeAsync();
+            // postgres-init; the local throwaway cluster trusts loopback logins). A database without the schema yet gets
+            // it from a writer first (Marten creates it), then the reader reads.
             var reader = Environment.GetEnvironmentVariable("SVA_DB_READER") is { Length: > 0 } r
                 ? r
                 : new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString(cs)) { Username = ReaderRole, Password = null }.ConnectionString;
             try
             {
                 store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
-                await store.ListSessionsAsync(ct);
+                try { await store.ListSessionsAsync(ct); }
+                catch (Exception ex) when (FindPostgres(ex) is { SqlState: "42P01" })
+                {
+                    await store.DisposeAsync();
+                    await (await SvaStoreSetup.OpenAsync(ConnectionString(cs), readOnly: false, ct)).DisposeAsync();
+                    store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
+                    await store.ListSessionsAsync(ct);
+                }
             }
             catch (Exception ex) when (FindPostgres(ex) is { SqlState: "28000" or "28P01" or "42501" } pg)
             {

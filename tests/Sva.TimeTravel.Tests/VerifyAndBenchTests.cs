@@ -9,46 +9,51 @@ public sealed class VerifyAndBenchTests(TtFixture f)
     [Fact]
     public async Task verify_passes_an_untouched_session_and_names_the_first_tampered_seq()
     {
-        var good = TtFixture.UniqueSession("vgood");
-        var bad = TtFixture.UniqueSession("vbad");
-        Assert.Equal(0, (await f.RunAsync("run", f.Example("smmuv3-seed004.sva"), "--session", good)).ExitCode);
-        Assert.Equal(0, (await f.RunAsync("run", f.Example("smmuv3-seed004.sva"), "--session", bad)).ExitCode);
-
-        var ok = await f.RunAsync("verify", good, "--json");
-        Assert.True(ok.ExitCode == 0, ok.ToString());
-        Assert.True((bool)ok.JsonLines().Single()["ok"]!);
-
-        // Tamper as the superuser (the trigger refuses UPDATE otherwise): change one event's data in place.
-        await using (var conn = new NpgsqlConnection(f.ConnectionString))
+        // A database of its own: tampering never reaches the default one (where `sva verify` must stay clean).
+        var db = "sva_verify_" + Guid.NewGuid().ToString("N")[..12];
+        var admin = new NpgsqlConnectionStringBuilder(f.ConnectionString) { Database = "postgres" }.ConnectionString;
+        var cs = new NpgsqlConnectionStringBuilder(f.ConnectionString) { Database = db }.ConnectionString;
+        await using (var ds = NpgsqlDataSource.Create(admin)) await ds.CreateCommand($"CREATE DATABASE {db}").ExecuteNonQueryAsync();
+        try
         {
-            await conn.OpenAsync();
-            await using var tx = await conn.BeginTransactionAsync();
-            foreach (var sql in new[]
-            {
-                "ALTER TABLE events DISABLE TRIGGER USER",
-                "UPDATE events SET data = jsonb_set(data, '{pasid}', '7') WHERE session = $1 AND seq = 9",
-                "ALTER TABLE events ENABLE TRIGGER USER",
-            })
-            {
-                await using var cmd = new NpgsqlCommand(sql, conn, tx);
-                if (sql.Contains("$1")) cmd.Parameters.Add(new NpgsqlParameter { Value = bad });
-                var n = await cmd.ExecuteNonQueryAsync();
-                if (sql.StartsWith("UPDATE")) Assert.Equal(1, n);
-            }
-            await tx.CommitAsync();
-        }
+            Task<Sva.Tests.Support.CliResult> Run(params string[] args) => Sva.Tests.Support.SvaCli.RunAsync(cs, f.Repo, null, args);
+            var good = TtFixture.UniqueSession("vgood");
+            var bad = TtFixture.UniqueSession("vbad");
+            Assert.Equal(0, (await Run("run", f.Example("smmuv3-seed004.sva"), "--session", good)).ExitCode);
+            Assert.Equal(0, (await Run("run", f.Example("smmuv3-seed004.sva"), "--session", bad)).ExitCode);
 
-        var broken = await f.RunAsync("verify", bad, "--json");
-        Assert.Equal(1, broken.ExitCode);
-        var o = broken.JsonLines().Single();
-        Assert.False((bool)o["ok"]!);
-        Assert.Equal(9, (long)o["first_broken_seq"]!);
-        Assert.Equal(8, (long)o["events_checked"]!);
-        var table = await f.RunAsync("verify", bad);
-        Assert.Equal(1, table.ExitCode);
-        Assert.Contains("BROKEN", table.Stdout);
-        Assert.Equal(0, (await f.RunAsync("verify", good)).ExitCode);
-        Assert.Equal(2, (await f.RunAsync("verify", "no-such-session-" + Guid.NewGuid().ToString("N"))).ExitCode);
+            var ok = await Run("verify", good, "--json");
+            Assert.True(ok.ExitCode == 0, ok.ToString());
+            Assert.True((bool)ok.JsonLines().Single()["ok"]!);
+
+            // Tamper as the superuser (the trigger refuses UPDATE otherwise): change one event's data in place.
+            await using (var ds = NpgsqlDataSource.Create(cs))
+            {
+                await ds.CreateCommand("ALTER TABLE mt_events DISABLE TRIGGER USER").ExecuteNonQueryAsync();
+                var upd = ds.CreateCommand("UPDATE mt_events SET data = jsonb_set(data, '{pasid}', '7') WHERE stream_id = $1 AND version = 9");
+                upd.Parameters.Add(new NpgsqlParameter { Value = bad });
+                Assert.Equal(1, await upd.ExecuteNonQueryAsync());
+                await ds.CreateCommand("ALTER TABLE mt_events ENABLE TRIGGER USER").ExecuteNonQueryAsync();
+            }
+
+            var broken = await Run("verify", bad, "--json");
+            Assert.Equal(1, broken.ExitCode);
+            var o = broken.JsonLines().Single();
+            Assert.False((bool)o["ok"]!);
+            Assert.Equal(9, (long)o["first_broken_seq"]!);
+            Assert.Equal(8, (long)o["events_checked"]!);
+            var table = await Run("verify", bad);
+            Assert.Equal(1, table.ExitCode);
+            Assert.Contains("BROKEN", table.Stdout);
+            Assert.Equal(0, (await Run("verify", good)).ExitCode);
+            Assert.Equal(2, (await Run("verify", "no-such-session-" + Guid.NewGuid().ToString("N"))).ExitCode);
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            await using var ds = NpgsqlDataSource.Create(admin);
+            await ds.CreateCommand($"DROP DATABASE IF EXISTS {db} WITH (FORCE)").ExecuteNonQueryAsync();
+        }
     }
 
     [Fact]

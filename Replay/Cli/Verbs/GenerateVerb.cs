@@ -75,7 +75,7 @@ public static class GenerateVerb
 
             await using var host = await common.OpenAsync(pr, ct);
             var name = pr.GetValue(session) ?? $"gen-d{opts.Devices}-m{opts.Mms}-n{opts.Events}-s{opts.Seed}-{Guid.NewGuid().ToString("N")[..6]}";
-            var r = await RecordAsync(host, name, opts, pr.GetValue(chunk), ct: ct);
+            var r = await Output.WithProgressAsync($"generate {name}", opts.Events, progress => RecordAsync(host, name, opts, pr.GetValue(chunk), ct: ct, progress: progress));
             var info = await host.SessionAsync(name, ct);
             Report(json, new JsonObject
             {
@@ -107,7 +107,7 @@ public static class GenerateVerb
     /// The session must not exist yet.
     /// </summary>
     public static async Task<Recorded> RecordAsync(SvaHost host, string session, WorkloadOptions opts, int chunkEvents,
-        int snapshotEvery = SnapshotPolicy.DefaultEvery, CancellationToken ct = default)
+        int snapshotEvery = SnapshotPolicy.DefaultEvery, CancellationToken ct = default, Action<long, string?>? progress = null)
     {
         if (await host.Store.GetSessionAsync(session, ct) is not null)
             throw new UserInputException($"session '{session}' exists: sva generate records into a new session");
@@ -117,7 +117,12 @@ public static class GenerateVerb
         var r = await host.Mediator.Send(new RecordCalls(session, opts.Kernel, opts.CommandLine, calls, Math.Max(1, chunkEvents / 3))
         {
             SnapshotEvery = snapshotEvery,
-            OnRecorded = _ => { recorded++; return ValueTask.CompletedTask; },
+            OnRecorded = c =>
+            {
+                recorded++;
+                if ((recorded & 255) == 0) progress?.Invoke(c.LastSeq, $"generate {session}: {c.LastSeq:N0} events");
+                return ValueTask.CompletedTask;
+            },
         }, ct);
         var snaps = snapshotEvery > 0 ? (await host.Store.ListSnapshotsAsync(session, ct)).Count : 0;
         return new Recorded(recorded, r.LastSeq, snaps, 0);

@@ -14,15 +14,17 @@ public static class RunVerb
         var kernel = new Option<string?>("--kernel") { Description = $"Kernel version whose rules decide the calls; overrides the script's 'kernel' line (default 6.8). Supported: {KernelVersions.SupportedList}" };
         var session = new Option<string?>("--session") { Description = "Session name; an existing session is continued (same kernel only). Default: the script's name plus a unique suffix" };
         var chunk = new Option<int>("--chunk") { Description = "Calls decided and appended per transaction (a version conflict re-decides the chunk)", DefaultValueFactory = _ => 64 };
+        var again = new Option<bool>("--again") { Description = "Append the script although it was recorded into this --session completely before (without it: refused; an interrupted run of the same script resumes after its last committed call)" };
         var cmd = new Command("run", "Run a .sva script: each call is decided under the kernel version's rules, recorded as events, and its outcome printed (one line per call)\n\nScript grammar:\n" + ScriptParser.Grammar)
         {
-            file, kernel, session, chunk, common.Json,
+            file, kernel, session, chunk, again, common.Json,
         };
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             var path = pr.GetValue(file)!;
             if (!path.Exists) throw new UserInputException($"{path.FullName}: no such file");
-            var script = ScriptParser.Parse(await File.ReadAllTextAsync(path.FullName, ct), path.Name);
+            var bytes = await File.ReadAllBytesAsync(path.FullName, ct);
+            var script = ScriptParser.Parse(new System.Text.UTF8Encoding(false).GetString(bytes), path.Name);
             var kernelName = pr.GetValue(kernel) ?? script.Kernel ?? "6.8";
             var version = KernelVersions.Get(kernelName);
             var sessionName = pr.GetValue(session) ?? $"{Path.GetFileNameWithoutExtension(path.Name)}-{Guid.NewGuid().ToString("N")[..6]}";
@@ -31,17 +33,39 @@ public static class RunVerb
             var json = pr.GetValue(common.Json);
             var lineOf = script.Lines.ToDictionary(l => l.Source, l => l.Line);
             // --json streams: each outcome is printed as its batch commits, nothing is held for the end.
-            var result = await host.Mediator.Send(new RecordCalls(sessionName, version.Name, path.FullName, calls, pr.GetValue(chunk))
+            var rows = new List<RecordedCall>();
+            RecordedCall? last = null;
+            RecordResult result;
+            try
             {
-                OnRecorded = json
-                    ? c => { Output.JsonLine(CallJson(sessionName, c, c.Call.Source is { } s ? lineOf[s] : null)); return ValueTask.CompletedTask; }
-                    : null,
-            }, ct);
+                result = await Output.WithProgressAsync($"run {path.Name}", calls.Count, progress => host.Mediator.Send(new RecordCalls(sessionName, version.Name, path.FullName, calls, pr.GetValue(chunk))
+                {
+                    ScriptHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)),
+                    Again = pr.GetValue(again),
+                    OnRecorded = c =>
+                    {
+                        last = c;
+                        progress(c.Index + 1, $"run {path.Name}: {c.Index + 1:N0} calls, seq {c.LastSeq:N0}");
+                        if (json) Output.JsonLine(CallJson(sessionName, c, c.Call.Source is { } s ? lineOf[s] : null));
+                        else rows.Add(c);
+                        return ValueTask.CompletedTask;
+                    },
+                }, ct).AsTask());
+            }
+            catch (Sva.EventStore.EventStoreUnavailableException e)
+            {
+                var done = last is null ? "nothing of this run was committed" : $"committed up to seq {last.LastSeq} (script line {(last.Call.Source is { } s ? lineOf[s] : null)})";
+                throw new Sva.EventStore.EventStoreUnavailableException(e.Endpoint, new IOException(
+                    $"{done}; run the same command again to resume after the last committed call: sva run {path.FullName} --session {sessionName}", e));
+            }
+            catch (ScriptAlreadyRecordedException e) { throw new UserInputException(e.Message); }
+            if (result.ResumedAfter > 0)
+                Output.Info($"resumed: calls 1..{result.ResumedAfter} of {path.Name} were committed by an interrupted run; recorded the rest");
             if (!json)
             {
-                Output.Info($"session {result.Session} (kernel {result.Kernel}){(result.Created ? "" : ", continued")}: {result.Calls.Count} calls, last seq {result.LastSeq}{(result.Conflicts > 0 ? $", {result.Conflicts} version conflicts re-decided" : "")}");
+                Output.Info($"session {result.Session} (kernel {result.Kernel}){(result.Created ? "" : ", continued")}: {rows.Count} calls, last seq {result.LastSeq}{(result.Conflicts > 0 ? $", {result.Conflicts} version conflicts re-decided" : "")}");
                 var t = Output.Table("line", "call", "outcome", "seq");
-                foreach (var c in result.Calls)
+                foreach (var c in rows)
                     t.Row(c.Call.Source is { } s ? lineOf[s] : null, Describe(c.Call.Call), c.Outcome.Describe(), c.LastSeq);
                 Output.Console.Write(t);
             }
