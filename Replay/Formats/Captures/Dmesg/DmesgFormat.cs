@@ -11,8 +11,9 @@ internal sealed class DmesgFormat : GrammarFormat
     internal override Grammar Grammar => DmesgGrammar.Instance;
     public override string Name => "dmesg";
     public override string Description =>
-        "kernel log (dmesg, dmesg -T/-H/-x, journalctl) lines of Intel DMAR faults and PRQ errors, AMD-Vi events, Arm SMMUv3 events " +
-        "(every event id, decoded lines or raw words only), Arm SMMU v1/v2 context and global faults, IOMMU group changes";
+        "kernel log lines of Intel DMAR faults and PRQ errors, AMD-Vi events, Arm SMMUv3 events (every event id, decoded lines or raw " +
+        "words only), Arm SMMU v1/v2 context and global faults, IOMMU group changes; prefixes: dmesg '[ time]', -T, -H ('[Aug 4 09:48]' " +
+        "+ '[  +0.000012]'), -x, '<N>', caller ids, journalctl, log-viewer offset column '0x.. |', vendor '[pid:N,cpuN,task]', driver names";
 
     protected override IRecordSink CreateSink() => new DmesgSink();
 }
