@@ -203,6 +203,28 @@ public class PastedRoundTwoTests
     }
 
     [Fact]
+    public async Task dumps_after_a_fault_callbacks_suppressed_and_dmesg_T_read_as_before()
+    {
+        // printk formats of the VT-d fault PTE dump, the AMD-Vi DTE dump and the ratelimit notice (synthetic values)
+        var text = string.Join("\n",
+            "[   12.000000] DMAR: [DMA Read NO_PASID] Request device [00:02.0] fault addr 0x7cd80000 [fault reason 0x01] Present bit in root entry is clear",
+            "[   12.000001] DMAR: Dump dmar0 table entries for IOVA 0x7cd80000",
+            "[   12.000002] DMAR: scalable mode root entry: hi 0x0000000000000000, low 0x000000010d9a3001",
+            "[   12.000003] DMAR: pasid dir entry: 0x000000010c4ff001",
+            "[   12.000004] DMAR: pasid table entry[0]: 0x0000000000000000",
+            "[   12.000005] DMAR: pte level: 4, pte value: 0x000000010b7c1003",
+            "[   12.000006] AMD-Vi: DTE[0]: 6000000000000003",
+            "[   12.000007] amd_iommu_report_page_fault: 96 callbacks suppressed",
+            "[Mon Jan 12 10:00:01 2024] DMAR: DRHD: handling fault status reg 3");
+        var items = await TestData.ParseTextAsync(text, "dmesg");
+        items.AssertKinds((DmarFault, 1), (DmarFaultStatus, 1));
+        Assert.Equal("Present bit in root entry is clear", items.Observations()[0].Field("reason_text"));
+        Assert.Equal(("Mon Jan 12 10:00:01 2024", (double?)null), (items.Observations()[1].Field("@time")!, items.Observations()[1].Timestamp));
+        Assert.Equal([2, 3, 4, 5, 6, 7, 8], items.Skipped().Select(s => s.Source.Line));
+        Assert.Equal([null], items.Pasids());
+    }
+
+    [Fact]
     public async Task dmesg_human_deltas_before_any_minute_stamp_count_from_zero()
     {
         var text = string.Join("\n",
