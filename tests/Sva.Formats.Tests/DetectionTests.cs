@@ -36,6 +36,7 @@ public class DetectionTests
     [InlineData("captures/dmesg-smmuv3-raw-words-stall.txt", "dmesg")]
     [InlineData("captures/mail-smmuv3-raw-words-interleaved.txt", "dmesg")]
     [InlineData("captures/dmesg-amdgpu-gfxhub-pasid.txt", "dmesg")]
+    [InlineData("captures/dmesg-armsmmu-tegra-downstream.txt", "dmesg")]
     public void detect_picks_the_right_format(string file, string format)
     {
         var lines = File.ReadLines(TestData.PathOf(file)).Take(CaptureReader.SniffLineCount).ToList();

@@ -39,6 +39,7 @@ public class FuzzTests
         ("captures/dmesg-smmuv3-raw-words-stall.txt", "dmesg"),
         ("captures/mail-smmuv3-raw-words-interleaved.txt", "dmesg"),
         ("captures/dmesg-amdgpu-gfxhub-pasid.txt", "dmesg"),
+        ("captures/dmesg-armsmmu-tegra-downstream.txt", "dmesg"),
         ("synthetic/dmesg-human.txt", "dmesg"),
     ];
 

@@ -203,6 +203,33 @@ public class PastedRoundTwoTests
     }
 
     [Fact]
+    public async Task arm_smmu_downstream_tegra_context_fault_line()
+    {
+        var items = await Read("captures/dmesg-armsmmu-tegra-downstream.txt");
+        var o = Assert.Single(items.Observations());
+        Assert.Equal((ArmSmmuContextFault, "0x11", "17", 0x17fe0fe00UL, "21", "r", (string?)null),
+            (o.Kind, o.Field("sid")!, o.Field("sid_dec")!, o.Address!.Value, o.Field("cb")!, o.Access!, o.Field("fault")));
+        Assert.Empty(items.Skipped());
+    }
+
+    [Fact]
+    public async Task arm_smmu_wrapped_inside_a_value_journal_prefix_and_blocked_stream_before_a_global_fault()
+    {
+        var text = string.Join("\n",
+            "Jan 12 10:00:01 host kernel: arm-smmu 15000000.iommu: Unhandled context fault: fsr=0x402, iova=0xfd7ff000, fsynr=0x540003, cbfrsynra=0x19",
+            "c3, cb=10",
+            "Jan 12 10:00:02 host kernel: arm-smmu 15000000.iommu: Blocked unknown Stream ID 0x2c00; boot with \"arm-smmu.disable_bypass=0\" to allow, but this is unsafe",
+            "Jan 12 10:00:02 host kernel: arm-smmu 15000000.iommu: Unexpected global fault, this could be serious",
+            "Jan 12 10:00:02 host kernel: arm-smmu 15000000.iommu: \tGFSR 0x80000002, GFSYNR0 0x00000000, GFSYNR1 0x00002c00, GFSYNR2 0x00000000");
+        var items = await TestData.ParseTextAsync(text, "dmesg");
+        items.AssertKinds((ArmSmmuContextFault, 1), (ArmSmmuGlobalFault, 1));
+        var obs = items.Observations();
+        Assert.Equal((new SourceRef("inline.txt", 1, 2), "0x19c3", "Jan 12 10:00:01"), (obs[0].Source, obs[0].Field("sid")!, obs[0].Field("@time")!));
+        Assert.Equal((new SourceRef("inline.txt", 3, 5), "0x2c00", "USF|MULTI"), (obs[1].Source, obs[1].Field("sid")!, obs[1].Field("fault")!));
+        Assert.Empty(items.Skipped());
+    }
+
+    [Fact]
     public async Task dumps_after_a_fault_callbacks_suppressed_and_dmesg_T_read_as_before()
     {
         // printk formats of the VT-d fault PTE dump, the AMD-Vi DTE dump and the ratelimit notice (synthetic values)

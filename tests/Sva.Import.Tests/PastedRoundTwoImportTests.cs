@@ -25,6 +25,7 @@ public sealed class PastedRoundTwoImportTests(ImportFixture f)
         { "dmesg-smmuv3-raw-words-stall.txt", 4, 4, 9, 0, ["sid0x3501@arm-smmu-v3.2.auto"] },
         { "mail-smmuv3-raw-words-interleaved.txt", 4, 41, 11, 0, ["0000:02:00.0", "sid0x200@9050000.smmuv3"] },
         { "dmesg-amdgpu-gfxhub-pasid.txt", 0, 15, 0, 0, [] },
+        { "dmesg-armsmmu-tegra-downstream.txt", 1, 0, 1, 0, [] },
     };
 
     [Theory]
