@@ -4,8 +4,9 @@ using Sva.Formats.Captures.Engine;
 
 namespace Sva.Formats.Captures.Dmesg;
 
-/// <summary>Kernel log text: dmesg (with or without "[ time]"), journalctl (short and ISO), dmesg -T / -x,
-/// with driver prefixes. Multi-line records (SMMUv3 events, AMD-Vi 4.x two-line events) are gathered by <see cref="DmesgSink"/>.</summary>
+/// <summary>Kernel log text: dmesg (with or without "[ time]"), journalctl (short and ISO), dmesg -T / -x / -H, caller ids,
+/// vendor task prefixes, a log viewer's offset column, with driver prefixes. Multi-line records (SMMUv3 events, Arm SMMU v2
+/// fault reports, AMD-Vi 4.x two-line events) are gathered by <see cref="DmesgSink"/>.</summary>
 internal sealed class DmesgFormat : GrammarFormat
 {
     internal override Grammar Grammar => DmesgGrammar.Instance;

@@ -11,7 +11,11 @@ namespace Sva.Formats.Captures.Dmesg;
 /// SkippedLines for orphan words; a decoded line alone is still an observation.</item>
 /// <item>AMD-Vi 4.x: "AMD-Vi: Event logged [" followed by "IO_PAGE_FAULT device=... ]" — one observation; the second
 /// line alone (paste starting mid-record) is an observation too.</item>
+/// <item>Arm SMMU v1/v2: "Unhandled context fault" and the FSR / FSYNR0 / iova-to-phys lines after it, or "Blocked unknown
+/// Stream ID" / "Unexpected global fault" / "GFSR" — one observation (<see cref="ArmSmmuRecord"/>); unrelated lines in
+/// between (up to 4) are reported after it; a detail line without its fault line is an orphan SkippedLine.</item>
 /// </list>
+/// Every line, record or not, also goes through the <see cref="HumanClock"/> that rebuilds `dmesg -H` timestamps.
 /// </summary>
 internal sealed class DmesgSink : IRecordSink
 {
