@@ -83,6 +83,23 @@ public sealed class PastedRoundTwoImportTests(ImportFixture f)
     }
 
     [Fact]
+    public async Task auto_detection_samples_past_a_long_preamble_and_names_the_lines_that_fit()
+    {
+        var preamble = string.Join("\n", Enumerable.Range(0, 1500).Select(i => i % 2 == 0 ? "$ sudo dmesg | grep smmu" : "QUP0:"));
+        var capture = File.ReadAllText(ImportFixture.Data("captures/dmesg-armsmmu-caller-id.txt"));
+        var path = f.WriteTemp("preamble.txt", preamble + "\n" + capture + $"# {Guid.NewGuid():N}\n");
+        var r = await f.RunAsync("import", path, "--json");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var j = r.Json();
+        Assert.Equal(("dmesg", 1, 1510), ((string)j["format"]!, (int)(long)j["recognized"]!, (int)j["detection"]!["sampled_lines"]!));
+        Assert.Equal([1501, 1502, 1503], j["detection"]!["fitting_lines"]!.AsArray().Select(n => (int)n!));
+
+        var text = await f.RunAsync("import", path);
+        Assert.True(text.ExitCode == 0, text.ToString());
+        Assert.Contains("format detected: dmesg (lines 1501, 1502, 1503 of the first 1510 fit)", text.Stdout + text.Stderr);
+    }
+
+    [Fact]
     public async Task dmesg_human_keeps_the_reconstructed_time_in_the_log()
     {
         var r = await f.RunAsync("import", f.FreshCopy("synthetic/dmesg-human.txt"), "--json");
