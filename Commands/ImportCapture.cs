@@ -318,7 +318,7 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
 
         // Format: resolved before anything is written (auto sniffs the head and replays it).
         var lines = new CaptureLineReader(reader);
-        var head = await lines.BufferHeadAsync(CaptureReader.SniffLineCount, ct);
+        var head = await lines.BufferHeadAsync(CaptureReader.MaxSniffLineCount, ct); // Detect samples past the first 1000 only when they fit nothing
         string? detected = null;
         try { detected = CaptureReader.Detect(head).Name; }
         catch (CaptureDetectionException) { }

@@ -24,6 +24,19 @@ public class DetectionTests
     [InlineData("synthetic/dmesg-smmuv3-variants.txt", "dmesg")]
     [InlineData("synthetic/qemu-variants.txt", "qemu-trace")]
     [InlineData("synthetic/session.jsonl", "jsonl")]
+    [InlineData("synthetic/dmesg-human.txt", "dmesg")]
+    [InlineData("captures/dmesg-armsmmu-offset-column.txt", "dmesg")]
+    [InlineData("captures/dmesg-armsmmu-callbacks-stack.txt", "dmesg")]
+    [InlineData("captures/dmesg-armsmmu-mid-record.txt", "dmesg")]
+    [InlineData("captures/dmesg-armsmmu-ufs-pf.txt", "dmesg")]
+    [InlineData("captures/dmesg-armsmmu-caller-id.txt", "dmesg")]
+    [InlineData("captures/mail-armsmmu-global-fault-labels.txt", "dmesg")]
+    [InlineData("captures/dmesg-smmuv3-vendor-prefix-0x07.txt", "dmesg")]
+    [InlineData("captures/dmesg-smmuv3-decoded-callbacks.txt", "dmesg")]
+    [InlineData("captures/dmesg-smmuv3-raw-words-stall.txt", "dmesg")]
+    [InlineData("captures/mail-smmuv3-raw-words-interleaved.txt", "dmesg")]
+    [InlineData("captures/dmesg-amdgpu-gfxhub-pasid.txt", "dmesg")]
+    [InlineData("captures/dmesg-armsmmu-tegra-downstream.txt", "dmesg")]
     public void detect_picks_the_right_format(string file, string format)
     {
         var lines = File.ReadLines(TestData.PathOf(file)).Take(CaptureReader.SniffLineCount).ToList();

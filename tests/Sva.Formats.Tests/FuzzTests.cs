@@ -27,6 +27,20 @@ public class FuzzTests
         ("synthetic/dmesg-dmar-forms.txt", "dmesg"),
         ("synthetic/qemu-variants.txt", "qemu-trace"),
         ("synthetic/session.jsonl", "jsonl"),
+        // issue 12: Arm SMMU v1/v2, SMMUv3 other events / raw words / vendor prefixes, dmesg -H, amdgpu, mail quotes
+        ("captures/dmesg-armsmmu-offset-column.txt", "dmesg"),
+        ("captures/dmesg-armsmmu-callbacks-stack.txt", "dmesg"),
+        ("captures/dmesg-armsmmu-mid-record.txt", "dmesg"),
+        ("captures/dmesg-armsmmu-ufs-pf.txt", "dmesg"),
+        ("captures/dmesg-armsmmu-caller-id.txt", "dmesg"),
+        ("captures/mail-armsmmu-global-fault-labels.txt", "dmesg"),
+        ("captures/dmesg-smmuv3-vendor-prefix-0x07.txt", "dmesg"),
+        ("captures/dmesg-smmuv3-decoded-callbacks.txt", "dmesg"),
+        ("captures/dmesg-smmuv3-raw-words-stall.txt", "dmesg"),
+        ("captures/mail-smmuv3-raw-words-interleaved.txt", "dmesg"),
+        ("captures/dmesg-amdgpu-gfxhub-pasid.txt", "dmesg"),
+        ("captures/dmesg-armsmmu-tegra-downstream.txt", "dmesg"),
+        ("synthetic/dmesg-human.txt", "dmesg"),
     ];
 
     private static readonly string[] Garbage =
@@ -35,6 +49,8 @@ public class FuzzTests
         "event 0x10 received:", "0x00000000000000", "event: F_TRANSLATION client: ", "priv data read s1 \"", "{\"op\":\"", "{\"op\":\"fault\",",
         "vtd_dmar_fault sid ", "qemu-system-x86_64: vtd_", "  irq/1-x-1  [000] ....  1.000000:", "prq_report: dmar0/", "map: IOMMU: iova=",
         "| ", "> ", ">> ", "[...]", "Call Trace:", "\t", "\u00a0", "#", "smmu_mm_invalidate: pasid=", "cache_tag_flush_range: dmar0 ",
+        "Unhandled context fault: fsr=", "FSR    = 00000402 [", "FSYNR0 = ", "soft iova-to-phys=", "GFSR 0x", "Unexpected global fault",
+        "Blocked unknown Stream ID 0x", "[Aug 4 09:48] ", "[  +0.000012] ", "0x0000000002 |   1.0:   ", "[pid:1,cpu0,irq/1-x]", "event 0x07 received:",
     ];
 
     [Fact]

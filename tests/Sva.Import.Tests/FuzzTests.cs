@@ -105,7 +105,12 @@ public sealed partial class FuzzTests(ImportFixture f)
     public async Task mutants_through_the_cli_exit_0_or_2_naming_file_and_line()
     {
         var rnd = new Random(4242);
-        var sources = new[] { "captures/ftrace-sva-smmu-2.txt", "synthetic/dmesg-smmuv3-variants.txt", "synthetic/session.jsonl", "synthetic/ftrace-wrapped.txt" };
+        var sources = new[]
+        {
+            "captures/ftrace-sva-smmu-2.txt", "synthetic/dmesg-smmuv3-variants.txt", "synthetic/session.jsonl", "synthetic/ftrace-wrapped.txt",
+            // issue 12: raw-word SMMUv3 records, Arm SMMU v2 reports in a mail, dmesg -H
+            "captures/dmesg-smmuv3-raw-words-stall.txt", "captures/mail-armsmmu-global-fault-labels.txt", "synthetic/dmesg-human.txt",
+        };
         foreach (var src in sources)
         {
             var original = File.ReadAllText(ImportFixture.Data(src));

@@ -32,7 +32,7 @@ public static class FormatsVerb
             }
             var c = Output.Console;
             var t = Output.Table("format", "description");
-            t.Row("auto", "(default) detect the format from the first 1000 lines");
+            t.Row("auto", "(default) detect the format from the first 1000 lines (up to 10000 when those fit nothing: a shell prompt, the command run, a label); 'sva import' names the lines that fit");
             foreach (var f in all) t.Row(f.Name, f.Description);
             c.Write(t);
             foreach (var f in all)

@@ -19,7 +19,7 @@ public static class ImportVerb
     public static Command Build(CliCommon common)
     {
         var file = new Argument<FileInfo>("file") { Description = "The captured session: ftrace text, dmesg/journal, QEMU -trace output or our jsonl (see 'sva formats')" };
-        var format = new Option<string>("--format") { Description = "auto (default: detected from the first 1000 lines), ftrace, dmesg, qemu-trace or jsonl", DefaultValueFactory = _ => "auto" };
+        var format = new Option<string>("--format") { Description = "auto (default: detected from the first 1000 lines, up to 10000 when those fit nothing), ftrace, dmesg, qemu-trace or jsonl", DefaultValueFactory = _ => "auto" };
         var kernel = new Option<string>("--kernel") { Description = $"Kernel version whose rules decide the calls the capture implies (default 6.8). Supported: {KernelVersions.SupportedList}", DefaultValueFactory = _ => "6.8" };
         var session = new Option<string?>("--session") { Description = "Session name. Default: <file stem>-<first 8 hex of the content's SHA-256>-<kernel>. The same capture under the same kernel always goes to the session it was first imported into" };
         var strict = new Option<bool>("--strict") { Description = "Fail on any unrecognised or malformed line (comments apart), with nothing recorded; default: such lines are counted as skipped" };
@@ -93,9 +93,18 @@ public static class ImportVerb
             catch (CaptureFormatException e) { throw new UserInputException(e.Message); }
             catch (CaptureDetectionException e) { throw new UserInputException($"{path.Name}: {e.Message}"); }
 
+            var detection = AutoFormat(pr.GetValue(format)) ? Detection(path) : null;
             if (json)
             {
                 var j = result.ToJson();
+                if (detection is not null)
+                    j["detection"] = new JsonObject
+                    {
+                        ["format"] = detection.Format.Name,
+                        ["score"] = Math.Round(detection.Score, 3),
+                        ["sampled_lines"] = detection.SampledLines,
+                        ["fitting_lines"] = new JsonArray(detection.FittingLines.Select(l => (JsonNode)l).ToArray()),
+                    };
                 if (listSkipped)
                 {
                     j["skipped_lines"] = new JsonArray(skippedLines.ToArray());
@@ -103,12 +112,32 @@ public static class ImportVerb
                 }
                 Output.JsonLine(j);
             }
-            else Render(result);
+            else
+            {
+                if (detection is not null) Output.Info($"format detected: {detection}");
+                Render(result);
+            }
             return 0;
 
             async Task<ImportResult> Run(ImportCapture r) => await host.Mediator.Send(r, ct);
         }));
         return cmd;
+    }
+
+    private static bool AutoFormat(string? format) => string.IsNullOrEmpty(format) || format.Equals("auto", StringComparison.OrdinalIgnoreCase);
+
+    /// <summary>How "--format auto" decided, for the summary: the format and the first lines that fit (re-reads the head).</summary>
+    private static CaptureDetection? Detection(FileInfo path)
+    {
+        try
+        {
+            var head = File.ReadLines(path.FullName).Take(CaptureReader.MaxSniffLineCount).ToList();
+            return CaptureReader.DetectDetailed(head);
+        }
+        catch (Exception e) when (e is CaptureDetectionException or IOException)
+        {
+            return null;
+        }
     }
 
     private static ImportHooks Hooks(Action<SkippedLine>? onSkipped, int? exitAfter, Action<ImportProgress>? progress) => new()

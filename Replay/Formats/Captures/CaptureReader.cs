@@ -11,8 +11,15 @@ namespace Sva.Formats.Captures;
 /// <summary>Entry point: picks a format (or detects it) and streams the capture's items.</summary>
 public static class CaptureReader
 {
-    /// <summary>How many lines "auto" looks at before it decides (held in memory, then parsed).</summary>
+    /// <summary>How many lines "auto" looks at first (held in memory, then parsed).</summary>
     public const int SniffLineCount = 1000;
+
+    /// <summary>When nothing fits the first <see cref="SniffLineCount"/> lines (a long mail, a shell session before the
+    /// log), "auto" samples this far into the capture before it gives up.</summary>
+    public const int MaxSniffLineCount = 10000;
+
+    /// <summary>How many fitting line numbers a detection names.</summary>
+    public const int FittingLinesNamed = 10;
 
     /// <summary>Below this score a format is not considered a fit.</summary>
     public const double MinimumScore = 0.1;
@@ -30,28 +37,48 @@ public static class CaptureReader
     }
 
     /// <summary>The best-scoring format for these first lines ("--format auto").</summary>
-    public static ICaptureFormat Detect(IReadOnlyList<string> firstLines)
+    public static ICaptureFormat Detect(IReadOnlyList<string> firstLines) => DetectDetailed(firstLines).Format;
+
+    /// <summary>
+    /// The best-scoring format and why: it scores the first <see cref="SniffLineCount"/> lines; when no format fits them
+    /// (a paste that starts with a shell prompt, the command that was run, a label, unrelated lines), it samples up to
+    /// <see cref="MaxSniffLineCount"/> of the lines given before it decides. Names the first lines that fit.
+    /// Throws <see cref="CaptureDetectionException"/> (listing the formats and the lines sampled) when nothing fits.
+    /// </summary>
+    public static CaptureDetection DetectDetailed(IReadOnlyList<string> lines)
     {
-        ArgumentNullException.ThrowIfNull(firstLines);
+        ArgumentNullException.ThrowIfNull(lines);
+        var sample = lines.Count > SniffLineCount ? lines.Take(SniffLineCount).ToList() : lines;
+        var (best, score) = Best(sample);
+        if ((best is null || score < MinimumScore) && lines.Count > SniffLineCount)
+        {
+            sample = lines.Count > MaxSniffLineCount ? lines.Take(MaxSniffLineCount).ToList() : lines;
+            (best, score) = Best(sample);
+        }
+        if (best is null || score < MinimumScore)
+        {
+            var sb = new StringBuilder($"could not detect the capture format: no known format fits the first {sample.Count} lines; pass one of:");
+            foreach (var f in Formats)
+                sb.Append("\n  ").Append(f.Name).Append(": ").Append(f.Description);
+            throw new CaptureDetectionException(sb.ToString()) { SampledLines = sample.Count };
+        }
+        return new CaptureDetection(best, score, sample.Count, best.FittingLines(sample, FittingLinesNamed));
+    }
+
+    private static (ICaptureFormat? Format, double Score) Best(IReadOnlyList<string> sample)
+    {
         ICaptureFormat? best = null;
         double bestScore = 0;
         foreach (var f in Formats)
         {
-            var s = f.Sniff(firstLines);
+            var s = f.Sniff(sample);
             if (s > bestScore)
             {
                 best = f;
                 bestScore = s;
             }
         }
-        if (best is null || bestScore < MinimumScore)
-        {
-            var sb = new StringBuilder("could not detect the capture format: no known format fits the first lines; pass one of:");
-            foreach (var f in Formats)
-                sb.Append("\n  ").Append(f.Name).Append(": ").Append(f.Description);
-            throw new CaptureDetectionException(sb.ToString());
-        }
-        return best;
+        return (best, bestScore);
     }
 
     /// <summary>Streams the items of a capture (observations and skipped lines) in file order.</summary>
@@ -73,6 +100,12 @@ public static class CaptureReader
             head = new List<string>();
             while (head.Count < SniffLineCount && await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } l)
                 head.Add(l);
+            if (head.Count == SniffLineCount && !Fits(head))
+            {
+                // nothing fits the first lines: sample further before deciding
+                while (head.Count < MaxSniffLineCount && await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } more)
+                    head.Add(more);
+            }
             fmt = Detect(head);
         }
         else
@@ -120,6 +153,12 @@ public static class CaptureReader
         foreach (var item in buffer)
             yield return item;
         last?.Throw();
+    }
+
+    private static bool Fits(IReadOnlyList<string> lines)
+    {
+        var (best, score) = Best(lines);
+        return best is not null && score >= MinimumScore;
     }
 
     /// <summary>Convenience: reads a whole capture into a list (tests, small inputs).</summary>

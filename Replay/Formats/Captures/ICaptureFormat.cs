@@ -9,6 +9,10 @@ public interface ICaptureFormat
     /// <summary>0..1: how sure the format is that these lines (the start of a capture) are written in it.</summary>
     double Sniff(IReadOnlyList<string> firstLines);
 
+    /// <summary>The 1-based numbers of the lines (of <paramref name="lines"/>) that read as one of the format's records,
+    /// at most <paramref name="max"/> of them: what detection names as "the lines that fit".</summary>
+    IReadOnlyList<int> FittingLines(IReadOnlyList<string> lines, int max) => [];
+
     /// <summary>A fresh line-at-a-time parser for one capture.</summary>
     /// <param name="lenient">false: a malformed line of a known event throws <see cref="CaptureFormatException"/>;
     /// true: it becomes a <see cref="SkippedLine"/> whose reason starts with "malformed: ".</param>

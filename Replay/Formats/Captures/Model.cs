@@ -68,6 +68,14 @@ public enum ObservationKind
     // our JSON Lines format
     /// <summary>An exact kernel call from a jsonl capture; the call is Fields["op"].</summary>
     JsonCall,
+
+    // Arm SMMU v1/v2 driver ("arm-smmu"): not SVA, kept as observations (stream id in Fields["sid"])
+    /// <summary>"Unhandled context fault: fsr=.., iova=.., fsynr=.., cbfrsynra=.., cb=N" with the lines printed after it
+    /// (decoded "FSR = ... [TF], SID=", "FSYNR0 = ...", "soft iova-to-phys=", "hard iova-to-phys (ATOS)="); fault kind in Fields["fault"].</summary>
+    ArmSmmuContextFault,
+    /// <summary>"Unexpected global fault, this could be serious" with its "GFSR .., GFSYNR0 .., GFSYNR1 .., GFSYNR2 .." line
+    /// (and a preceding "Blocked unknown Stream ID 0x.."); stream id from GFSYNR1.</summary>
+    ArmSmmuGlobalFault,
 }
 
 /// <summary>What <see cref="CaptureReader.ReadAsync"/> streams: an <see cref="Observation"/> or a <see cref="SkippedLine"/>.</summary>
@@ -138,4 +146,18 @@ public sealed class CaptureFormatException : Exception
 public sealed class CaptureDetectionException : Exception
 {
     public CaptureDetectionException(string message) : base(message) { }
+
+    /// <summary>How many lines were sampled before giving up.</summary>
+    public int SampledLines { get; init; }
+}
+
+/// <summary>What "--format auto" decided: the format, its score (0..1), how many lines it sampled and the first lines
+/// (1-based) that read as one of its records.</summary>
+public sealed record CaptureDetection(ICaptureFormat Format, double Score, int SampledLines, IReadOnlyList<int> FittingLines)
+{
+    /// <summary>"dmesg (lines 3, 4, 7 of the first 1000 fit)".</summary>
+    public override string ToString() =>
+        FittingLines.Count == 0
+            ? $"{Format.Name} (no line of the first {SampledLines} reads as a record; its line prefixes fit)"
+            : $"{Format.Name} (line{(FittingLines.Count > 1 ? "s" : "")} {string.Join(", ", FittingLines)}{(FittingLines.Count >= CaptureReader.FittingLinesNamed ? ", ..." : "")} of the first {SampledLines} fit)";
 }

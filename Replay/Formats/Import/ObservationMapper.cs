@@ -75,7 +75,9 @@ public static class ObservationMapper
         ObservationKind.SmmuResume or ObservationKind.SmmuCdSync or ObservationKind.SmmuEvt or ObservationKind.IopfError => "observation only",
         ObservationKind.DmarFaultStatus or ObservationKind.DmarPrqError or ObservationKind.AmdViInvalidDeviceRequest or ObservationKind.AmdViEvent =>
             "device (inferred) if named; observation",
-        ObservationKind.SmmuV3Event => "F_TRANSLATION..F_PERMISSION with stall: page request (group = stag, last) with the SSID as PASID; without stall: DMA fault; other events: observation",
+        ObservationKind.SmmuV3Event => "F_TRANSLATION..F_PERMISSION with stall: page request (group = stag, last) with the SSID as PASID; without stall: DMA fault; other events: observation. Raw words only (no client printed): the master is the inferred device 'sid0x<StreamID>@<smmu>'",
+        ObservationKind.ArmSmmuContextFault or ObservationKind.ArmSmmuGlobalFault =>
+            "observation only: Arm SMMU v1/v2 faults are not SVA (stream id, iova, fault kind kept in the observation; no device is inferred)",
         ObservationKind.QemuVtdTranslate or ObservationKind.QemuVtdSlpte or ObservationKind.QemuVtd or ObservationKind.QemuSmmuV3 => "device (inferred) if named; observation",
         ObservationKind.JsonCall => "the call itself (device, bind, unbind, fault, invalidate, exit, drop; page_response is an observation); devices first seen are inferred, mms named by a bind are created",
         _ => "observation only",

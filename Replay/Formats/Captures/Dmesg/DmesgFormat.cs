@@ -4,14 +4,17 @@ using Sva.Formats.Captures.Engine;
 
 namespace Sva.Formats.Captures.Dmesg;
 
-/// <summary>Kernel log text: dmesg (with or without "[ time]"), journalctl (short and ISO), dmesg -T / -x,
-/// with driver prefixes. Multi-line records (SMMUv3 events, AMD-Vi 4.x two-line events) are gathered by <see cref="DmesgSink"/>.</summary>
+/// <summary>Kernel log text: dmesg (with or without "[ time]"), journalctl (short and ISO), dmesg -T / -x / -H, caller ids,
+/// vendor task prefixes, a log viewer's offset column, with driver prefixes. Multi-line records (SMMUv3 events, Arm SMMU v2
+/// fault reports, AMD-Vi 4.x two-line events) are gathered by <see cref="DmesgSink"/>.</summary>
 internal sealed class DmesgFormat : GrammarFormat
 {
     internal override Grammar Grammar => DmesgGrammar.Instance;
     public override string Name => "dmesg";
     public override string Description =>
-        "kernel log (dmesg / journalctl) lines of Intel DMAR faults and PRQ errors, AMD-Vi events, Arm SMMUv3 events, IOMMU group changes";
+        "kernel log lines of Intel DMAR faults and PRQ errors, AMD-Vi events, Arm SMMUv3 events (every event id, decoded lines or raw " +
+        "words only), Arm SMMU v1/v2 context and global faults, IOMMU group changes; prefixes: dmesg '[ time]', -T, -H ('[Aug 4 09:48]' " +
+        "+ '[  +0.000012]'), -x, '<N>', caller ids, journalctl, log-viewer offset column '0x.. |', vendor '[pid:N,cpuN,task]', driver names";
 
     protected override IRecordSink CreateSink() => new DmesgSink();
 }
@@ -27,6 +30,13 @@ internal sealed class DmesgGrammar : Grammar
         @"\G(?:(?<time>[a-z]{3}\s+\d{1,2}\s+\d\d:\d\d:\d\d)\s+(?<host>\S+)\s+|(?<time>\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:[.,]\d+)?(?:z|[+-]\d\d:?\d\d)?)\s+(?<host>\S+)\s+)?kernel:\s*");
     private static readonly Regex Timestamp = R(@"\G\[\s*(?<ts>\d+\.\d+)\]\s*(?:\[\s*(?<caller>[TC]\d+)\]\s*)?");
     private static readonly Regex WallClock = R(@"\G\[(?<time>[a-z]{3}\s+[a-z]{3}\s+\d{1,2}\s+\d\d:\d\d:\d\d\s+\d{4})\]\s*");
+    /// <summary>dmesg -H / --human: "[Aug 4 09:48]" when the minute changes, else "[  +0.000012]" (time since the previous message).</summary>
+    private static readonly Regex HumanMinute = R(@"\G\[(?<minute>[a-z]{3}\s*\d{1,2}\s+\d{1,2}:\d\d)\]\s*");
+    private static readonly Regex HumanDelta = R(@"\G\[\s*\+(?<delta>\d+\.\d+)\]\s*");
+    /// <summary>A log viewer's offset column ("0x000000000277BBFA |   1263.468579:   "), seen in Qualcomm pastes.</summary>
+    private static readonly Regex OffsetColumn = R(@"\G0x[0-9a-f]+\s*\|\s*(?:(?<ts>\d+\.\d+):\s*)?");
+    /// <summary>A vendor kernel's task prefix in front of the driver name ("[pid:134,cpu0,irq/13-arm-smmu]arm-smmu-v3 ...").</summary>
+    private static readonly Regex VendorTask = R(@"\G\[pid:\s*(?<pid>\d+),\s*cpu(?<cpu>\d+),\s*(?<task>[^\]]*)\]\s*");
     private static readonly Regex DriverPrefix = R(@"\G(?<driver>[\w.\-]+) (?<dev>[\w.:\-]+):\s+(?=\S)");
     private static readonly Regex NonContinuation = R(
         @"^(?!(?:sid|ssid|iova|ipa|client|fetch_addr|stag|addr|address|domain|flags|pasid|device):)[\w.\-]+(?: [\w.:\-]+)?:\s");
@@ -81,6 +91,34 @@ internal sealed class DmesgGrammar : Grammar
                 "(?<priv>priv|unpriv) (?<inst>data|inst) (?<rw>read|write) (?<stage>s1|s2) \"(?<class>[^\"]*)\"(?: (?<ttd>ttd_read|ttd_write))?(?: (?<stall>stall))? stag: (?<stag>(?:0x)?[0-9a-f]+)",
                 ObservationKind.SmmuV3Event, "<unpriv|priv> <data|inst> <read|write> <s1|s2> \"%s\"[ ttd_read|ttd_write][ stall] stag: %#x", Numbers("stag"),
                 tag: "smmu-access"),
+            // Arm SMMU v1/v2 (drivers/iommu/arm/arm-smmu): context faults and global faults, with the lines printed after them.
+            Spec("arm-smmu context fault", @"^Unhandled\s+context\s+fault:",
+                @"Unhandled context fault: (?:fsr=(?<fsr>0x[0-9a-f]+), )?iova=(?<iova>0x[0-9a-f]+), fsynr=(?<fsynr>0x[0-9a-f]+),(?: cbfrsynra=(?<cbfrsynra>0x[0-9a-f]+),)? cb=(?<cb>\d+)(?:, sid=(?<sid_dec>\d+)\((?<sid>0x[0-9a-f]+)[^)]*\))?(?<_rest>(?:, \w+=[0-9a-fx]+)*)",
+                ObservationKind.ArmSmmuContextFault, "arm-smmu %s: Unhandled context fault: fsr=0x%x, iova=0x%08lx, fsynr=0x%x, cbfrsynra=0x%x, cb=%d",
+                BuildArmContextFault, optionalTail: true, tag: "armsmmu-ctx"),
+            Spec("arm-smmu FSR", @"^FSR\s*=\s*[0-9a-f]+\s*\[",
+                @"FSR = (?<fsr_reg>[0-9a-f]+) \[(?<fsr_flags>[^\]]*)\](?:, SID=(?<sid>0x[0-9a-f]+))?",
+                ObservationKind.ArmSmmuContextFault, "arm-smmu %s: FSR    = %08x [%s], SID=0x%x", BuildArmFsr, tag: "armsmmu-fsr"),
+            Spec("arm-smmu FSYNR0", @"^FSYNR0\s*=\s*[0-9a-f]+\s*\[",
+                @"FSYNR0 = (?<fsynr0_reg>[0-9a-f]+) \[(?<fsynr0_flags>[^\]]*)\]",
+                ObservationKind.ArmSmmuContextFault, "arm-smmu %s: FSYNR0 = %08x [S1CBNDX=%u ... PLVL=%u]", Numbers("fsynr0_reg"), tag: "armsmmu-fsynr"),
+            Spec("arm-smmu soft iova-to-phys", @"^soft\s+iova-to-phys\s*=",
+                @"soft iova-to-phys=(?<soft_phys>0x[0-9a-f]+)",
+                ObservationKind.ArmSmmuContextFault, "arm-smmu %s: soft iova-to-phys=%pa", Numbers("soft_phys"), tag: "armsmmu-soft"),
+            Spec("arm-smmu hard iova-to-phys", @"^hard\s+iova-to-phys\s+\(ATOS\)\s*=",
+                @"hard iova-to-phys \(ATOS\)=(?<hard_phys>0x[0-9a-f]+)",
+                ObservationKind.ArmSmmuContextFault, "arm-smmu %s: hard iova-to-phys (ATOS)=%pa", Numbers("hard_phys"), tag: "armsmmu-hard"),
+            Spec("arm-smmu blocked stream", @"^Blocked\s+unknown\s+Stream\s+ID",
+                @"Blocked unknown Stream ID (?<sid>0x[0-9a-f]+)(?:;.*?)?",
+                ObservationKind.ArmSmmuGlobalFault, "arm-smmu %s: Blocked unknown Stream ID 0x%hx; boot with \"arm-smmu.disable_bypass=0\" to allow, but this is unsafe",
+                Numbers("sid"), optionalTail: true, tag: "armsmmu-blocked"),
+            Spec("arm-smmu global fault", @"^Unexpected\s+global\s+fault",
+                @"Unexpected global fault, this could be serious",
+                ObservationKind.ArmSmmuGlobalFault, "arm-smmu %s: Unexpected global fault, this could be serious", null, tag: "armsmmu-global"),
+            Spec("arm-smmu GFSR", @"^GFSR\s+0x[0-9a-f]+",
+                @"GFSR (?<gfsr>0x[0-9a-f]+), GFSYNR0 (?<gfsynr0>0x[0-9a-f]+), GFSYNR1 (?<gfsynr1>0x[0-9a-f]+), GFSYNR2 (?<gfsynr2>0x[0-9a-f]+)",
+                ObservationKind.ArmSmmuGlobalFault, "arm-smmu %s: \tGFSR 0x%08x, GFSYNR0 0x%08x, GFSYNR1 0x%08x, GFSYNR2 0x%08x",
+                Numbers("gfsr", "gfsynr0", "gfsynr1", "gfsynr2"), tag: "armsmmu-gfsr"),
             Spec("IOMMU group add", @"^(?:Adding to iommu group|iommu:\s*Adding device)",
                 @"(?:Adding to iommu group (?<groupID>\d+)|iommu:\s*Adding device (?<device>\S+) to group (?<groupID>\d+))",
                 ObservationKind.GroupAddDevice, "Adding to iommu group %d | iommu: Adding device %s to group %d", DeviceOnly),
@@ -103,7 +141,17 @@ internal sealed class DmesgGrammar : Grammar
         string? time = null, host = null, caller = null;
         double? ts = null;
 
-        var m = LevelPrefix.Match(text, pos);
+        string? reltime = null, vpid = null, vtask = null;
+        int? vcpu = null;
+        var m = OffsetColumn.Match(text, pos);
+        if (m.Success)
+        {
+            pos += m.Length;
+            strong = true;
+            if (m.Groups["ts"].Success)
+                ts = double.Parse(m.Groups["ts"].Value, NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture);
+        }
+        m = LevelPrefix.Match(text, pos);
         if (m.Success) { pos += m.Length; strong = true; }
         m = Journal.Match(text, pos);
         if (m.Success)
@@ -127,6 +175,21 @@ internal sealed class DmesgGrammar : Grammar
             strong = true;
             time = m.Groups["time"].Value;
         }
+        else if ((m = HumanDelta.Match(text, pos)).Success || (m = HumanMinute.Match(text, pos)).Success)
+        {
+            pos += m.Length;
+            strong = true;
+            reltime = m.Groups["delta"].Success ? "+" + m.Groups["delta"].Value : m.Groups["minute"].Value;
+        }
+        m = VendorTask.Match(text, pos);
+        if (m.Success)
+        {
+            pos += m.Length;
+            strong = true;
+            vpid = m.Groups["pid"].Value;
+            vtask = m.Groups["task"].Value;
+            vcpu = int.TryParse(m.Groups["cpu"].ValueSpan, NumberStyles.None, CultureInfo.InvariantCulture, out var vc) ? vc : null;
+        }
         string? driver = null, dev = null;
         m = DriverPrefix.Match(text, pos);
         if (m.Success)
@@ -140,8 +203,10 @@ internal sealed class DmesgGrammar : Grammar
             return Header.None;
         int? cpu = caller is not null && caller[0] is 'C' or 'c'
             && int.TryParse(caller.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out var c) ? c : null;
-        var h = new Header { Strong = strong, Timestamp = ts, Cpu = cpu };
+        var h = new Header { Strong = strong, Timestamp = ts, Cpu = cpu ?? vcpu, Task = vtask };
         if (time is not null) h.Fields.Add(new("@time", time));
+        if (reltime is not null) h.Fields.Add(new("@reltime", reltime));
+        if (vpid is not null) h.Fields.Add(new("@pid", vpid));
         if (host is not null) h.Fields.Add(new("@host", host));
         if (caller is not null) h.Fields.Add(new("@caller", caller));
         if (driver is not null) h.Fields.Add(new("@driver", driver));
@@ -180,6 +245,25 @@ internal sealed class DmesgGrammar : Grammar
             _ = f.U("reason", hex: reason.StartsWith("0x", StringComparison.OrdinalIgnoreCase));
         else if (f.Has("_tag") || f.Has("pasid") || f.Has("index") || f.Req("addr").StartsWith("0x", StringComparison.OrdinalIgnoreCase))
             throw new FieldException("only kernels before 4.x print the fault reason on a line of its own");
+    }
+
+    private static void BuildArmContextFault(FieldReader f, ObservationDraft d)
+    {
+        _ = f.OptU("fsr", hex: true);
+        d.Address = f.U("iova", hex: true);
+        _ = f.U("fsynr", hex: true);
+        _ = f.U("cb");
+        if (f.OptU("cbfrsynra", hex: true) is { } cbfrsynra && f.S("sid") is null)
+            d.Set("sid", Values.Hex(cbfrsynra & 0xffff)); // CBFRSYNRA.SID[15:0]: the stream that faulted
+        if (f.S("sid") is { } sid)
+            _ = FieldReader.ParseU(sid, true, "sid");
+    }
+
+    private static void BuildArmFsr(FieldReader f, ObservationDraft d)
+    {
+        _ = f.U("fsr_reg", hex: true);
+        if (f.S("sid") is { } sid)
+            _ = FieldReader.ParseU(sid, true, "sid");
     }
 
     private static readonly Regex InvalidPageRequest = R(@"Invalid\s+page\s+request:\s+(?<qw0>[0-9a-f]+)\s+(?<qw1>[0-9a-f]+)");

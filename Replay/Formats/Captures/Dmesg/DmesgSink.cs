@@ -11,7 +11,11 @@ namespace Sva.Formats.Captures.Dmesg;
 /// SkippedLines for orphan words; a decoded line alone is still an observation.</item>
 /// <item>AMD-Vi 4.x: "AMD-Vi: Event logged [" followed by "IO_PAGE_FAULT device=... ]" — one observation; the second
 /// line alone (paste starting mid-record) is an observation too.</item>
+/// <item>Arm SMMU v1/v2: "Unhandled context fault" and the FSR / FSYNR0 / iova-to-phys lines after it, or "Blocked unknown
+/// Stream ID" / "Unexpected global fault" / "GFSR" — one observation (<see cref="ArmSmmuRecord"/>); unrelated lines in
+/// between (up to 4) are reported after it; a detail line without its fault line is an orphan SkippedLine.</item>
 /// </list>
+/// Every line, record or not, also goes through the <see cref="HumanClock"/> that rebuilds `dmesg -H` timestamps.
 /// </summary>
 internal sealed class DmesgSink : IRecordSink
 {
@@ -19,12 +23,29 @@ internal sealed class DmesgSink : IRecordSink
     private const int MaxDeferred = 4;
 
     private SmmuV3Record? _smmu;
+    private ArmSmmuRecord? _arm;
+    private readonly HumanClock _clock = new();
     private LineRecord? _amdHead;
     private LineRecord? _dmarHead;
     private readonly List<CaptureItem> _deferred = new();
 
     public void Record(LineRecord r, ICollection<CaptureItem> output)
     {
+        r = _clock.Apply(r);
+        if (ArmSmmuRecord.IsPart(r.Spec.Tag))
+        {
+            if (_arm is { } pending && pending.Accepts(r))
+                pending.Parts.Add(r);
+            else
+            {
+                Flush(output);
+                _arm = new ArmSmmuRecord();
+                _arm.Parts.Add(r);
+            }
+            if (_arm.Complete)
+                Flush(output);
+            return;
+        }
         switch (r.Spec.Tag)
         {
             case "smmu-header":
@@ -97,7 +118,8 @@ internal sealed class DmesgSink : IRecordSink
 
     public void Skipped(SkippedLine line, ICollection<CaptureItem> output)
     {
-        if (_smmu is not null && _deferred.Count < MaxDeferred)
+        _clock.Observe(line.Text);
+        if ((_smmu is not null || _arm is not null) && _deferred.Count < MaxDeferred)
         {
             _deferred.Add(line);
             return;
@@ -134,6 +156,20 @@ internal sealed class DmesgSink : IRecordSink
             catch (FieldException e)
             {
                 item = new SkippedLine(g.First.Source, g.First.RawText, "malformed: SMMUv3 event record: " + e.Message);
+            }
+            output.Add(item);
+        }
+        if (_arm is { } arm)
+        {
+            _arm = null;
+            CaptureItem item;
+            try
+            {
+                item = arm.Build();
+            }
+            catch (FieldException e)
+            {
+                item = new SkippedLine(arm.Parts[0].Source, arm.Parts[0].RawText, "malformed: arm-smmu fault report: " + e.Message);
             }
             output.Add(item);
         }

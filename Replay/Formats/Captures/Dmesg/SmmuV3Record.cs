@@ -128,6 +128,19 @@ internal sealed class SmmuV3Record
             {
                 SetIfMissing(d, "fetch_addr", Values.Hex(words[3] & 0x000f_ffff_ffff_fff8UL));
             }
+            else if (id is 0x01 or 0x05 or 0x07)
+            {
+                // F_UUT, F_BAD_ATS_TREQ, F_TRANSL_FORBIDDEN: the same PnU/InD/RnW bits and the input address, no stall
+                if (words.Length > 1)
+                {
+                    var w1 = words[1];
+                    SetIfMissing(d, "priv", ((w1 >> 33) & 1) != 0 ? "priv" : "unpriv");
+                    SetIfMissing(d, "inst", ((w1 >> 34) & 1) != 0 ? "inst" : "data");
+                    SetIfMissing(d, "rw", ((w1 >> 35) & 1) != 0 ? "read" : "write");
+                }
+                if (words.Length > 2)
+                    SetIfMissing(d, "iova", Values.Hex(words[2]));
+            }
         }
         if (id is null && d.Field("event") is { } evName)
             foreach (var kv in EventNames)
@@ -136,12 +149,20 @@ internal sealed class SmmuV3Record
         if (id is { } known)
         {
             SetIfMissing(d, "id", "0x" + known.ToString("x2", CultureInfo.InvariantCulture));
-            SetIfMissing(d, "event", EventNames.TryGetValue(known, out var n) ? n : "UNKNOWN");
+            SetIfMissing(d, "event", EventNames.TryGetValue(known, out var n) ? n : "unknown event 0x" + known.ToString("x2", CultureInfo.InvariantCulture));
         }
 
         // typed values
         if (d.Field("client") is { } client && !client.StartsWith('('))
             d.Device = Values.NormaliseDevice(client);
+        else if (Decoded is null && words.Length > 0 && id is not 0x02 && d.Field("sid") is { } streamId)
+        {
+            // Raw words only (kernels before 6.x print no client): the master is known by its StreamID on this SMMU
+            // instance. C_BAD_STREAMID names a stream the SMMU does not know: no device.
+            var smmu = First.Header.Get("@dev") ?? "arm-smmu-v3";
+            d.Device = StreamDevice(smmu, FieldReader.ParseU(streamId, true, "sid"));
+            d.Set("device_from", "sid");
+        }
         if (d.Field("ssid") is { } ssidText)
         {
             var ssid = FieldReader.ParseU(ssidText, true, "ssid");
@@ -164,6 +185,9 @@ internal sealed class SmmuV3Record
         var first = First;
         return ObservationFactory.Create(d, first.Header, Source(), "dmesg", RawText());
     }
+
+    /// <summary>The name of a device known only by its StreamID on an SMMU instance: "sid0x100@arm-smmu-v3.0.auto".</summary>
+    public static string StreamDevice(string smmu, ulong sid) => $"sid{Values.Hex(sid)}@{smmu}";
 
     private static void SetIfMissing(ObservationDraft d, string name, string value)
     {

@@ -109,12 +109,32 @@ internal abstract class GrammarFormat : ICaptureFormat
     /// <summary>Credit for a line that claims to be one of the format's records but does not parse.</summary>
     protected virtual double PartialCredit => 0.5;
 
+    public IReadOnlyList<int> FittingLines(IReadOnlyList<string> lines, int max)
+    {
+        ArgumentNullException.ThrowIfNull(lines);
+        var fit = new List<int>();
+        for (int i = 0; i < lines.Count && fit.Count < max; i++)
+        {
+            var text = TextCleaner.Clean(lines[i] ?? "");
+            if (text.Length == 0)
+                continue;
+            if (text.Length > 2048)
+                text = text[..2048];
+            Grammar.ParseHeader(text, out var bodyStart);
+            var body = text[bodyStart..];
+            var candidates = Grammar.Candidates(body);
+            if (candidates.Count > 0 && Grammar.TryParse(body, candidates) is not null)
+                fit.Add(i + 1);
+        }
+        return fit;
+    }
+
     public virtual double Sniff(IReadOnlyList<string> firstLines)
     {
         ArgumentNullException.ThrowIfNull(firstLines);
         int total = 0, weak = 0;
         double known = 0;
-        foreach (var line in firstLines.Take(CaptureReader.SniffLineCount))
+        foreach (var line in firstLines.Take(CaptureReader.MaxSniffLineCount))
         {
             var text = TextCleaner.Clean(line ?? "");
             if (text.Length == 0)
