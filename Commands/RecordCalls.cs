@@ -109,7 +109,6 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
         var callsBefore = new int[chunks.Count + 1];
         for (var c = 0; c < chunks.Count; c++) callsBefore[c + 1] = callsBefore[c] + chunks[c].Length;
         var policy = new SnapshotPolicy(request.SnapshotEvery);
-        policy.Start(state.Seq);
         var recorder = new SessionRecorder(store, request.Session, new NewSession(version.Name, request.SessionSource));
 
         Prepared Prepare(int k)
@@ -167,7 +166,6 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
                 {
                     conflicts++;
                     state = await StateLoader.LoadAsync(store, request.Session, ct: ct);
-                    policy.Start(state.Seq);
                     next = inflight.Index;
                     inflight = null;
                     continue;

@@ -13,29 +13,18 @@ public sealed record PreparedBatch(long ExpectedVersion, Guid CommandId, IReadOn
 }
 
 /// <summary>
-/// When a snapshot is due: right after the call that crosses each multiple of <see cref="Every"/> events (so snapshot seqs
-/// do not depend on how calls are batched), spaced further apart as the state grows (at most ~64 bytes of snapshot per
-/// event), so that a long session does not write O(n²) bytes. One policy for run, import and generate.
+/// When a snapshot is due for recorded calls: right after the call that crosses each multiple of <see cref="Every"/> events,
+/// so snapshot seqs do not depend on how calls are batched (an import, which has no calls, snapshots at batch ends).
 /// </summary>
 public sealed class SnapshotPolicy(int every)
 {
     /// <summary>Events between snapshots (see README's time-travel figures for how it was chosen).</summary>
     public const int DefaultEvery = 4096;
     public int Every { get; } = every;
-    private long lastSeq, lastChars;
-
-    public void Start(long seq) => lastSeq = seq;
 
     /// <summary>Call after each call was applied to <paramref name="state"/>, with its seq before the call.</summary>
-    public SnapshotToSave? After(SvaState state, long seqBefore)
-    {
-        if (Every <= 0 || state.Seq / Every <= seqBefore / Every) return null;
-        if (state.Seq - lastSeq < Math.Max(Every, lastChars / 64)) return null;
-        var json = state.ToSnapshotJson();
-        lastSeq = state.Seq;
-        lastChars = json.Length;
-        return new SnapshotToSave(state.Seq, json);
-    }
+    public SnapshotToSave? After(SvaState state, long seqBefore) =>
+        Every <= 0 || state.Seq / Every <= seqBefore / Every ? null : new SnapshotToSave(state.Seq, state.ToSnapshotJson());
 }
 
 /// <summary>

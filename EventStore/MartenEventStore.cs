@@ -629,6 +629,7 @@ public sealed class MartenEventStore : IEventStore
     /// <summary>Adapts an <see cref="IDocumentProjection"/> to Marten's projection contract.</summary>
     private sealed class MartenProjection(IDocumentProjection inner) : Marten.Events.Projections.IProjection
     {
+        private const string TombstoneStream = "mt_tombstone";
         public IDocumentProjection Inner { get; } = inner;
         public MartenEventStore? Reader { get; set; }
 
@@ -637,6 +638,9 @@ public sealed class MartenEventStore : IEventStore
             var list = new List<ProjectedEvent>(events.Count);
             foreach (var e in events)
             {
+                // Marten fills the sequence numbers of failed appends with tombstone events (stream mt_tombstone): they are
+                // its bookkeeping, not the log's; every other event reaches the projection.
+                if (e.Data is Tombstone || e.StreamKey == TombstoneStream) continue;
                 var meta = e.Headers is { } hs && hs.TryGetValue("meta", out var m) ? MetaText(m) : "{}";
                 list.Add(new ProjectedEvent(e.Id, e.StreamKey ?? "", e.Version, e.Sequence, e.EventTypeName, e.Data, meta, e.Timestamp));
             }

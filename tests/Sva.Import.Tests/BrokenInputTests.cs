@@ -26,7 +26,7 @@ public sealed class BrokenInputTests(ImportFixture f)
         Assert.Contains("expected", r.Stderr);
         Assert.Contains(expected, r.Stderr);
         Assert.Null(await f.SessionVersionAsync(session));
-        Assert.Equal(0L, await f.ScalarAsync<long>("SELECT count(*) FROM imports WHERE session = $1", session));
+        Assert.Null(await f.Store.FindSourceBySessionAsync(session, "import"));
     }
 
     [Theory]

@@ -86,7 +86,7 @@ public sealed class IdempotencyAndResumeTests(ImportFixture f)
         // exactly three whole batches: the last event carries the checkpoint of batch 3
         var last = await LastMetadataAsync(session, version!.Value);
         Assert.Equal(3, (int)last["import"]!["batch"]!);
-        Assert.Equal("running", await f.ScalarAsync<string>("SELECT status FROM imports WHERE session = $1", session));
+        Assert.False((await f.Store.FindSourceBySessionAsync(session, "import"))!.Complete); // running: written with each batch
 
         var resumed = await f.RunAsync("import", path, "--session", session, "--batch", "500", "--json");
         Assert.True(resumed.ExitCode == 0, resumed.ToString());
@@ -94,7 +94,7 @@ public sealed class IdempotencyAndResumeTests(ImportFixture f)
         Assert.Equal(3, (int)j["resumed_after_batch"]!);
         Assert.Equal((long)j["events"]! - version.Value, (long)j["appended"]!);
         Assert.Equal(3000, (long)j["lines"]!);
-        Assert.Equal("complete", await f.ScalarAsync<string>("SELECT status FROM imports WHERE session = $1", session));
+        Assert.True((await f.Store.FindSourceBySessionAsync(session, "import"))!.Complete);
 
         await AssertSameAsUninterruptedAsync(path, session, j);
     }

@@ -67,14 +67,6 @@ public sealed class ImportFixture : IAsyncLifetime
         return info?.Version;
     }
 
-    public async Task<T?> ScalarAsync<T>(string sql, params object[] args)
-    {
-        await using var ds = NpgsqlDataSource.Create(ConnectionString);
-        await using var cmd = ds.CreateCommand(sql);
-        foreach (var a in args) cmd.Parameters.Add(new NpgsqlParameter { Value = a });
-        var v = await cmd.ExecuteScalarAsync();
-        return v is null or DBNull ? default : (T)v;
-    }
 }
 
 [CollectionDefinition("import")]

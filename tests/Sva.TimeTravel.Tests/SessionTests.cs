@@ -152,7 +152,7 @@ public sealed class SessionTests(TtFixture f)
         var first = await f.RunAsync("run", f.Example("uacce-double-open.sva"), "--session", session);
         Assert.True(first.ExitCode == 0, first.ToString());
         await Task.Delay(1100);
-        var second = await f.RunAsync("run", f.Example("uacce-double-open.sva"), "--session", session);
+        var second = await f.RunAsync("run", f.Example("uacce-double-open.sva"), "--session", session, "--again");
         Assert.True(second.ExitCode == 0, second.ToString());
         var rows = new List<Sva.EventStore.StoredEvent>();
         await foreach (var e in f.Store.ReadSessionAsync(session)) rows.Add(e);

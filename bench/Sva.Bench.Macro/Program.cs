@@ -1,0 +1,541 @@
+using System.Diagnostics;
+using System.Globalization;
+using System.Runtime.InteropServices;
+using System.Text.Json;
+using System.Text.Json.Nodes;
+using Npgsql;
+using NpgsqlTypes;
+using Sva.Commands;
+using Sva.Domain;
+using Sva.EventStore;
+using Sva.Formats.Generate;
+using Sva.Formats.Import;
+using Sva.Projections;
+using Sva.Projections.Queries;
+
+namespace Sva.Bench.Macro;
+
+/// <summary>Sizes of one run.</summary>
+public sealed record Sizes(long Events, long TtEvents, int Repeats, long PerCallEvents, int Points, int FoldPoints, int LatencyCalls, int Devices, int Mms, ulong Seed);
+
+/// <summary>
+/// <c>./sva bench</c>: the macro benchmark, in one process against one PostgreSQL cluster, in a scratch database it
+/// creates (sva_bench_&lt;random&gt;) and drops at the end. Throughputs are medians over the repeats.
+/// </summary>
+public static class Program
+{
+    private const string Usage = """
+        usage: sva bench [--events N] [--tt-events N] [--repeats R] [--per-call-events N] [--seed S] [--smoke] [--json]
+          --events N           events of the generated workload recorded by each throughput row (default 200000)
+          --tt-events N        events of the session time travel and the daemon rebuild are measured on (default 1000000)
+          --repeats R          repeats of each throughput row; the median is reported (default 3)
+          --per-call-events N  events of the workload the straightforward per-call row records (default 20000; it runs at
+                               one SaveChanges per call, so the whole workload would take minutes per repeat)
+          --seed S             workload seed (default 1)
+          --smoke              tiny sizes, one repeat, seconds: checks that every row runs
+          --json               print the result as JSON (progress goes to stderr)
+        The database: SVA_DB, else postgres-init/pg-up.sh; the benchmark works in a database of its own, dropped at the end.
+        """;
+
+    public static async Task<int> Main(string[] args)
+    {
+        Sizes z;
+        bool json;
+        try { (z, json) = Parse(args); }
+        catch (ArgumentException e)
+        {
+            await Console.Error.WriteLineAsync($"sva bench: {e.Message}\n{Usage}");
+            return 2;
+        }
+        if (z is null) { Console.WriteLine(Usage); return 0; }
+
+        using var cts = new CancellationTokenSource();
+        Console.CancelKeyPress += (_, e) => { e.Cancel = true; cts.Cancel(); };
+        var ct = cts.Token;
+        try
+        {
+            var baseCs = await LocalCluster.ResolveConnectionStringAsync(ct);
+            var result = await ScratchDatabase.RunAsync(baseCs, cs => new Bench(cs, z).RunAsync(ct), ct);
+            if (json) Console.WriteLine(result.ToJsonString(new JsonSerializerOptions { WriteIndented = true }));
+            else Render(result);
+            return 0;
+        }
+        catch (OperationCanceledException) when (ct.IsCancellationRequested)
+        {
+            await Console.Error.WriteLineAsync("sva bench: cancelled");
+            return 130;
+        }
+        catch (LocalClusterException e)
+        {
+            await Console.Error.WriteLineAsync($"sva bench: no database: {e.Message}");
+            return 3;
+        }
+    }
+
+    private static (Sizes, bool) Parse(string[] args)
+    {
+        long events = 200_000, tt = 1_000_000, perCall = 20_000;
+        int repeats = 3;
+        ulong seed = 1;
+        bool smoke = false, json = false;
+        for (var i = 0; i < args.Length; i++)
+        {
+            string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
+            long Num(long min)
+            {
+                var name = args[i];
+                var v = Next();
+                return long.TryParse(v, NumberStyles.None, CultureInfo.InvariantCulture, out var n) && n >= min ? n
+                    : throw new ArgumentException($"{name} {v}: expected a whole number of at least {min}");
+            }
+            switch (args[i])
+            {
+                case "--events": events = Num(100); break;
+                case "--tt-events": tt = Num(100); break;
+                case "--repeats": repeats = (int)Math.Min(Num(1), 100); break;
+                case "--per-call-events": perCall = Num(10); break;
+                case "--seed": seed = (ulong)Num(0); break;
+                case "--smoke": smoke = true; break;
+                case "--json": json = true; break;
+                case "-h" or "--help": return (null!, false);
+                default: throw new ArgumentException($"unknown argument '{args[i]}'");
+            }
+        }
+        var z = smoke
+            ? new Sizes(3_000, 8_000, 1, 1_500, 5, 2, 20, 6, 8, seed)
+            : new Sizes(events, tt, repeats, Math.Min(perCall, events), 40, 5, 300, 16, 64, seed);
+        return (z, json);
+    }
+
+    private static void Render(JsonObject r)
+    {
+        var m = r["machine"]!;
+        Console.WriteLine($"machine: {m["cpu"]}, {m["cores"]} cores, {m["memory_gib"]} GiB, {m["os"]}, {m[".net"]}");
+        Console.WriteLine($"PostgreSQL {m["postgresql"]}; scratch database {m["database"]}");
+        Console.WriteLine($"load average: start {m["load_average_start"]}, end {m["load_average_end"]}");
+        var s = r["sizes"]!;
+        Console.WriteLine($"sizes: events {s["events"]}, tt-events {s["tt_events"]}, repeats {s["repeats"]} (medians), workload {s["devices"]} devices / {s["mms"]} mms, seed {s["seed"]}");
+        Console.WriteLine($"took {r["seconds"]} s");
+        Console.WriteLine();
+        var rows = r["rows"]!.AsArray().Select(x => (
+            Metric: x!["metric"]!.GetValue<string>(),
+            Value: Format(x["value"]!.GetValue<double>()),
+            Unit: x["unit"]!.GetValue<string>(),
+            Detail: x["detail"]!.GetValue<string>())).ToList();
+        var w0 = Math.Max(6, rows.Max(x => x.Metric.Length));
+        var w1 = Math.Max(6, rows.Max(x => x.Value.Length));
+        var w2 = Math.Max(4, rows.Max(x => x.Unit.Length));
+        Console.WriteLine($"{"metric".PadRight(w0)}  {"median".PadLeft(w1)}  {"unit".PadRight(w2)}  detail");
+        Console.WriteLine($"{new string('-', w0)}  {new string('-', w1)}  {new string('-', w2)}  {new string('-', 6)}");
+        foreach (var x in rows)
+            Console.WriteLine($"{x.Metric.PadRight(w0)}  {x.Value.PadLeft(w1)}  {x.Unit.PadRight(w2)}  {x.Detail}".TrimEnd());
+    }
+
+    private static string Format(double v) =>
+        Math.Abs(v) >= 100 ? v.ToString("N0", CultureInfo.InvariantCulture) : v.ToString("0.00", CultureInfo.InvariantCulture);
+}
+
+/// <summary>A database of the benchmark's own on the configured cluster, dropped at the end (also after a failure).</summary>
+public static class ScratchDatabase
+{
+    public static async Task<T> RunAsync<T>(string baseConnectionString, Func<string, Task<T>> body, CancellationToken ct)
+    {
+        var name = "sva_bench_" + Guid.NewGuid().ToString("N")[..10];
+        var admin = new NpgsqlConnectionStringBuilder(baseConnectionString) { Pooling = false };
+        await Exec(admin.ConnectionString, $"CREATE DATABASE {name}", ct);
+        try
+        {
+            var csb = new NpgsqlConnectionStringBuilder(baseConnectionString) { Database = name };
+            return await body(csb.ConnectionString);
+        }
+        finally
+        {
+            NpgsqlConnection.ClearAllPools();
+            try { await Exec(admin.ConnectionString, $"DROP DATABASE IF EXISTS {name} WITH (FORCE)", CancellationToken.None); }
+            catch (NpgsqlException e) { await Console.Error.WriteLineAsync($"sva bench: could not drop scratch database {name}: {e.Message}"); }
+        }
+    }
+
+    private static async Task Exec(string cs, string sql, CancellationToken ct)
+    {
+        await using var conn = new NpgsqlConnection(cs);
+        await conn.OpenAsync(ct);
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+}
+
+/// <summary>One run of every row, on one scratch database.</summary>
+public sealed class Bench(string cs, Sizes z)
+{
+    private const string Kernel = "6.8";
+    private const int RecordBatchEvents = 2000;
+    private const int TtBatchEvents = 8192;
+    private const int PlainCallsPerSave = 100;
+
+    private readonly JsonArray rows = [];
+    private readonly Stopwatch total = Stopwatch.StartNew();
+
+    private void Row(string metric, double value, string unit, string detail = "")
+    {
+        rows.Add(new JsonObject
+        {
+            ["metric"] = metric,
+            ["value"] = double.IsFinite(value) ? Math.Round(value, Math.Abs(value) < 100 ? 3 : 0) : -1,
+            ["unit"] = unit,
+            ["detail"] = detail,
+        });
+        Progress($"{metric}: {value.ToString(Math.Abs(value) < 100 ? "0.00" : "N0", CultureInfo.InvariantCulture)} {unit}");
+    }
+
+    private void Progress(string text) => Console.Error.WriteLine($"[{total.Elapsed.TotalSeconds,6:F1}s] {text}");
+
+    private static double Median(IEnumerable<double> xs)
+    {
+        var a = xs.Order().ToArray();
+        if (a.Length == 0) return double.NaN;
+        return a.Length % 2 == 1 ? a[a.Length / 2] : (a[a.Length / 2 - 1] + a[a.Length / 2]) / 2;
+    }
+
+    private static double Percentile(IEnumerable<double> xs, double p)
+    {
+        var a = xs.Order().ToArray();
+        if (a.Length == 0) return double.NaN;
+        return a[Math.Clamp((int)Math.Ceiling(p * a.Length) - 1, 0, a.Length - 1)];
+    }
+
+    private static string Runs(IEnumerable<double> xs) => "runs: " + string.Join(" ", xs.Select(x => x.ToString("F0", CultureInfo.InvariantCulture)));
+
+    private static RecordCalls Record(string session, IReadOnlyList<SourcedCall> calls, int chunk) =>
+        new(session, Kernel, "sva bench", calls, chunk) { OnRecorded = _ => ValueTask.CompletedTask };
+
+    private static int ChunkFor(long events, int calls, int targetEvents) =>
+        (int)Math.Max(1, Math.Round((double)targetEvents * calls / Math.Max(1, events)));
+
+    public async Task<JsonObject> RunAsync(CancellationToken ct)
+    {
+        var result = new JsonObject
+        {
+            ["machine"] = null,
+            ["sizes"] = new JsonObject
+            {
+                ["events"] = z.Events, ["tt_events"] = z.TtEvents, ["repeats"] = z.Repeats, ["per_call_events"] = z.PerCallEvents,
+                ["points"] = z.Points, ["fold_points"] = z.FoldPoints, ["latency_calls"] = z.LatencyCalls,
+                ["devices"] = z.Devices, ["mms"] = z.Mms, ["seed"] = z.Seed, ["snapshot_every"] = SnapshotPolicy.DefaultEvery,
+            },
+            ["rows"] = rows,
+        };
+        await using var ds = NpgsqlDataSource.Create(cs);
+        result["machine"] = await MachineAsync(ds, ct);
+        Progress($"scratch database {new NpgsqlConnectionStringBuilder(cs).Database}: opening the stores");
+        await using var store = await SvaStoreSetup.OpenAsync(cs, ct: ct);
+        using var plain = await Straightforward.OpenAsync(cs, ct);
+
+        // ---- the workload, in memory: the calls (for the recorder) and the events the generator decided for them
+        var opts = new WorkloadOptions(z.Devices, z.Mms, z.Events, z.Seed, Kernel);
+        var work = WorkloadGenerator.Generate(opts).ToList();
+        var calls = work.Select(c => new SourcedCall(c.Call, $"bench.sva:{c.Line}")).ToList();
+        var callEvents = work.Select(c => c.Events).ToList();
+        var nEvents = callEvents.Sum(e => (long)e.Count);
+        work = null;
+        Progress($"workload: {calls.Count} calls, {nEvents} events ({(double)nEvents / calls.Count:F2} events per call)");
+
+        // Warm-up (JIT, connection pools, Marten's first-use compilation) outside the timed runs.
+        var warm = Math.Min(calls.Count, 300);
+        await new RecordCallsHandler(store).Handle(Record("bench-warm", calls.Take(warm).ToList(), 16), ct);
+        await plain.RecordAsync("plain-warm", callEvents.Take(warm).ToList(), 10, ct);
+
+        // ---- 1. recording through our recorder
+        var chunk = ChunkFor(nEvents, calls.Count, RecordBatchEvents);
+        var recording = new List<double>();
+        for (var i = 0; i < z.Repeats; i++)
+        {
+            var session = $"bench-rec-{i + 1}";
+            var sw = Stopwatch.StartNew();
+            var r = await new RecordCallsHandler(store).Handle(Record(session, calls, chunk), ct);
+            recording.Add(nEvents / sw.Elapsed.TotalSeconds);
+            if (r.LastSeq != nEvents) throw new InvalidOperationException($"{session}: recorded {r.LastSeq} events, the workload has {nEvents}");
+        }
+        var rec = Median(recording);
+        Row("1. recording: RecordCallsHandler (decide + append + inline read model + hash chain + snapshots)", rec, "events/s",
+            $"{nEvents} events, {calls.Count} calls, {chunk} calls (~{nEvents * chunk / calls.Count} events) per append; {Runs(recording)}");
+
+        // ---- 2. the straightforward Marten usage, on the same events
+        var perCallCount = 0;
+        for (long n = 0; perCallCount < callEvents.Count && n < z.PerCallEvents; perCallCount++) n += callEvents[perCallCount].Count;
+        var perCallCalls = callEvents.Take(perCallCount).ToList();
+        var perCallEvents = perCallCalls.Sum(e => (long)e.Count);
+        var plainA = new List<double>();
+        var plainB = new List<double>();
+        for (var i = 0; i < z.Repeats; i++)
+        {
+            plainA.Add(perCallEvents / await plain.RecordAsync($"plain-a-{i + 1}", perCallCalls, 1, ct));
+            plainB.Add(nEvents / await plain.RecordAsync($"plain-b-{i + 1}", callEvents, PlainCallsPerSave, ct));
+        }
+        var pa = Median(plainA);
+        var pb = Median(plainB);
+        Row("2a. straightforward Marten: FetchForWriting + append + SaveChanges per call (inline projection)", pa, "events/s",
+            $"{perCallEvents} events, {perCallCount} calls (the first of the workload); {Runs(plainA)}");
+        Row($"2b. straightforward Marten: the same, {PlainCallsPerSave} calls per SaveChanges", pb, "events/s",
+            $"{nEvents} events, ~{nEvents * PlainCallsPerSave / calls.Count} events per SaveChanges; {Runs(plainB)}");
+
+        // ---- 3. the ceiling: raw binary COPY of the recorded rows
+        var (copy, copyRuns, recBytes) = await CopyCeilingAsync(ds, "bench-rec-1", ct);
+        Row("3. raw binary COPY of the same rows into a scratch table (ceiling)", copy, "events/s",
+            $"mt_events' columns and indexes, 8192 rows per transaction, {recBytes:F0} bytes of data+headers per event; {Runs(copyRuns)}");
+        Row("   recording / raw COPY", rec / copy, "ratio", "target >= 0.25");
+        Row($"   recording / straightforward ({PlainCallsPerSave} calls per SaveChanges)", rec / pb, "ratio", "target >= 1.5");
+        Row("   recording / straightforward (per call)", rec / pa, "ratio");
+
+        // ---- 4. import of a synthetic ftrace capture
+        var importLines = (int)Math.Max(200, nEvents * 10 / 27);
+        var capture = new StringWriter();
+        SyntheticCapture.WriteFtrace(capture, importLines, "sva bench");
+        var text = capture.ToString();
+        var importLineRates = new List<double>();
+        var importEventRates = new List<double>();
+        string? imported = null;
+        long importedEvents = 0;
+        for (var i = 0; i < z.Repeats; i++)
+        {
+            var res = await new ImportCaptureHandler(store).ImportAsync(new StringReader(text), $"bench-{i + 1}.trace",
+                new ImportOptions { Kernel = Kernel, Format = "ftrace", Session = $"bench-imp-{i + 1}", ContentHash = $"bench-import-{i + 1}" }, ct);
+            if (res.AlreadyImported || res.Events == 0) throw new InvalidOperationException($"import {i + 1}: nothing was imported");
+            importLineRates.Add(res.Lines / res.Seconds);
+            importEventRates.Add(res.Events / res.Seconds);
+            imported = res.Session;
+            importedEvents = res.Events;
+        }
+        var (importCopy, _, impBytes) = await CopyCeilingAsync(ds, imported!, ct);
+        var imp = Median(importEventRates);
+        Row("4. import: ImportCaptureHandler.ImportAsync of a synthetic ftrace capture", Median(importLineRates), "lines/s",
+            $"{importLines} lines -> {importedEvents} events; {Runs(importLineRates)}");
+        Row("   import: events recorded", imp, "events/s", Runs(importEventRates));
+        Row("   raw binary COPY of the imported rows (ceiling)", importCopy, "events/s", $"{impBytes:F0} bytes of data+headers per event");
+        Row("   import / raw COPY", imp / importCopy, "ratio", "target >= 0.4");
+
+        // ---- 5. per-call latency: one call per RecordCalls (ChunkSize 1) on a fresh session
+        var lat = await LatencyAsync(store, calls, ct);
+        Row("5. per-call latency p50 (RecordCalls of one call, ChunkSize 1)", Median(lat), "ms",
+            $"{lat.Count} calls on a fresh session after {Math.Min(calls.Count / 2, 500)} set-up calls; target p50 <= 1 ms");
+        Row("   per-call latency p95", Percentile(lat, 0.95), "ms");
+
+        // ---- 6. time travel on a big session recorded in big batches
+        var tt = "bench-tt";
+        var (ttRate, ttVersion) = await RecordBigAsync(store, tt, ct);
+        Row("6. recording the time-travel session (generate + RecordCallsHandler, ~8192 events per append)", ttRate, "events/s", $"{ttVersion} events, one run");
+        var snaps = await store.ListSnapshotsAsync(tt, ct);
+        var (withSnap, fromZero, foldSeqs) = await TimeTravelAsync(store, tt, ttVersion, ct);
+        Row("   time travel p50: TimeTravel.LoadAsync (trusted snapshot + tail)", Median(withSnap), "ms",
+            $"{withSnap.Count} random seqs of {ttVersion}; {snaps.Count} snapshots, {snaps.Select(s => (double)s.Bytes).DefaultIfEmpty().Average() / 1024:F0} KiB average");
+        Row("   time travel p95", Percentile(withSnap, 0.95), "ms", "target <= 20 ms");
+        Row("   fold from seq 0 (TimeTravel.LoadAsync without snapshots), median", Median(fromZero), "ms",
+            $"{fromZero.Count} of the same seqs: {string.Join(" ", foldSeqs)}");
+        Row("   fold from 0 / snapshot + tail (medians)", Median(fromZero) / Median(withSnap), "x");
+
+        // ---- 7. daemon rebuild of the read model over the whole database
+        var all = await ScalarAsync<long>(ds, "SELECT count(*) FROM public.mt_events", ct);
+        var rebuild = new List<double>();
+        for (var i = 0; i < z.Repeats; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            await store.RebuildProjectionAsync(SvaReadModelProjection.ProjectionName, TimeSpan.FromMinutes(30), ct);
+            rebuild.Add(all / sw.Elapsed.TotalSeconds);
+        }
+        Row($"7. daemon rebuild: RebuildProjectionAsync(\"{SvaReadModelProjection.ProjectionName}\")", Median(rebuild), "events/s",
+            $"{all} events of every session in the database; {Runs(rebuild)}; target >= 150,000");
+
+        // ---- 8. memory
+        using (var proc = Process.GetCurrentProcess())
+            Row("8. peak RSS (Process.PeakWorkingSet64)", proc.PeakWorkingSet64 / 1048576.0, "MiB",
+                $"peak GC heap {GC.GetGCMemoryInfo().HeapSizeBytes / 1048576.0:F0} MiB now, {GC.GetTotalAllocatedBytes() / 1048576.0:F0} MiB allocated in total");
+
+        result["machine"]!["load_average_end"] = LoadAverage();
+        result["seconds"] = Math.Round(total.Elapsed.TotalSeconds, 1);
+        return result;
+    }
+
+    // ------------------------------------------------------------------ COPY ceiling
+
+    /// <summary>Binary COPY of a session's stored rows (as Marten wrote them: mt_events' columns) into a scratch table with
+    /// mt_events' columns and indexes, 8192 rows per transaction. Returns the median rows/s and the data+headers size.</summary>
+    private async Task<(double Median, List<double> Runs, double BytesPerEvent)> CopyCeilingAsync(NpgsqlDataSource ds, string session, CancellationToken ct)
+    {
+        var rows = new List<(long Seq, Guid Id, string Stream, long Version, string Data, string Type, DateTimeOffset Ts, string Tenant, string? DotNet, string? Headers)>();
+        await using (var cmd = ds.CreateCommand(
+            "SELECT seq_id, id, stream_id, version, data::text, type, timestamp, tenant_id, mt_dotnet_type, headers::text FROM public.mt_events WHERE stream_id = $1 ORDER BY version"))
+        {
+            cmd.Parameters.Add(new NpgsqlParameter<string> { TypedValue = session });
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+                rows.Add((r.GetInt64(0), r.GetGuid(1), r.GetString(2), r.GetInt64(3), r.GetString(4), r.GetString(5), r.GetFieldValue<DateTimeOffset>(6),
+                    r.GetString(7), r.IsDBNull(8) ? null : r.GetString(8), r.IsDBNull(9) ? null : r.GetString(9)));
+        }
+        if (rows.Count == 0) throw new InvalidOperationException($"no rows stored for {session}");
+        var bytes = rows.Average(x => (double)x.Data.Length + (x.Headers?.Length ?? 0));
+        const string table = "bench_copy";
+        await using var conn = await ds.OpenConnectionAsync(ct);
+        await Exec(conn, $"DROP TABLE IF EXISTS {table}; CREATE TABLE {table} (LIKE public.mt_events INCLUDING DEFAULTS INCLUDING INDEXES)", ct);
+        try
+        {
+            var rates = new List<double>();
+            for (var i = 0; i < z.Repeats; i++)
+            {
+                await Exec(conn, $"TRUNCATE {table}", ct);
+                var sw = Stopwatch.StartNew();
+                foreach (var batch in rows.Chunk(8192))
+                {
+                    await using var tx = await conn.BeginTransactionAsync(ct);
+                    await using (var w = await conn.BeginBinaryImportAsync(
+                        $"COPY {table} (seq_id, id, stream_id, version, data, type, timestamp, tenant_id, mt_dotnet_type, headers, is_archived) FROM STDIN (FORMAT BINARY)", ct))
+                    {
+                        foreach (var e in batch)
+                        {
+                            await w.StartRowAsync(ct);
+                            await w.WriteAsync(e.Seq, NpgsqlDbType.Bigint, ct);
+                            await w.WriteAsync(e.Id, NpgsqlDbType.Uuid, ct);
+                            await w.WriteAsync(e.Stream, NpgsqlDbType.Varchar, ct);
+                            await w.WriteAsync(e.Version, NpgsqlDbType.Bigint, ct);
+                            await w.WriteAsync(e.Data, NpgsqlDbType.Jsonb, ct);
+                            await w.WriteAsync(e.Type, NpgsqlDbType.Varchar, ct);
+                            await w.WriteAsync(e.Ts, NpgsqlDbType.TimestampTz, ct);
+                            await w.WriteAsync(e.Tenant, NpgsqlDbType.Varchar, ct);
+                            if (e.DotNet is null) await w.WriteNullAsync(ct); else await w.WriteAsync(e.DotNet, NpgsqlDbType.Varchar, ct);
+                            if (e.Headers is null) await w.WriteNullAsync(ct); else await w.WriteAsync(e.Headers, NpgsqlDbType.Jsonb, ct);
+                            await w.WriteAsync(false, NpgsqlDbType.Boolean, ct);
+                        }
+                        await w.CompleteAsync(ct);
+                    }
+                    await tx.CommitAsync(ct);
+                }
+                rates.Add(rows.Count / sw.Elapsed.TotalSeconds);
+            }
+            return (Median(rates), rates, bytes);
+        }
+        finally
+        {
+            await Exec(conn, $"DROP TABLE IF EXISTS {table}", CancellationToken.None);
+        }
+    }
+
+    // ------------------------------------------------------------------ latency
+
+    private async Task<List<double>> LatencyAsync(IEventStore store, List<SourcedCall> calls, CancellationToken ct)
+    {
+        const string session = "bench-lat";
+        var handler = new RecordCallsHandler(store);
+        var setup = Math.Min(calls.Count / 2, 500);
+        await handler.Handle(Record(session, calls.Take(setup).ToList(), 64), ct);
+        var lat = new List<double>();
+        foreach (var c in calls.Skip(setup).Take(z.LatencyCalls))
+        {
+            var sw = Stopwatch.StartNew();
+            await handler.Handle(Record(session, [c], 1), ct);
+            lat.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        return lat;
+    }
+
+    // ------------------------------------------------------------------ time travel
+
+    /// <summary>Generates the --tt-events workload lazily and records it in slices (bounded memory), ~8192 events per append.</summary>
+    private async Task<(double Rate, long Version)> RecordBigAsync(IEventStore store, string session, CancellationToken ct)
+    {
+        var opts = new WorkloadOptions(z.Devices, z.Mms, z.TtEvents, z.Seed + 1, Kernel);
+        var handler = new RecordCallsHandler(store);
+        var sw = Stopwatch.StartNew();
+        long events = 0, last = 0;
+        var slice = new List<SourcedCall>(65536);
+        long sliceEvents = 0;
+        async Task Flush()
+        {
+            if (slice.Count == 0) return;
+            var r = await handler.Handle(Record(session, slice, ChunkFor(sliceEvents, slice.Count, TtBatchEvents)), ct);
+            last = r.LastSeq;
+            slice = new List<SourcedCall>(65536);
+            sliceEvents = 0;
+            Progress($"time-travel session: {last} events");
+        }
+        foreach (var c in WorkloadGenerator.Generate(opts))
+        {
+            slice.Add(new SourcedCall(c.Call, $"bench-tt.sva:{c.Line}"));
+            sliceEvents += c.Events.Count;
+            events += c.Events.Count;
+            if (sliceEvents >= 100_000) await Flush();
+        }
+        await Flush();
+        if (last != events) throw new InvalidOperationException($"{session}: recorded {last} events, the workload has {events}");
+        return (events / sw.Elapsed.TotalSeconds, last);
+    }
+
+    private async Task<(List<double> Snap, List<double> Zero, List<long> FoldSeqs)> TimeTravelAsync(IEventStore store, string session, long version,
+        CancellationToken ct)
+    {
+        var rng = new SeededRandom(z.Seed ^ 0x5eed);
+        long Pick() => 1 + (long)(rng.NextUInt64() % (ulong)version);
+        // Warm-up: the figures are those of a warm process (a server, a REPL).
+        for (var i = 0; i < 8; i++) await TimeTravel.LoadAsync(store, session, Pick(), true, ct);
+        var seqs = Enumerable.Range(0, z.Points).Select(_ => Pick()).ToList();
+        var snap = new List<double>();
+        var zero = new List<double>();
+        var foldSeqs = new List<long>();
+        for (var i = 0; i < seqs.Count; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            var a = await TimeTravel.LoadAsync(store, session, seqs[i], true, ct);
+            snap.Add(sw.Elapsed.TotalMilliseconds);
+            if (i >= z.FoldPoints) continue;
+            sw.Restart();
+            var b = await TimeTravel.LoadAsync(store, session, seqs[i], false, ct);
+            zero.Add(sw.Elapsed.TotalMilliseconds);
+            foldSeqs.Add(seqs[i]);
+            if (a.State.ToSnapshotJson() != b.State.ToSnapshotJson())
+                throw new InvalidOperationException($"time travel to seq {seqs[i]} of {session}: snapshot + tail and the fold from 0 disagree");
+        }
+        return (snap, zero, foldSeqs);
+    }
+
+    // ------------------------------------------------------------------ plumbing
+
+    private static async Task Exec(NpgsqlConnection conn, string sql, CancellationToken ct)
+    {
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync(ct);
+    }
+
+    private static async Task<T> ScalarAsync<T>(NpgsqlDataSource ds, string sql, CancellationToken ct)
+    {
+        await using var cmd = ds.CreateCommand(sql);
+        return (T)(await cmd.ExecuteScalarAsync(ct))!;
+    }
+
+    private static string LoadAverage()
+    {
+        try { return File.ReadAllText("/proc/loadavg").Trim(); }
+        catch (IOException) { return "n/a"; }
+        catch (UnauthorizedAccessException) { return "n/a"; }
+    }
+
+    private static async Task<JsonObject> MachineAsync(NpgsqlDataSource ds, CancellationToken ct)
+    {
+        var cpu = "n/a";
+        try { cpu = File.ReadLines("/proc/cpuinfo").FirstOrDefault(l => l.StartsWith("model name", StringComparison.Ordinal))?.Split(':', 2)[1].Trim() ?? "n/a"; }
+        catch (IOException) { }
+        catch (UnauthorizedAccessException) { }
+        var pg = await ScalarAsync<string>(ds,
+            "SELECT current_setting('server_version') || ', shared_buffers ' || current_setting('shared_buffers') || ', synchronous_commit ' || current_setting('synchronous_commit') || ', fsync ' || current_setting('fsync')",
+            ct);
+        var csb = new NpgsqlConnectionStringBuilder(ds.ConnectionString);
+        return new JsonObject
+        {
+            ["cpu"] = cpu,
+            ["cores"] = Environment.ProcessorCount,
+            ["memory_gib"] = Math.Round(GC.GetGCMemoryInfo().TotalAvailableMemoryBytes / 1073741824.0, 1),
+            ["os"] = RuntimeInformation.OSDescription,
+            [".net"] = RuntimeInformation.FrameworkDescription,
+            ["postgresql"] = pg,
+            ["database"] = $"{csb.Host}:{csb.Port}/{csb.Database}",
+            ["load_average_start"] = LoadAverage(),
+        };
+    }
+}
