@@ -119,6 +119,25 @@ public sealed class MartenEventStore : IEventStore
         return self;
     }
 
+    private const string GrantRoles =
+        """
+        DO $grants$
+        BEGIN
+            IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sva_reader') THEN
+                GRANT USAGE ON SCHEMA public TO sva_reader;
+                GRANT SELECT ON ALL TABLES IN SCHEMA public TO sva_reader;
+                GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO sva_reader;
+            END IF;
+            IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sva_writer') THEN
+                GRANT USAGE ON SCHEMA public TO sva_writer;
+                GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO sva_writer;
+                GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO sva_writer;
+                REVOKE UPDATE, DELETE, TRUNCATE ON public.mt_events FROM sva_writer;
+            END IF;
+        END
+        $grants$;
+        """;
+
     private async Task EnsureSchemaAsync(CancellationToken ct)
     {
         // Marten compares the configured schema with the database and applies the difference; one process at a time.
@@ -128,6 +147,9 @@ public sealed class MartenEventStore : IEventStore
         try
         {
             await _store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+            // The roles of postgres-init (when this cluster has them) on whatever Marten just created in this database.
+            await using var g = new NpgsqlCommand(GrantRoles, conn);
+            await g.ExecuteNonQueryAsync(ct);
         }
         finally
         {
