@@ -23,7 +23,7 @@ public sealed class MappingTests
         var calls = events.Where(e => e.Call is not null).Select(e => e.Call!).Distinct().ToList();
         Assert.Equal(["device", "mm", "bind", "fault"], calls.Select(c => c.Call.Op));
         Assert.Equal([true, true, true, false], calls.Select(c => c.Inferred));
-        Assert.Equal(new ProbeDevice("0000:00:0a.0", ObservationMapper.InferredMaxPasids, null, true, true, "dmar0", Inferred: true), calls[0].Call);
+        Assert.Equal(new ProbeDevice("0000:00:0a.0", ObservationMapper.InferredMaxPasids, null, true, true, "dmar0", Inferred: true, Driver: Drivers.Vtd), calls[0].Call);
         Assert.Equal(new CreateMm("mm.pasid2", false, true, 2), calls[1].Call);
         Assert.Equal(new PageFault("0000:00:0a.0", 2, 0x559ef6f9c000, "rw", 1, true), calls[3].Call);
         Assert.IsType<CaptureObserved>(events[0].Event);
