@@ -13,7 +13,7 @@ public sealed record KernelRule(string Id, string Function, string? Driver, stri
 {
     /// <summary>"iommu_sva_bind_device(), 092edaddb660" (with the driver when there is one, and [U]/[I] when not V).</summary>
     public string Short =>
-        $"{Function}{(Driver is null ? "" : $" [{Driver}]")}, {Introduced}{(Confidence == Confidence.V ? "" : $" [{Confidence}]")}";
+        $"{Function}{(Driver is null ? "" : $" [{Driver}]")}{(Introduced == "-" ? "" : $", {Introduced}")}{(Confidence == Confidence.V ? "" : $" [{Confidence}]")}";
 
     public JsonObject ToJson() => new()
     {
