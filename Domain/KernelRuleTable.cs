@@ -69,7 +69,7 @@ public static class KernelRuleTable
         new("attach.member-max-pasids", "iommu_attach_device_pasid()", null, "c404f55c26fc", Confidence.V, "6.9+: the PASID must be < max_pasids on every device of the group: -EINVAL"),
         new("attach.slot-busy", "iommu_attach_device_pasid()", null, "6.2", Confidence.V, "the group's pasid_array slot is taken (even by the same domain): -EBUSY"),
         new("attach.no-pasid-api", "iommu_attach_device_pasid()", null, "6.2", Confidence.V, "no PASID attach before 6.2: -EOPNOTSUPP"),
-        new("attach.pasid-zero", "iommu_attach_device_pasid()", null, "6.8", Confidence.I, "PASID 0 is IOMMU_NO_PASID: -EINVAL"),
+        new("attach.pasid-zero", "iommu_attach_device_pasid()", null, "6.2", Confidence.I, "PASID 0 is IOMMU_NO_PASID: -EINVAL (the core checks it from 6.8 [V]; before, the driver refuses it [I])"),
         new("attach.rid", "iommu_attach_device()", null, "-", Confidence.I, "legacy RID attach: singleton group, one domain at a time"),
         new("attach.ok", "iommu_attach_device_pasid()", null, "6.2", Confidence.V, "the slot is free: every device of the group is programmed"),
         new("arm.rid-not-s1.uncertain", "arm_smmu_sva_set_dev_pasid()", Arm, "6.2", Confidence.U, "6.2-6.8: a non-S1 RID domain 'usually will hit a WARN_ON() in arm_smmu_write_ctx_desc()'; the errno was not established: -ENODEV kept"),

@@ -244,10 +244,12 @@ public static class KernelVersions
             ArmReleaseAbortsAccess = false,
         };
         Add("5.11", null, "G1 bond model: bond refs per (dev, mm); PASID refcounted, freed at last unbind; -ENOMEM on exhaustion. Arm SMMUv3 cannot enable SVA yet (no IOPF: bind -ENODEV); VT-d SVA works",
-            v511, "g1.bond-new", "g1.vtd-bond", "arm.sva-needs-iopf", "inv.arm-btm-atc-only", "iopf.vendor-prq", "pasid.range-inside", "pasid.exhausted-ioasid", "pasid.empty-range", "g1.singleton-group", "g1.rid-not-s1", "bug.notifier-register");
+            v511, "g1.bond-new", "g1.vtd-bond", "arm.sva-needs-iopf", "inv.arm-btm-atc-only", "iopf.vendor-prq", "pasid.range-inside", "pasid.exhausted-ioasid", "pasid.empty-range", "g1.singleton-group", "g1.rid-not-s1", "bug.notifier-register",
+            "g1.no-ssids", "sva.not-enabled", "g1.bond-shared", "g1.notifier-reused-after-exit", "g1.unbind", "inv.pasid-flush", "inv.no-notifier",
+            "release.quiet-cd", "release.none", "domain.alloc", "domain.map", "attach.rid", "attach.no-pasid-api", "dma.non-sva-domain");
         var v513 = Add("5.13", "5.11", "generic IOPF queue and Arm stall support: Arm SMMUv3 SVA works (bond model); range TLBI by ASID for any size; page requests through the generic IOPF path",
             v511 with { GenericIopf = true, ArmNotifierTlbi = ArmNotifierTlbi.RangeByAsid },
-            "iopf.global-pasid", "iopf.partial", "iopf.no-queue-failure", "inv.arm-range");
+            "iopf.global-pasid", "iopf.partial", "iopf.no-queue-failure", "inv.arm-range", "iopf.mm-exited", "iopf.vma-denied", "iopf.handled");
         var v518 = Add("5.18", "5.13", "PASID lives as long as the mm (freed in __mmdrop); range check rejects the top value (off-by-one)",
             v513 with { PasidFreedAtLastUnbind = false, PasidRangeCheck = PasidRangeCheck.RejectTopValue },
             "pasid.range-off-by-one", "mm.drop");
@@ -260,7 +262,7 @@ public static class KernelVersions
                 NonPagingRidDomain = NonPagingRidDomainRule.UncertainEnodev,
                 FaultDispatch = FaultDispatch.DomainLookupInWork,
             },
-            "g2.domain-new", "g2.domain-reused", "g2.slot-not-sva", "g2.unbind", "pasid.no-pasid-eopnotsupp", "attach.slot-busy", "attach.ok", "attach.detach", "arm.rid-not-s1.uncertain", "iopf.domain-in-work");
+            "g2.domain-new", "g2.domain-reused", "g2.slot-not-sva", "g2.unbind", "pasid.no-pasid-eopnotsupp", "attach.slot-busy", "attach.ok", "attach.detach", "attach.pasid-zero", "arm.rid-not-s1.uncertain", "iopf.domain-in-work");
         var v64 = Add("6.4", "6.2", "IDA allocator: -ENOSPC on exhaustion; off-by-one fixed; LAM mm refused with -EBUSY (max_pasids 1 still -EINVAL: the argument check lives until 6.6)",
             v62 with { PasidExhausted = Errno.ENOSPC, PasidRangeCheck = PasidRangeCheck.RejectAboveMax, LamCheck = true },
             "pasid.exhausted-ida", "pasid.range-above-max", "pasid.lam");

@@ -45,9 +45,11 @@ public class KernelVersionTests
             Assert.NotEmpty(v.Introduces);
             Assert.All(v.Introduces, id => Assert.Equal(id, KernelRuleTable.Get(id).Id));
         }
-        // a rule id is introduced by one version only
+        // a rule id is introduced by one version only, and every kernel rule of the table by some version
         var ids = KernelVersions.All.SelectMany(v => v.Introduces).ToList();
         Assert.Equal(ids.Count, ids.Distinct().Count());
+        Assert.Empty(KernelRuleTable.All.Where(r => r.Function != "(simulator)" && !ids.Contains(r.Id)).Select(r => r.Id));
+        Assert.DoesNotContain(ids, id => KernelRuleTable.Get(id).Function == "(simulator)");
     }
 
     [Theory]
