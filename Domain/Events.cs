@@ -90,7 +90,7 @@ public sealed record DmaTranslated(string Device, int? Pasid, ulong Address, str
 /// The SMMU aborted the access itself (6.11+ Arm fault-everything CD after release, no STALL_FORCE): no event
 /// record, no fault report, no page response. What the device sees, kept like an observation.
 /// </summary>
-public sealed record AccessAborted(string Device, int? Pasid, ulong Address, string Access, string Reason, string? Rule = null) : SvaEvent, IRuled;
+public sealed record AccessAborted(string Device, int? Pasid, ulong Address, string Access, int? Group, string Reason, string? Rule = null) : SvaEvent, IRuled;
 
 // ---- invalidation, release, drop -----------------------------------------------------------------
 /// <summary>The CPU page tables of [Start, End) changed (the notifier's invalidate range).</summary>

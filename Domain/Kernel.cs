@@ -572,7 +572,7 @@ public static class SvaKernel
             // have no STALL_FORCE): the SMMU aborts the access itself: no event, no fault report, no page response.
             if (IsArm(dev) && r.ArmReleaseAbortsAccess && c.Pasid is int ap && dev.PasidTable.TryGetValue(ap, out var entry) && entry.Mode == "fault-all")
             {
-                Emit(new AccessAborted(dev.Id, c.Pasid, c.Address, c.Access,
+                Emit(new AccessAborted(dev.Id, c.Pasid, c.Address, c.Access, c.Group,
                     $"PASID {ap} of {dev.Id} holds a fault-everything CD (mm {entry.Mm} released): the SMMU aborts the access, no page request", "arm.access-aborted"));
                 return;
             }
