@@ -79,7 +79,7 @@ public sealed record PasidEntryQuieted(string Device, int Pasid, string Mode) : 
 public sealed record PageRequestQueued(string Device, int? Pasid, int? Group, ulong Address, string Access, string? Rule = null) : SvaEvent, IRuled;
 /// <summary>One response per page-request group. <paramref name="Requests"/>: how many requests it answers.</summary>
 public sealed record PageResponseSent(string Device, int? Pasid, int? Group, PageResponseCode Code, string Reason, int Requests, string? Rule = null) : SvaEvent, IRuled;
-/// <summary>The kernel sent no response (6.9–6.11 'no IOPF queue' WARN): the device's stalled request hangs.</summary>
+/// <summary>The kernel sent no response (6.9/6.10 'no IOPF queue' WARN_ON(!iopf_param)): the device's stalled request hangs.</summary>
 public sealed record PageResponseWithheld(string Device, int? Pasid, int? Group, string Reason, int Requests, string? Rule = null) : SvaEvent, IRuled;
 /// <summary>An unrecoverable DMA fault reported against a paging or blocked domain (RID or PASID).</summary>
 public sealed record DmaFaultReported(string Device, int? Pasid, ulong Address, string Access, string? Domain, string Reason, string? Rule = null) : SvaEvent, IRuled;

@@ -553,8 +553,9 @@ public static class SvaKernel
 
         // ---- page faults --------------------------------------------------------------------------------
         /// <summary>
-        /// A page request (kernel-sva.md §3.1). Per request: a non-SVA domain at the slot means plain DMA
-        /// (translated, or an unrecoverable fault); otherwise the IOPF path of the version: where the handler
+        /// A page request (kernel-sva.md §3.1 as corrected by §9). Per request: a non-SVA domain at the slot means
+        /// plain DMA (translated, or an unrecoverable fault); on 6.11+ an Arm master whose PASID entry is the
+        /// fault-everything CD (released mm) has the access aborted by the SMMU; otherwise the IOPF path of the version: where the handler
         /// is looked up, what a refused request gets back, the partial list, then the group's requests one by
         /// one (sticky errors) and one response for the group.
         /// </summary>
@@ -581,7 +582,7 @@ public static class SvaKernel
             var handler = c.Pasid is int hp && group.PasidArray.TryGetValue(hp, out var hs) ? s.Domain(hs.Domain) : null;
             var what = c.Pasid is null ? "RID" : $"PASID {c.Pasid}";
 
-            // 6.12 (Aug-2024 fix): find_fault_handler before anything else, for every request.
+            // 6.11+ (b58b133e680b, the Aug-2024 fix): find_fault_handler before anything else, for every request.
             if (r.FaultHandlerLookup == FaultHandlerLookup.BeforeAnything && handler is null)
             {
                 Refuse(r.NoDomainAnswer, dev, c, GroupSize(dev, c), $"iopf ({what}) without a fault handler", "iopf.no-handler-invalid");

@@ -132,7 +132,7 @@ public static class Drivers
 /// <summary>Where the IOPF core looks for the fault handler relative to the partial (non-last) list (§3.1).</summary>
 public enum FaultHandlerLookup
 {
-    /// <summary>≤6.11: non-last requests are parked first; the handler is looked up for the last one only.</summary>
+    /// <summary>≤6.10: non-last requests are parked first; the handler is looked up for the last one only.</summary>
     AtLastRequest,
     /// <summary>b58b133e680b (6.11, §9): find_fault_handler runs before anything else, for every page request.</summary>
     BeforeAnything,
