@@ -174,7 +174,15 @@ public static class SvaKernel
             var domain = AllocSvaDomain(mm);
             AttachSva(domain, dev, pasid, mm);
             Emit(new DomainUsersChanged(domain, 1));
-            Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, domain, pasid, name, rule));
+            Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, domain, pasid, name, UncheckedRid(dev) ?? rule));
+        }
+
+        /// <summary>6.11+ Arm: a bind that went through only because the RID domain type is no longer checked [U].</summary>
+        private string? UncheckedRid(DeviceObj dev)
+        {
+            if (!IsArm(dev) || r.NonPagingRidDomain != NonPagingRidDomainRule.NotChecked) return null;
+            var rid = s.DomainById(s.GroupOf(dev).RidDomain);
+            return rid is not null && rid.Type != "paging" ? "arm.rid-not-checked" : null;
         }
 
         /// <summary>G3 (6.8-rc1) and G4 (6.8): shared SVA domains; G4 first looks in the mm's handle list.</summary>
@@ -225,7 +233,7 @@ public static class SvaKernel
                 if (refused is { } f) { tried.Add($"{d.Id}: -{f.Errno} ({f.Reason})"); continue; }
                 AttachSva(d.Id, dev, pasid, mm);
                 Emit(new DomainUsersChanged(d.Id, d.Users + 1));
-                Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, d.Id, pasid, name, "g3.domain-shared"));
+                Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, d.Id, pasid, name, UncheckedRid(dev) ?? "g3.domain-shared"));
                 return null;
             }
             var fresh = AttachRefusal(null, dev, pasid, mm);

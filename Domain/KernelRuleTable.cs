@@ -74,6 +74,7 @@ public static class KernelRuleTable
         new("attach.ok", "iommu_attach_device_pasid()", null, "6.2", Confidence.V, "the slot is free: every device of the group is programmed"),
         new("arm.rid-not-s1.uncertain", "arm_smmu_sva_set_dev_pasid()", Arm, "6.2", Confidence.U, "6.2-6.8: a non-S1 RID domain 'usually will hit a WARN_ON() in arm_smmu_write_ctx_desc()'; the errno was not established: -ENODEV kept"),
         new("arm.rid-not-s1", "arm_smmu_sva_set_dev_pasid()", Arm, "ae91f6552c30", Confidence.V, "6.9+: the RID domain must be S1: -ENODEV"),
+        new("arm.rid-not-checked", "arm_smmu_sva_set_dev_pasid()", Arm, "6.11", Confidence.U, "6.11+: the SVA CD is installed whatever the RID domain is (identity or blocked): the bind goes through"),
         new("arm.other-smmu", "arm_smmu_sva_set_dev_pasid()", Arm, "6.11", Confidence.U, "an SVA domain is not shared with a master behind another SMMU instance: -EINVAL, a fresh domain is tried"),
 
         // ---- G2-G5 bind ---------------------------------------------------------------------------------------

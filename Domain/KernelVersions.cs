@@ -305,7 +305,7 @@ public static class KernelVersions
                 NoDomainAnswer = RefusedFaultAnswer.Invalid,
                 NotOnIopfQueueAnswer = RefusedFaultAnswer.Invalid,
             },
-            "g5.handle-shared", "g5.slot-other-mm", "g5.slot-not-sva", "g5.unbind", "arm.other-smmu", "bug.notifier-register-g5", "arm.access-aborted", "release.fault-all-cd", "iopf.no-handler-invalid", "iopf.no-queue-invalid");
+            "g5.handle-shared", "g5.slot-other-mm", "g5.slot-not-sva", "g5.unbind", "arm.other-smmu", "arm.rid-not-checked", "bug.notifier-register-g5", "arm.access-aborted", "release.fault-all-cd", "iopf.no-handler-invalid", "iopf.no-queue-invalid");
         _ = v68;
     }
 
