@@ -27,8 +27,9 @@ public abstract record KernelCall
     [JsonIgnore] public abstract string Op { get; }
 }
 
-/// <summary>A device probed by its IOMMU driver. <paramref name="Group"/> null: a singleton group of its own.</summary>
-public sealed record ProbeDevice(string Device, int MaxPasids, int? Group = null, bool Sva = true, bool Iopf = true, string Iommu = "iommu0", bool Inferred = false) : KernelCall
+/// <summary>A device probed by its IOMMU driver. <paramref name="Group"/> null: a singleton group of its own.
+/// <paramref name="Iommu"/>: the IOMMU instance; <paramref name="Driver"/>: the IOMMU driver (smmuv3, vtd, amd) whose rules apply.</summary>
+public sealed record ProbeDevice(string Device, int MaxPasids, int? Group = null, bool Sva = true, bool Iopf = true, string Iommu = "iommu0", bool Inferred = false, string Driver = Drivers.Default) : KernelCall
 {
     [JsonIgnore] public override string Op => "device";
 }

@@ -34,8 +34,16 @@ public static class FindingKinds
     /// </summary>
     public const string PasidReusedWithQueuedFault = "pasid-reused-with-queued-fault";
 
+    /// <summary>A call hit a kernel BUG (an oops): the session is tainted from that seq. Message names the site.</summary>
+    public const string KernelBug = "kernel-bug";
+    /// <summary>
+    /// At the end of the session a handle (bond) is still bound to an mm whose process exited: the driver never
+    /// unbound, so the PASID and the domain (or CD) stay pinned. Seq: the exit; involved: the bind.
+    /// </summary>
+    public const string BoundAfterExit = "bound-after-exit";
+
     public static readonly IReadOnlyList<string> All =
-        [Leak, UseAfterFree, RefcountUnderflow, SuccessAfterExit, DmaAfterUnmap, AttachPastMaxPasids, PasidReusedWithQueuedFault];
+        [Leak, UseAfterFree, RefcountUnderflow, SuccessAfterExit, DmaAfterUnmap, AttachPastMaxPasids, PasidReusedWithQueuedFault, KernelBug, BoundAfterExit];
 }
 
 /// <summary>
@@ -147,6 +155,10 @@ public static class Checks
                             $"PASID {p.Pasid} allocated to mm {p.Mm} while a page request of {q.Owner ?? "no mm"} (seq {q.Seq}, {q.Device} group {q.Group?.ToString() ?? "-"}) is still queued",
                             q.Seq, At(pasidFreed, p.Pasid));
                     break;
+                case KernelBug k:
+                    Add(FindingKinds.KernelBug, seq, $"{k.Op}{(k.Name is null ? "" : $" {k.Name}")}: kernel BUG: {k.Site} ({k.Reason}); the session is tainted from seq {s.TaintedAt ?? seq}",
+                        s.TaintedAt);
+                    break;
                 case PageRequestQueued q:
                     parked.Add((q.Device, q.Group, q.Pasid, seq, q.Pasid is int qp && s.Pasids.TryGetValue(qp, out var o) ? o : null));
                     break;
@@ -223,6 +235,16 @@ public static class Checks
                 Add(FindingKinds.Leak, At(mmDropped, mm.Id) ?? endSeq,
                     $"mm {mm.Id} was dropped at seq {At(mmDropped, mm.Id)} but is still held at the end (mm_count {mm.MmCount}){pasid}: {(holders.Count > 0 ? string.Join("; ", holders) : "no holder known")}",
                     involved.ToArray());
+            }
+            foreach (var h in s.Handles.Values)
+            {
+                if (!s.Mms.TryGetValue(h.Mm, out var hm) || hm.MmUsers > 0) continue;
+                var exit = At(mmExited, h.Mm);
+                var bound = At(handleIssued, h.Id);
+                var labels = s.HandleNames.Where(kv => kv.Value == h.Id).Select(kv => kv.Key).ToList();
+                Add(FindingKinds.BoundAfterExit, exit ?? endSeq,
+                    $"handle {h.Id}{(labels.Count > 0 ? $" ({string.Join(",", labels)})" : "")} on {h.Device} (bound at seq {bound}) is still bound at the end to mm {h.Mm}, whose process exited at seq {exit}: PASID {h.Pasid}{(h.Domain is null ? "" : $" and {h.Domain}")} stay pinned",
+                    bound);
             }
             foreach (var (pasid, owner) in s.Pasids)
                 if (!s.Mms.TryGetValue(owner, out var om) || (om.State == MmLife.Dropped && om.MmCount <= 0))

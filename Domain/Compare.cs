@@ -70,7 +70,9 @@ public sealed record CallSummary(
     int Invalidations,
     string? Quieted,
     int? PasidFreed,
-    string Text)
+    string Text,
+    KernelRule? Rule = null,
+    string? Bug = null)
 {
     /// <summary>
     /// Same outcome? Handles and domains compare by identity (the index of the call that produced them),
@@ -78,7 +80,7 @@ public sealed record CallSummary(
     /// so G1 against G2+ compares the handle and PASID, not the domain.
     /// </summary>
     public bool SameAs(CallSummary o) =>
-        Ok == o.Ok && Errno == o.Errno && HandleFrom == o.HandleFrom && HandleUsers == o.HandleUsers && Pasid == o.Pasid && Response == o.Response
+        Ok == o.Ok && Errno == o.Errno && Bug == o.Bug && HandleFrom == o.HandleFrom && HandleUsers == o.HandleUsers && Pasid == o.Pasid && Response == o.Response
         && Invalidations == o.Invalidations && Quieted == o.Quieted && PasidFreed == o.PasidFreed
         && (DomainFrom is null || o.DomainFrom is null || DomainFrom == o.DomainFrom);
 
@@ -97,7 +99,12 @@ public sealed record CallSummary(
         ["quieted"] = Quieted,
         ["pasid_freed"] = PasidFreed,
         ["text"] = Text,
+        ["bug"] = Bug,
+        ["rule"] = Rule?.ToJson(),
     };
+
+    /// <summary>"-EBUSY — iommu_sva_bind_device(), 092edaddb660": the outcome and the rule that decided it.</summary>
+    public string Explained => Rule is null ? Text : $"{Text} — {Rule.Short}";
 }
 
 public sealed record ComparedCall(int Index, SourcedKernelCall Call, CallSummary A, CallSummary B)
@@ -151,7 +158,7 @@ public static class Differential
             var quieted = string.Join(",", events.OfType<PasidEntryQuieted>().Select(q => q.Mode).Distinct());
             var freed = events.OfType<PasidFreed>().Select(p => (int?)p.Pasid).FirstOrDefault();
             result.Add(new CallSummary(call.Op, o.Ok, o.Errno?.ToString(), o.Handle, hf, users, o.Domain, df, o.Pasid, response,
-                rounds, quieted.Length == 0 ? null : quieted, freed, Text(o, call, hf, users, df, i, calls, rounds, quieted, freed)));
+                rounds, quieted.Length == 0 ? null : quieted, freed, Text(o, call, hf, users, df, i, calls, rounds, quieted, freed), o.Rule, o.Bug));
         }
         return result;
     }
@@ -159,6 +166,7 @@ public static class Differential
     private static string Text(CallOutcome o, KernelCall call, int? hf, int? users, int? df, int i, IReadOnlyList<SourcedKernelCall> calls,
         int rounds, string quieted, int? freed)
     {
+        if (o.Bug is not null) return $"kernel BUG: {o.Bug}";
         if (!o.Ok) return o.Errno is { } e ? $"-{e}" : $"rejected ({o.Reason})";
         string From(int? from) => from is not int f ? "" : f == i ? " new" : $" as {Where(calls, f)}";
         var parts = new List<string>();
@@ -173,7 +181,7 @@ public static class Differential
                 parts.Add(users == 0 ? $"OK {o.Handle}{From(hf)} freed" : $"OK {o.Handle}{From(hf)} users {users}");
                 break;
             case PageFault:
-                parts.Add(o.Response ?? (o.Dma is null ? "queued" : o.Dma == "fault" ? "DMA fault" : "translated"));
+                parts.Add(o.Response == "ABORTED" ? "access aborted (no response)" : o.Response ?? (o.Dma is null ? "queued" : o.Dma == "fault" ? "DMA fault" : "translated"));
                 break;
             default:
                 parts.Add("OK");

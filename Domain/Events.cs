@@ -6,8 +6,15 @@ namespace Sva.Domain;
 /// </summary>
 public abstract record SvaEvent;
 
+/// <summary>An event that can state a call's outcome; <see cref="Rule"/> is the id of the <see cref="KernelRule"/> that decided it.</summary>
+public interface IRuled
+{
+    string? Rule { get; }
+}
+
 // ---- devices, processes, address spaces -------------------------------------------------------
-public sealed record DeviceProbed(string Device, int MaxPasids, int Group, bool Sva, bool Iopf, string Iommu, bool Inferred = false) : SvaEvent;
+/// <summary><paramref name="Driver"/>: the IOMMU driver whose rules apply (smmuv3, vtd, amd); <paramref name="Iommu"/> is the instance name.</summary>
+public sealed record DeviceProbed(string Device, int MaxPasids, int Group, bool Sva, bool Iopf, string Iommu, bool Inferred = false, string Driver = Drivers.Default) : SvaEvent;
 public sealed record MmCreated(string Mm, bool Lam, bool Inferred) : SvaEvent;
 public sealed record VmaMapped(string Mm, ulong Start, ulong End, string Prot) : SvaEvent;
 
@@ -22,8 +29,8 @@ public sealed record SvaDomainAllocated(string Domain, string Mm, int? Asid) : S
 /// <summary>A paging, identity or blocked domain allocated by a script's <c>domain</c> line.</summary>
 public sealed record DomainAllocated(string Domain, string Name, string Type) : SvaEvent;
 /// <summary>The domain took the group's pasid_array slot <paramref name="Pasid"/> (null: the RID) and every device of the group was programmed.</summary>
-public sealed record DomainAttached(string Domain, string Device, int? Pasid, IReadOnlyList<string> Devices) : SvaEvent;
-public sealed record DomainDetached(string Domain, string Device, int? Pasid, IReadOnlyList<string> Devices) : SvaEvent;
+public sealed record DomainAttached(string Domain, string Device, int? Pasid, IReadOnlyList<string> Devices, string? Rule = null) : SvaEvent, IRuled;
+public sealed record DomainDetached(string Domain, string Device, int? Pasid, IReadOnlyList<string> Devices, string? Rule = null) : SvaEvent, IRuled;
 /// <summary><c>domain->users</c> changed: binds (G2) or attached devices (G3–G5).</summary>
 public sealed record DomainUsersChanged(string Domain, int Users) : SvaEvent;
 /// <summary>iommu_domain_free. An SVA domain drops its mmgrab here.</summary>
@@ -33,19 +40,25 @@ public sealed record IovaUnmapped(string Domain, ulong Iova, ulong End) : SvaEve
 
 // ---- handles (bonds in G1) -----------------------------------------------------------------------
 /// <summary>A new handle (G1: bond) with users = 1. <paramref name="Domain"/> is null for G1 bonds.</summary>
-public sealed record HandleIssued(string Handle, string Device, string Mm, string? Domain, int Pasid, string? Name) : SvaEvent;
+public sealed record HandleIssued(string Handle, string Device, string Mm, string? Domain, int Pasid, string? Name, string? Rule = null) : SvaEvent, IRuled;
 /// <summary>bind returned an existing handle: bond refs++ (G1) or handle->users++ (G4/G5).</summary>
-public sealed record HandleShared(string Handle, int Users, string? Name) : SvaEvent;
+public sealed record HandleShared(string Handle, int Users, string? Name, string? Rule = null) : SvaEvent, IRuled;
 /// <summary>unbind dropped a reference without freeing the handle.</summary>
-public sealed record HandleReleased(string Handle, int Users) : SvaEvent;
-public sealed record HandleFreed(string Handle) : SvaEvent;
+public sealed record HandleReleased(string Handle, int Users, string? Rule = null) : SvaEvent, IRuled;
+public sealed record HandleFreed(string Handle, string? Rule = null) : SvaEvent, IRuled;
 
 // ---- failures are events too ---------------------------------------------------------------------
-public sealed record BindFailed(string Device, string Mm, Errno Errno, string Reason, string? Name) : SvaEvent;
+public sealed record BindFailed(string Device, string Mm, Errno Errno, string Reason, string? Name, string? Rule = null) : SvaEvent, IRuled;
 /// <summary>unbind of a handle that is unknown or already freed (a use after free in the caller).</summary>
-public sealed record UnbindRejected(string Handle, string Reason) : SvaEvent;
+public sealed record UnbindRejected(string Handle, string Reason, string? Rule = null) : SvaEvent, IRuled;
 /// <summary>Any other call the kernel (or the simulator's sanity checks) refused.</summary>
-public sealed record CallFailed(string Op, Errno? Errno, string Reason) : SvaEvent;
+public sealed record CallFailed(string Op, Errno? Errno, string Reason, string? Rule = null) : SvaEvent, IRuled;
+
+/// <summary>
+/// The kernel hit a BUG (an oops): <paramref name="Site"/> names it (<c>BUG_ON(mm_users &lt;= 0) in __mmu_notifier_register</c>).
+/// The call never returns, so it has no errno; the session is tainted from this event on.
+/// </summary>
+public sealed record KernelBug(string Op, string Site, string Reason, string? Name, string? Rule = null) : SvaEvent, IRuled;
 
 // ---- Arm SMMUv3 internals ------------------------------------------------------------------------
 /// <summary>The per-mm context descriptor with the pinned CPU ASID (G1–G4 Arm); holds an mmgrab.</summary>
@@ -63,23 +76,29 @@ public sealed record PasidEntryQuieted(string Device, int Pasid, string Mode) : 
 
 // ---- I/O page faults -----------------------------------------------------------------------------
 /// <summary>A non-last page request parked on the device's partial list until its group's last one.</summary>
-public sealed record PageRequestQueued(string Device, int? Pasid, int? Group, ulong Address, string Access) : SvaEvent;
+public sealed record PageRequestQueued(string Device, int? Pasid, int? Group, ulong Address, string Access, string? Rule = null) : SvaEvent, IRuled;
 /// <summary>One response per page-request group. <paramref name="Requests"/>: how many requests it answers.</summary>
-public sealed record PageResponseSent(string Device, int? Pasid, int? Group, PageResponseCode Code, string Reason, int Requests) : SvaEvent;
-/// <summary>The kernel sent no response (6.9–6.11 'no IOPF queue' WARN): the device's stalled request hangs.</summary>
-public sealed record PageResponseWithheld(string Device, int? Pasid, int? Group, string Reason, int Requests) : SvaEvent;
+public sealed record PageResponseSent(string Device, int? Pasid, int? Group, PageResponseCode Code, string Reason, int Requests, string? Rule = null) : SvaEvent, IRuled;
+/// <summary>The kernel sent no response (6.9/6.10 'no IOPF queue' WARN_ON(!iopf_param)): the device's stalled request hangs.</summary>
+public sealed record PageResponseWithheld(string Device, int? Pasid, int? Group, string Reason, int Requests, string? Rule = null) : SvaEvent, IRuled;
 /// <summary>An unrecoverable DMA fault reported against a paging or blocked domain (RID or PASID).</summary>
-public sealed record DmaFaultReported(string Device, int? Pasid, ulong Address, string Access, string? Domain, string Reason) : SvaEvent;
+public sealed record DmaFaultReported(string Device, int? Pasid, ulong Address, string Access, string? Domain, string Reason, string? Rule = null) : SvaEvent, IRuled;
 /// <summary>DMA through a paging domain's mapping (or an identity domain) went through: no fault, no page request.</summary>
-public sealed record DmaTranslated(string Device, int? Pasid, ulong Address, string Access, string Domain, ulong Paddr) : SvaEvent;
+public sealed record DmaTranslated(string Device, int? Pasid, ulong Address, string Access, string Domain, ulong Paddr, string? Rule = null) : SvaEvent, IRuled;
+
+/// <summary>
+/// The SMMU aborted the access itself (6.11+ Arm fault-everything CD after release, no STALL_FORCE): no event
+/// record, no fault report, no page response. What the device sees, kept like an observation.
+/// </summary>
+public sealed record AccessAborted(string Device, int? Pasid, ulong Address, string Access, int? Group, string Reason, string? Rule = null) : SvaEvent, IRuled;
 
 // ---- invalidation, release, drop -----------------------------------------------------------------
 /// <summary>The CPU page tables of [Start, End) changed (the notifier's invalidate range).</summary>
 public sealed record MmRangeInvalidated(string Mm, ulong Start, ulong End) : SvaEvent;
 /// <summary>One round of IOTLB/ATC invalidation sent by one notifier. <paramref name="Tlbi"/> null: no TLBI (BTM).</summary>
-public sealed record SecondaryTlbInvalidated(string Mm, int Pasid, ulong Start, ulong End, string Via, string? Tlbi, IReadOnlyList<string> Atc) : SvaEvent;
+public sealed record SecondaryTlbInvalidated(string Mm, int Pasid, ulong Start, ulong End, string Via, string? Tlbi, IReadOnlyList<string> Atc, string? Rule = null) : SvaEvent, IRuled;
 /// <summary>exit_mmap ran the notifiers' release: mm_users reached 0.</summary>
-public sealed record MmReleased(string Mm) : SvaEvent;
+public sealed record MmReleased(string Mm, string? Rule = null) : SvaEvent, IRuled;
 /// <summary>The process dropped its mm_count reference; <paramref name="MmCount"/> is what is left (SVA domains, CDs).</summary>
 public sealed record MmDropped(string Mm, int MmCount) : SvaEvent;
 /// <summary>__mmdrop: mm_count reached 0, the mm_struct is gone.</summary>
@@ -137,6 +156,8 @@ public static class EventTypes
         ("mm_dropped", typeof(MmDropped)),
         ("mm_freed", typeof(MmFreed)),
         ("capture_observed", typeof(CaptureObserved)),
+        ("kernel_bug", typeof(KernelBug)),
+        ("access_aborted", typeof(AccessAborted)),
     };
 
     private static readonly Dictionary<string, Type> byName = table.ToDictionary(t => t.Name, t => t.Type, StringComparer.Ordinal);

@@ -22,7 +22,7 @@ public static class Evolve
         {
             case DeviceProbed d:
             {
-                s.Devices[d.Device] = new DeviceObj { Id = d.Device, MaxPasids = d.MaxPasids, Group = d.Group, Sva = d.Sva, Iopf = d.Iopf, Iommu = d.Iommu, Inferred = d.Inferred };
+                s.Devices[d.Device] = new DeviceObj { Id = d.Device, MaxPasids = d.MaxPasids, Group = d.Group, Sva = d.Sva, Iopf = d.Iopf, Iommu = d.Iommu, Inferred = d.Inferred, Driver = d.Driver };
                 if (!s.Groups.TryGetValue(d.Group, out var g)) s.Groups[d.Group] = g = new GroupObj { Id = d.Group };
                 g.Devices.Add(d.Device);
                 g.Devices.Sort(StringComparer.Ordinal);
@@ -158,7 +158,11 @@ public static class Evolve
             case BindFailed b:
                 if (b.Name is not null) s.FailedBinds[b.Name] = s.Seq;
                 break;
-            case UnbindRejected or CallFailed:
+            case UnbindRejected or CallFailed or AccessAborted:
+                break;
+            case KernelBug k:
+                if (s.TaintedAt is null) { s.TaintedAt = s.Seq; s.TaintSite = k.Site; }
+                if (k.Name is not null) s.FailedBinds[k.Name] = s.Seq;
                 break;
             case ContextDescriptorAllocated c:
                 s.ContextDescriptors[c.Mm] = c.Asid;

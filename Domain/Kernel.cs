@@ -28,6 +28,8 @@ public static class SvaKernel
     {
         public readonly List<SvaEvent> Events = new();
 
+        private const string Sim = "sim.unknown-object";
+
         private void Emit(SvaEvent e)
         {
             Evolve.Apply(s, e);
@@ -60,18 +62,19 @@ public static class SvaKernel
         // ---- devices and mms ------------------------------------------------------------------------
         private void Probe(ProbeDevice c)
         {
-            if (s.Devices.ContainsKey(c.Device)) { Emit(new CallFailed("device", null, $"device {c.Device} is already probed")); return; }
-            if (c.MaxPasids < 0) { Emit(new CallFailed("device", Errno.EINVAL, $"max_pasids {c.MaxPasids} is negative")); return; }
+            if (s.Devices.ContainsKey(c.Device)) { Emit(new CallFailed("device", null, $"device {c.Device} is already probed", Sim)); return; }
+            if (c.MaxPasids < 0) { Emit(new CallFailed("device", Errno.EINVAL, $"max_pasids {c.MaxPasids} is negative", "sim.misuse")); return; }
+            if (!Drivers.All.Contains(c.Driver)) { Emit(new CallFailed("device", Errno.EINVAL, $"unknown IOMMU driver '{c.Driver}' (smmuv3, vtd, amd)", "sim.misuse")); return; }
             var group = c.Group ?? s.NextGroup;
-            Emit(new DeviceProbed(c.Device, c.MaxPasids, group, c.Sva, c.Iopf, c.Iommu, c.Inferred));
+            Emit(new DeviceProbed(c.Device, c.MaxPasids, group, c.Sva, c.Iopf, c.Iommu, c.Inferred, c.Driver));
         }
 
         private void CreateMm(CreateMm c)
         {
-            if (s.Mms.ContainsKey(c.Mm)) { Emit(new CallFailed("mm", null, $"mm {c.Mm} already exists")); return; }
+            if (s.Mms.ContainsKey(c.Mm)) { Emit(new CallFailed("mm", null, $"mm {c.Mm} already exists", Sim)); return; }
             if (c.Pasid is int want && (want < 1 || s.Pasids.ContainsKey(want)))
             {
-                Emit(new CallFailed("mm", Errno.EINVAL, want < 1 ? $"PASID {want} is not allocatable" : $"PASID {want} is held by mm {s.Pasids[want]}"));
+                Emit(new CallFailed("mm", Errno.EINVAL, want < 1 ? $"PASID {want} is not allocatable" : $"PASID {want} is held by mm {s.Pasids[want]}", "sim.misuse"));
                 return;
             }
             Emit(new MmCreated(c.Mm, c.Lam, c.Inferred));
@@ -80,18 +83,18 @@ public static class SvaKernel
 
         private void MapVma(MapVma c)
         {
-            if (!s.Mms.TryGetValue(c.Mm, out var mm)) { Emit(new CallFailed("vma", null, $"no such mm {c.Mm}")); return; }
-            if (mm.State != MmLife.Live) { Emit(new CallFailed("vma", null, $"mm {c.Mm} has exited")); return; }
-            if (c.End <= c.Start) { Emit(new CallFailed("vma", Errno.EINVAL, $"empty range {SvaJson.Hex(c.Start)}-{SvaJson.Hex(c.End)}")); return; }
+            if (!s.Mms.TryGetValue(c.Mm, out var mm)) { Emit(new CallFailed("vma", null, $"no such mm {c.Mm}", Sim)); return; }
+            if (mm.State != MmLife.Live) { Emit(new CallFailed("vma", null, $"mm {c.Mm} has exited", "sim.misuse")); return; }
+            if (c.End <= c.Start) { Emit(new CallFailed("vma", Errno.EINVAL, $"empty range {SvaJson.Hex(c.Start)}-{SvaJson.Hex(c.End)}", "sim.misuse")); return; }
             Emit(new VmaMapped(c.Mm, c.Start, c.End, c.Prot));
         }
 
         // ---- bind -------------------------------------------------------------------------------------
         private void Bind(Bind c)
         {
-            if (!s.Devices.TryGetValue(c.Device, out var dev)) { Emit(new BindFailed(c.Device, c.Mm, Errno.ENODEV, $"no such device {c.Device}", c.Name)); return; }
-            if (!s.Mms.TryGetValue(c.Mm, out var mm)) { Emit(new BindFailed(c.Device, c.Mm, Errno.EINVAL, $"no such mm {c.Mm}", c.Name)); return; }
-            if (mm.State == MmLife.Dropped) { Emit(new BindFailed(c.Device, c.Mm, Errno.EINVAL, $"mm {c.Mm} was dropped (use after free)", c.Name)); return; }
+            if (!s.Devices.TryGetValue(c.Device, out var dev)) { Emit(new BindFailed(c.Device, c.Mm, Errno.ENODEV, $"no such device {c.Device}", c.Name, Sim)); return; }
+            if (!s.Mms.TryGetValue(c.Mm, out var mm)) { Emit(new BindFailed(c.Device, c.Mm, Errno.EINVAL, $"no such mm {c.Mm}", c.Name, Sim)); return; }
+            if (mm.State == MmLife.Dropped) { Emit(new BindFailed(c.Device, c.Mm, Errno.EINVAL, $"mm {c.Mm} was dropped (use after free)", c.Name, "sim.mm-dropped")); return; }
             var failure = r.Generation switch
             {
                 Generation.G1 => BindBond(dev, mm, c.Name),
@@ -99,10 +102,17 @@ public static class SvaKernel
                 Generation.G3 or Generation.G4 => BindSharedDomain(dev, mm, c.Name),
                 _ => BindAttachHandle(dev, mm, c.Name),
             };
-            if (failure is { } f) Emit(new BindFailed(c.Device, c.Mm, f.Errno, f.Reason, c.Name));
+            if (failure is not { } f) return;
+            if (f.BugSite is { } site) Emit(new KernelBug("bind", site, f.Reason, c.Name, f.Rule));
+            else Emit(new BindFailed(c.Device, c.Mm, f.Errno, f.Reason, c.Name, f.Rule));
         }
 
-        private readonly record struct Failure(Errno Errno, string Reason);
+        /// <summary>Why a step refused: an errno, or (<see cref="BugSite"/>) a kernel BUG that never returns.</summary>
+        private readonly record struct Failure(Errno Errno, string Reason, string Rule, string? BugSite = null);
+
+        private const string NotifierBugSite = "BUG_ON(mm_users <= 0) in __mmu_notifier_register";
+
+        private bool IsArm(DeviceObj d) => d.Driver == Drivers.SmmuV3;
 
         /// <summary>
         /// G1 (§2 G1): iommu_sva_bind_device → arm_smmu_sva_bind. One bond per (dev, mm) with refs; the PASID
@@ -114,29 +124,26 @@ public static class SvaKernel
             var group = s.GroupOf(dev);
             // step 2: iommu_sva_bind_device takes group->mutex and wants a singleton group.
             if (r.SingletonGroupOnly && group.Devices.Count != 1)
-                return new(Errno.EINVAL, $"group {group.Id} has {group.Devices.Count} devices; SVA needs a singleton group");
+                return new(Errno.EINVAL, $"group {group.Id} has {group.Devices.Count} devices; SVA needs a singleton group", "g1.singleton-group");
             // step 3: the RID domain must be a stage-1 paging domain.
-            if (RidRefusal(group) is { } rid) return rid;
-            // step 3a: SVA is only enabled on a master with SSIDs (ssid_bits > 0, i.e. max_pasids >= 2).
+            if (RidRefusal(group, dev) is { } rid) return rid;
+            // step 3a: 5.11/5.12 Arm: arm_smmu_iopf_supported() is false, SVA can never be enabled (§9).
+            if (IsArm(dev) && !r.GenericIopf)
+                return new(Errno.ENODEV, $"{dev.Id}: Arm SMMUv3 SVA needs IOPF support (arm_smmu_iopf_supported() is false before 5.13): SVA cannot be enabled", "arm.sva-needs-iopf");
+            // SVA is only enabled on a master with SSIDs (ssid_bits > 0, i.e. max_pasids >= 2).
             if (r.NoPasidDevice == NoPasidDeviceRule.DriverEnodev && dev.MaxPasids <= 1)
-                return new(Errno.ENODEV, $"{dev.Id} has no SSIDs (max_pasids {dev.MaxPasids}): SVA cannot be enabled");
-            if (!dev.Sva) return new(Errno.ENODEV, $"SVA feature not enabled on {dev.Id}");
+                return new(Errno.ENODEV, $"{dev.Id} has no SSIDs (max_pasids {dev.MaxPasids}): SVA cannot be enabled", "g1.no-ssids");
+            if (!dev.Sva) return new(Errno.ENODEV, $"SVA feature not enabled on {dev.Id}", "sva.not-enabled");
             // step 3b: an existing bond with the same mm is shared.
             var bond = mm.Handles.Select(s.Handle).FirstOrDefault(h => h.Device == dev.Id);
-            if (bond is not null) { Emit(new HandleShared(bond.Id, bond.Users + 1, name)); return null; }
+            if (bond is not null) { Emit(new HandleShared(bond.Id, bond.Users + 1, name, "g1.bond-shared")); return null; }
             // step 3c: the PASID (5.11–5.17: a reference on it).
             var pasid = MmPasid(dev, mm, out var fail);
             if (pasid is null) return fail;
-            // step 3d: the notifier for (RID domain, mm).
-            if (ExitedMmRefusal(group, mm) is { } exited)
-            {
-                // The error path drops the PASID reference it took (5.11–5.17); 5.18+ leaves mm->pasid set.
-                if (r.PasidFreedAtLastUnbind && mm.Handles.Count == 0)
-                    Emit(new PasidFreed(mm.Id, pasid.Value, "bind failed: iommu_sva_free_pasid on the error path"));
-                return exited;
-            }
+            // step 3d: the notifier for (RID domain, mm): a new one for an exited mm is a kernel BUG (never returns).
+            if (ExitedMmRefusal(group, mm, existingDomain: false) is { } exited) return exited;
             ArmBondGet(group, mm, writeEntries: true);
-            Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, null, pasid.Value, name));
+            Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, null, pasid.Value, name, IsArm(dev) ? "g1.bond-new" : "g1.vtd-bond"));
             return null;
         }
 
@@ -150,24 +157,32 @@ public static class SvaKernel
             {
                 var found = s.Domain(slot.Domain);
                 if (found.Type != "sva")
-                    return new(Errno.EBUSY, $"iommu_get_domain_for_dev_pasid({dev.Id}, {pasid}, SVA): slot holds {found.Id} of type {found.Type}");
+                    return new(Errno.EBUSY, $"iommu_get_domain_for_dev_pasid({dev.Id}, {pasid}, SVA): slot holds {found.Id} of type {found.Type}", "g2.slot-not-sva");
                 Emit(new DomainUsersChanged(found.Id, found.Users + 1));
-                Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, found.Id, pasid.Value, name));
+                Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, found.Id, pasid.Value, name, "g2.domain-reused"));
                 return null;
             }
             var refused = AttachRefusal(null, dev, pasid.Value, mm);
-            if (refused is not null) return new(refused.Value.Errno, $"fresh SVA domain: {refused.Value.Reason}");
-            IssueOnFreshDomain(dev, mm, pasid.Value, name);
+            if (refused is { } rf) return rf with { Reason = $"fresh SVA domain: {rf.Reason}" };
+            IssueOnFreshDomain(dev, mm, pasid.Value, name, "g2.domain-new");
             return null;
         }
 
         /// <summary>iommu_sva_domain_alloc, attach at (dev, pasid), users = 1, and a new handle on it.</summary>
-        private void IssueOnFreshDomain(DeviceObj dev, MmObj mm, int pasid, string? name)
+        private void IssueOnFreshDomain(DeviceObj dev, MmObj mm, int pasid, string? name, string rule)
         {
             var domain = AllocSvaDomain(mm);
             AttachSva(domain, dev, pasid, mm);
             Emit(new DomainUsersChanged(domain, 1));
-            Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, domain, pasid, name));
+            Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, domain, pasid, name, UncheckedRid(dev) ?? rule));
+        }
+
+        /// <summary>6.11+ Arm: a bind that went through only because the RID domain type is no longer checked [U].</summary>
+        private string? UncheckedRid(DeviceObj dev)
+        {
+            if (!IsArm(dev) || r.NonPagingRidDomain != NonPagingRidDomainRule.NotChecked) return null;
+            var rid = s.DomainById(s.GroupOf(dev).RidDomain);
+            return rid is not null && rid.Type != "paging" ? "arm.rid-not-checked" : null;
         }
 
         /// <summary>G3 (6.8-rc1) and G4 (6.8): shared SVA domains; G4 first looks in the mm's handle list.</summary>
@@ -178,7 +193,7 @@ public static class SvaKernel
             if (r.Generation == Generation.G4)
             {
                 var same = mm.Handles.Select(s.Handle).FirstOrDefault(h => h.Device == dev.Id);
-                if (same is not null) { Emit(new HandleShared(same.Id, same.Users + 1, name)); return null; }
+                if (same is not null) { Emit(new HandleShared(same.Id, same.Users + 1, name, "g4.handle-shared")); return null; }
             }
             return AttachSharedOrNew(dev, mm, pasid.Value, name);
         }
@@ -193,13 +208,13 @@ public static class SvaKernel
             {
                 var found = s.Domain(slot.Domain);
                 if (found.Type != "sva")
-                    return new(Errno.EBUSY, $"iommu_attach_handle_get({pasid}, SVA): slot holds {found.Id} of type {found.Type}");
+                    return new(Errno.EBUSY, $"iommu_attach_handle_get({pasid}, SVA): slot holds {found.Id} of type {found.Type}", "g5.slot-not-sva");
                 if (found.Mm != mm.Id)
-                    return new(Errno.EBUSY, $"PASID {pasid} slot holds {found.Id} of mm {found.Mm}");
+                    return new(Errno.EBUSY, $"PASID {pasid} slot holds {found.Id} of mm {found.Mm}", "g5.slot-other-mm");
                 if (slot.Handle is { } hid)
                 {
                     var h = s.Handle(hid);
-                    Emit(new HandleShared(h.Id, h.Users + 1, name));
+                    Emit(new HandleShared(h.Id, h.Users + 1, name, "g5.handle-shared"));
                     return null;
                 }
             }
@@ -214,19 +229,22 @@ public static class SvaKernel
             {
                 var d = s.Domain(candidate);
                 var refused = AttachRefusal(d, dev, pasid, mm);
+                if (refused is { BugSite: not null } bug) return bug with { Reason = string.Join("; ", tried.Append(bug.Reason)) };
                 if (refused is { } f) { tried.Add($"{d.Id}: -{f.Errno} ({f.Reason})"); continue; }
                 AttachSva(d.Id, dev, pasid, mm);
                 Emit(new DomainUsersChanged(d.Id, d.Users + 1));
-                Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, d.Id, pasid, name));
+                Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, d.Id, pasid, name, UncheckedRid(dev) ?? "g3.domain-shared"));
                 return null;
             }
             var fresh = AttachRefusal(null, dev, pasid, mm);
             if (fresh is { } nf)
             {
-                tried.Add($"fresh SVA domain: -{nf.Errno} ({nf.Reason})");
-                return new(nf.Errno, string.Join("; ", tried));
+                tried.Add(nf.BugSite is null ? $"fresh SVA domain: -{nf.Errno} ({nf.Reason})" : $"fresh SVA domain: {nf.Reason}");
+                // G3: the same (dev, mm) again finds the slot taken by its own domain, then by the fresh one: the regression.
+                var rule = r.Generation == Generation.G3 && nf.Rule == "attach.slot-busy" ? "g3.rebind-ebusy" : nf.Rule;
+                return nf with { Reason = string.Join("; ", tried), Rule = rule };
             }
-            IssueOnFreshDomain(dev, mm, pasid, name);
+            IssueOnFreshDomain(dev, mm, pasid, name, "g3.domain-new");
             return null;
         }
 
@@ -237,20 +255,20 @@ public static class SvaKernel
             // 6.2–6.5 iommu_sva_bind_device: no PASID support at all.
             if (r.NoPasidDevice == NoPasidDeviceRule.CoreEopnotsupp && dev.MaxPasids == 0)
             {
-                fail = new(Errno.EOPNOTSUPP, $"{dev.Id} has max_pasids 0");
+                fail = new(Errno.EOPNOTSUPP, $"{dev.Id} has max_pasids 0", "pasid.no-pasid-eopnotsupp");
                 return null;
             }
             // 6.4+: arch_pgtable_dma_compat(mm) (x86 LAM).
             if (r.LamCheck && mm.Lam)
             {
-                fail = new(Errno.EBUSY, $"mm {mm.Id} uses LAM: arch_pgtable_dma_compat() is false");
+                fail = new(Errno.EBUSY, $"mm {mm.Id} uses LAM: arch_pgtable_dma_compat() is false", "pasid.lam");
                 return null;
             }
             var max = dev.MaxPasids - 1; // the allocation range is [1, max_pasids - 1]
-            // 5.11–6.3: iommu_sva_alloc_pasid(mm, min, max) validates its arguments before looking at mm->pasid.
+            // 5.11–6.5: iommu_sva_alloc_pasid(mm, min, max) validates its arguments before looking at mm->pasid.
             if (r.RejectEmptyPasidRange && max < 1)
             {
-                fail = new(Errno.EINVAL, $"iommu_sva_alloc_pasid(min 1, max {max}): empty range for {dev.Id} (max_pasids {dev.MaxPasids})");
+                fail = new(Errno.EINVAL, $"iommu_sva_alloc_pasid(min 1, max {max}): empty range for {dev.Id} (max_pasids {dev.MaxPasids})", "pasid.empty-range");
                 return null;
             }
             if (mm.Pasid is int have)
@@ -266,7 +284,12 @@ public static class SvaKernel
                     var why = r.PasidRangeCheck == PasidRangeCheck.RejectTopValue && have == max
                         ? $"mm PASID {have} is the top value {max} of {dev.Id} (off-by-one check)"
                         : $"mm PASID {have} does not fit {dev.Id} (max_pasids {dev.MaxPasids})";
-                    fail = new(Errno.EOVERFLOW, why);
+                    fail = new(Errno.EOVERFLOW, why, r.PasidRangeCheck switch
+                    {
+                        PasidRangeCheck.InsideRange => "pasid.range-inside",
+                        PasidRangeCheck.RejectTopValue => "pasid.range-off-by-one",
+                        _ => "pasid.range-above-max",
+                    });
                     return null;
                 }
                 return have;
@@ -278,7 +301,9 @@ public static class SvaKernel
             {
                 fail = new(r.PasidExhausted, max < 1
                     ? $"{dev.Id} has max_pasids {dev.MaxPasids}: no PASID can be allocated"
-                    : $"PASID space [1, {max}] exhausted");
+                    : $"PASID space [1, {max}] exhausted",
+                    r.PasidExhausted == Errno.ENOMEM ? "pasid.exhausted-ioasid"
+                    : r.NoPasidDevice == NoPasidDeviceRule.GlobalAllocator ? "pasid.exhausted-global" : "pasid.exhausted-ida");
                 return null;
             }
             Emit(new PasidAllocated(mm.Id, pasid.Value));
@@ -310,18 +335,18 @@ public static class SvaKernel
             if (group.PasidArray.TryGetValue(pasid, out var slot))
                 return new(Errno.EBUSY, slot.Domain == domain?.Id
                     ? $"PASID {pasid} slot of group {group.Id} already holds {slot.Domain} (same domain)"
-                    : $"PASID {pasid} slot of group {group.Id} holds {slot.Domain}");
-            if (RidRefusal(group) is { } rid) return rid;
+                    : $"PASID {pasid} slot of group {group.Id} holds {slot.Domain}", "attach.slot-busy");
+            if (RidRefusal(group, dev) is { } rid) return rid;
             foreach (var member in group.Devices.Select(d => s.Devices[d]))
                 if (!SvaUsable(member))
-                    return new(Errno.ENODEV, $"set_dev_pasid: SVA not enabled on {member.Id}{(member.MaxPasids <= 1 ? $" (max_pasids {member.MaxPasids})" : "")}");
-            if (ExitedMmRefusal(group, mm) is { } exited) return exited;
-            if (domain is not null && r.SvaDomainPerIommuInstance)
+                    return new(Errno.ENODEV, $"set_dev_pasid: SVA not enabled on {member.Id}{(member.MaxPasids <= 1 ? $" (max_pasids {member.MaxPasids})" : "")}", "sva.not-enabled");
+            if (domain is not null && r.SvaDomainPerIommuInstance && IsArm(dev))
             {
                 var owner = domain.Attached.Select(a => s.Devices[a.Device].Iommu).FirstOrDefault();
                 if (owner is not null && owner != dev.Iommu)
-                    return new(Errno.EINVAL, $"{domain.Id} belongs to {owner}, {dev.Id} is behind {dev.Iommu} [U]");
+                    return new(Errno.EINVAL, $"{domain.Id} belongs to {owner}, {dev.Id} is behind {dev.Iommu} [U]", "arm.other-smmu");
             }
+            if (ExitedMmRefusal(group, mm, existingDomain: domain is not null) is { } exited) return exited;
             return null;
         }
 
@@ -331,34 +356,49 @@ public static class SvaKernel
             if (!r.AttachChecksEveryGroupDevice) return null;
             foreach (var member in group.Devices.Select(d => s.Devices[d]))
                 if (pasid >= member.MaxPasids)
-                    return new(Errno.EINVAL, $"PASID {pasid} >= max_pasids {member.MaxPasids} of group member {member.Id}");
+                    return new(Errno.EINVAL, $"PASID {pasid} >= max_pasids {member.MaxPasids} of group member {member.Id}", "attach.member-max-pasids");
             return null;
         }
 
         /// <summary>The driver enables SVA only on a master that has it on and has SSIDs (max_pasids >= 2).</summary>
         private static bool SvaUsable(DeviceObj d) => d.Sva && d.MaxPasids > 1;
 
-        /// <summary>G1 step 3 / G2–G4 Arm set_dev_pasid: the RID domain must be stage-1 paging (identity and blocked are not).</summary>
-        private Failure? RidRefusal(GroupObj group)
+        /// <summary>G1 step 3 / 6.2–6.10 Arm set_dev_pasid: the RID domain must be stage-1 paging (identity and blocked are not).</summary>
+        private Failure? RidRefusal(GroupObj group, DeviceObj dev)
         {
-            if (r.NonPagingRidDomain is not { } errno || s.DomainById(group.RidDomain) is not { } rid || rid.Type == "paging") return null;
-            return new(errno, $"RID domain {rid.Id} of group {group.Id} is {rid.Type}, not a stage-1 paging domain");
+            if (!IsArm(dev) || s.DomainById(group.RidDomain) is not { } rid || rid.Type == "paging") return null;
+            var why = $"RID domain {rid.Id} of group {group.Id} is {rid.Type}, not a stage-1 paging domain";
+            return r.NonPagingRidDomain switch
+            {
+                NonPagingRidDomainRule.BindEinval => new(Errno.EINVAL, why, "g1.rid-not-s1"),
+                // [U] 6.2–6.8: the errno of the WARN_ON path in arm_smmu_write_ctx_desc() is not established; -ENODEV kept.
+                NonPagingRidDomainRule.UncertainEnodev => new(Errno.ENODEV, why + " [U: errno not established before ae91f6552c30]", "arm.rid-not-s1.uncertain"),
+                NonPagingRidDomainRule.CheckedEnodev => new(Errno.ENODEV, why, "arm.rid-not-s1"),
+                _ => null,
+            };
         }
 
-        /// <summary>§4 row 20: a new attachment for an mm whose process exited (mm_users 0).</summary>
-        private Failure? ExitedMmRefusal(GroupObj group, MmObj mm)
+        /// <summary>
+        /// §9 (replacing §4 row 20): a new attachment for an mm whose process exited (mm_users 0). Nothing returns an
+        /// errno: a new mmu_notifier hits BUG_ON(mm_users &lt;= 0) in __mmu_notifier_register. G1–G4: a notifier of
+        /// (RID domain, mm) that already exists only takes a reference [I]. G5: attaching an existing SVA domain
+        /// fails -EINVAL (mmget_not_zero in Arm set_dev_pasid), which iommu_sva_bind_device discards before it
+        /// allocates a fresh domain, whose notifier registration hits the BUG.
+        /// </summary>
+        private Failure? ExitedMmRefusal(GroupObj group, MmObj mm, bool existingDomain)
         {
             if (mm.MmUsers > 0) return null;
             switch (r.ExitedMmBind)
             {
-                case ExitedMmBind.MmgetNotZero:
-                    return new(Errno.EINVAL, $"set_dev_pasid: mmget_not_zero(mm {mm.Id}) failed (mm exited)");
+                case ExitedMmBind.MmgetSwallowedThenBugOn:
+                    if (existingDomain)
+                        return new(Errno.EINVAL, $"set_dev_pasid: mmget_not_zero(mm {mm.Id}) failed (mm exited); error discarded", "bug.notifier-register-g5");
+                    return new(Errno.EINVAL, $"mm {mm.Id} has exited: the fresh SVA domain's mmu_notifier_register hits BUG_ON(mm_users <= 0)",
+                        "bug.notifier-register-g5", NotifierBugSite);
                 default:
-                    // [U] reading: with a notifier already registered for (RID domain, mm) the driver only takes a
-                    // reference and nothing looks at mm_users; a new one hits BUG_ON(mm_users <= 0) in
-                    // __mmu_notifier_register. The simulator refuses with -EINVAL instead of oopsing.
                     if (ArmNotifier(group, mm) is not null) return null;
-                    return new(Errno.EINVAL, $"mm {mm.Id} has exited: registering its mmu_notifier would BUG_ON(mm_users <= 0) (caller contract violated) [U]");
+                    return new(Errno.EINVAL, $"mm {mm.Id} has exited: registering its mmu_notifier hits BUG_ON(mm_users <= 0)",
+                        "bug.notifier-register", NotifierBugSite);
             }
         }
 
@@ -431,7 +471,7 @@ public static class SvaKernel
                 else if (s.FailedBinds.TryGetValue(c.Handle, out var failedAt))
                     why = $"bind '{c.Handle}' failed at seq {failedAt}: there is no handle to unbind";
                 else why = $"no such handle '{c.Handle}'";
-                Emit(new UnbindRejected(c.Handle, why));
+                Emit(new UnbindRejected(c.Handle, why, "sim.unbind-freed"));
                 return;
             }
             var dev = s.Devices[h.Device];
@@ -439,10 +479,10 @@ public static class SvaKernel
             switch (r.Generation)
             {
                 case Generation.G1:
-                    if (h.Users > 1) { Emit(new HandleReleased(h.Id, h.Users - 1)); return; }
+                    if (h.Users > 1) { Emit(new HandleReleased(h.Id, h.Users - 1, "g1.unbind")); return; }
                     // __arm_smmu_sva_unbind at refs 0: unlink, notifier put (CD cleared, TLBI/ATC unless cleared,
                     // shared CD dropped), 5.11–5.17 iommu_sva_free_pasid, free the bond.
-                    Emit(new HandleFreed(h.Id));
+                    Emit(new HandleFreed(h.Id, "g1.unbind"));
                     ArmBondPut(s.GroupOf(dev), mm, h.Pasid, clearEntries: true);
                     if (r.PasidFreedAtLastUnbind && mm.Handles.Count == 0 && mm.Pasid is int p)
                         Emit(new PasidFreed(mm.Id, p, "last unbind (PASID refcount)"));
@@ -453,7 +493,7 @@ public static class SvaKernel
                     var d = s.Domain(h.Domain!);
                     Emit(new DomainUsersChanged(d.Id, d.Users - 1));
                     if (d.Users == 0) { DetachSva(d, dev, h.Pasid, mm); FreeSvaDomain(d, mm); }
-                    Emit(new HandleFreed(h.Id));
+                    Emit(new HandleFreed(h.Id, "g2.unbind"));
                     return;
                 }
                 case Generation.G3:
@@ -462,19 +502,20 @@ public static class SvaKernel
                     DetachSva(d, dev, h.Pasid, mm);
                     Emit(new DomainUsersChanged(d.Id, d.Users - 1));
                     if (d.Users == 0) FreeSvaDomain(d, mm);
-                    Emit(new HandleFreed(h.Id));
+                    Emit(new HandleFreed(h.Id, "g3.unbind"));
                     return;
                 }
                 default: // G4, G5
                 {
                     // handle->users--; at 0: (G4: unlink from iommu_mm->sva_handles) detach the PASID,
                     // domain->users-- (free at 0), then kfree(handle).
-                    if (h.Users > 1) { Emit(new HandleReleased(h.Id, h.Users - 1)); return; }
+                    var rule = r.Generation == Generation.G4 ? "g4.unbind" : "g5.unbind";
+                    if (h.Users > 1) { Emit(new HandleReleased(h.Id, h.Users - 1, rule)); return; }
                     var d = s.Domain(h.Domain!);
                     DetachSva(d, dev, h.Pasid, mm);
                     Emit(new DomainUsersChanged(d.Id, d.Users - 1));
                     if (d.Users == 0) FreeSvaDomain(d, mm);
-                    Emit(new HandleFreed(h.Id));
+                    Emit(new HandleFreed(h.Id, rule));
                     return;
                 }
             }
@@ -520,14 +561,15 @@ public static class SvaKernel
 
         // ---- page faults --------------------------------------------------------------------------------
         /// <summary>
-        /// A page request (kernel-sva.md §3.1). Per request: a non-SVA domain at the slot means plain DMA
-        /// (translated, or an unrecoverable fault); otherwise the IOPF path of the version: where the handler
+        /// A page request (kernel-sva.md §3.1 as corrected by §9). Per request: a non-SVA domain at the slot means
+        /// plain DMA (translated, or an unrecoverable fault); on 6.11+ an Arm master whose PASID entry is the
+        /// fault-everything CD (released mm) has the access aborted by the SMMU; otherwise the IOPF path of the version: where the handler
         /// is looked up, what a refused request gets back, the partial list, then the group's requests one by
         /// one (sticky errors) and one response for the group.
         /// </summary>
         private void Fault(PageFault c)
         {
-            if (!s.Devices.TryGetValue(c.Device, out var dev)) { Emit(new CallFailed("fault", Errno.ENODEV, $"no such device {c.Device}")); return; }
+            if (!s.Devices.TryGetValue(c.Device, out var dev)) { Emit(new CallFailed("fault", Errno.ENODEV, $"no such device {c.Device}", Sim)); return; }
             var group = s.GroupOf(dev);
 
             var slotDomain = c.Pasid is int sp
@@ -535,26 +577,40 @@ public static class SvaKernel
                 : s.DomainById(group.RidDomain);
             if (slotDomain is { Type: not "sva" }) { Dma(dev, c, slotDomain); return; }
 
+            // 6.11+ Arm (§9): release wrote a fault-everything CD with CD_0_S/CD_0_R cleared (the modelled masters
+            // have no STALL_FORCE): the SMMU aborts the access itself: no event, no fault report, no page response.
+            if (IsArm(dev) && r.ArmReleaseAbortsAccess && c.Pasid is int ap && dev.PasidTable.TryGetValue(ap, out var entry) && entry.Mode == "fault-all")
+            {
+                Emit(new AccessAborted(dev.Id, c.Pasid, c.Address, c.Access, c.Group,
+                    $"PASID {ap} of {dev.Id} holds a fault-everything CD (mm {entry.Mm} released): the SMMU aborts the access, no page request", "arm.access-aborted"));
+                return;
+            }
+
             // The SVA domain that handles this request's PASID (the IOPF handler), if any.
             var handler = c.Pasid is int hp && group.PasidArray.TryGetValue(hp, out var hs) ? s.Domain(hs.Domain) : null;
             var what = c.Pasid is null ? "RID" : $"PASID {c.Pasid}";
 
-            // 6.12 (Aug-2024 fix): find_fault_handler before anything else, for every request.
+            // 6.11+ (b58b133e680b, the Aug-2024 fix): find_fault_handler before anything else, for every request.
             if (r.FaultHandlerLookup == FaultHandlerLookup.BeforeAnything && handler is null)
             {
-                Refuse(r.NoDomainAnswer, dev, c, GroupSize(dev, c), $"iopf ({what}) without a fault handler");
+                Refuse(r.NoDomainAnswer, dev, c, GroupSize(dev, c), $"iopf ({what}) without a fault handler", "iopf.no-handler-invalid");
                 return;
             }
             // No IOPF queue: iommu_report_device_fault fails (or WARNs) for every request, last or not.
             if (!dev.Iopf)
             {
-                Refuse(r.NotOnIopfQueueAnswer, dev, c, 1, $"{dev.Id} is not on an IOPF queue");
+                Refuse(r.NotOnIopfQueueAnswer, dev, c, 1, $"{dev.Id} is not on an IOPF queue", r.NotOnIopfQueueAnswer switch
+                {
+                    RefusedFaultAnswer.Failure => "iopf.no-queue-failure",
+                    RefusedFaultAnswer.NoResponse => "iopf.no-queue-withheld",
+                    _ => "iopf.no-queue-invalid",
+                });
                 return;
             }
             // Non-last requests are parked on the partial list, never answered.
             if (!c.Last)
             {
-                Emit(new PageRequestQueued(dev.Id, c.Pasid, c.Group, c.Address, c.Access));
+                Emit(new PageRequestQueued(dev.Id, c.Pasid, c.Group, c.Address, c.Access, Prq("iopf.partial")));
                 return;
             }
 
@@ -568,21 +624,25 @@ public static class SvaKernel
             {
                 case FaultDispatch.GlobalPasidLookup:
                     // 5.13–6.1: the work item finds the mm by PASID, globally (iommu_sva_find).
-                    if (c.Pasid is not int gp) { Respond(dev, c, PageResponseCode.INVALID, "page request without PASID", requests.Count); return; }
-                    if (!s.Pasids.TryGetValue(gp, out var owner)) { Respond(dev, c, PageResponseCode.INVALID, $"iommu_sva_find({gp}): PASID not allocated", requests.Count); return; }
+                    if (c.Pasid is not int gp) { Respond(dev, c, PageResponseCode.INVALID, "page request without PASID", requests.Count, Prq("iopf.global-pasid")); return; }
+                    if (!s.Pasids.TryGetValue(gp, out var owner)) { Respond(dev, c, PageResponseCode.INVALID, $"iommu_sva_find({gp}): PASID not allocated", requests.Count, Prq("iopf.global-pasid")); return; }
                     mm = s.Mms[owner];
                     break;
                 case FaultDispatch.DomainLookupInWork:
                     // 6.2–6.6: the work item looks up iommu_get_domain_for_dev_pasid(dev, pasid, 0).
-                    if (c.Pasid is null) { Respond(dev, c, PageResponseCode.INVALID, "page request without PASID", requests.Count); return; }
-                    if (handler is null) { Respond(dev, c, PageResponseCode.INVALID, $"no domain attached at {what}", requests.Count); return; }
+                    if (c.Pasid is null) { Respond(dev, c, PageResponseCode.INVALID, "page request without PASID", requests.Count, "iopf.domain-in-work"); return; }
+                    if (handler is null) { Respond(dev, c, PageResponseCode.INVALID, $"no domain attached at {what}", requests.Count, "iopf.domain-in-work"); return; }
                     mm = s.Mms[handler.Mm!];
                     break;
                 default:
                     // 6.7+: the report path looks the domain (6.11+: the attach handle) up; refusals per version.
                     if (handler is null)
                     {
-                        Refuse(r.NoDomainAnswer, dev, c, requests.Count, $"iopf ({what}) without domain attached or handler installed");
+                        if (r.NoDomainAnswer == RefusedFaultAnswer.Invalid)
+                            // 6.7–6.8 (§9): the work item iopf_handler finds no domain and answers INVALID itself.
+                            Respond(dev, c, PageResponseCode.INVALID, $"iopf_handler: no domain attached at {what}", requests.Count, "iopf.no-domain-invalid-6.7");
+                        else
+                            Refuse(r.NoDomainAnswer, dev, c, requests.Count, $"iopf with {what} aborted: no domain attached", "iopf.no-domain-failure");
                         return;
                     }
                     mm = s.Mms[handler.Mm!];
@@ -592,12 +652,15 @@ public static class SvaKernel
             // iommu_sva_handle_mm / iopf_handler: one request after the other, the first error is sticky.
             foreach (var (addr, access) in requests)
             {
-                if (mm.MmUsers == 0) { Respond(dev, c, PageResponseCode.INVALID, $"mmget_not_zero(mm {mm.Id}) failed: process exited", requests.Count); return; }
+                if (mm.MmUsers == 0) { Respond(dev, c, PageResponseCode.INVALID, $"mmget_not_zero(mm {mm.Id}) failed: process exited", requests.Count, Prq("iopf.mm-exited")); return; }
                 var denied = VmaDenies(mm, addr, access);
-                if (denied is not null) { Respond(dev, c, PageResponseCode.INVALID, denied, requests.Count); return; }
+                if (denied is not null) { Respond(dev, c, PageResponseCode.INVALID, denied, requests.Count, Prq("iopf.vma-denied")); return; }
             }
-            Respond(dev, c, PageResponseCode.SUCCESS, $"handle_mm_fault in mm {mm.Id}", requests.Count);
+            Respond(dev, c, PageResponseCode.SUCCESS, $"handle_mm_fault in mm {mm.Id}", requests.Count, Prq("iopf.handled"));
         }
+
+        /// <summary>The generic IOPF rule, or before 5.13 the vendor page-request path it stands in for [U].</summary>
+        private string Prq(string generic) => r.GenericIopf ? generic : "iopf.vendor-prq";
 
         private static int GroupSize(DeviceObj dev, PageFault c) => c.Last ? dev.Partial.Count(p => p.Group == c.Group) + 1 : 1;
 
@@ -607,15 +670,15 @@ public static class SvaKernel
             switch (d.Type)
             {
                 case "identity":
-                    Emit(new DmaTranslated(dev.Id, c.Pasid, c.Address, c.Access, d.Id, c.Address));
+                    Emit(new DmaTranslated(dev.Id, c.Pasid, c.Address, c.Access, d.Id, c.Address, DmaRule));
                     return;
                 case "blocked":
-                    Emit(new DmaFaultReported(dev.Id, c.Pasid, c.Address, c.Access, d.Id, $"blocked domain {d.Id}: all DMA is refused"));
+                    Emit(new DmaFaultReported(dev.Id, c.Pasid, c.Address, c.Access, d.Id, $"blocked domain {d.Id}: all DMA is refused", DmaRule));
                     return;
             }
             var m = d.Mappings.FirstOrDefault(m => c.Address >= m.Iova && c.Address < m.End);
-            if (m is not null) Emit(new DmaTranslated(dev.Id, c.Pasid, c.Address, c.Access, d.Id, m.Paddr + (c.Address - m.Iova)));
-            else Emit(new DmaFaultReported(dev.Id, c.Pasid, c.Address, c.Access, d.Id, $"iova {SvaJson.Hex(c.Address)} is not mapped in {d.Id}"));
+            if (m is not null) Emit(new DmaTranslated(dev.Id, c.Pasid, c.Address, c.Access, d.Id, m.Paddr + (c.Address - m.Iova), DmaRule));
+            else Emit(new DmaFaultReported(dev.Id, c.Pasid, c.Address, c.Access, d.Id, $"iova {SvaJson.Hex(c.Address)} is not mapped in {d.Id}", DmaRule));
         }
 
         private static string? VmaDenies(MmObj mm, ulong addr, string access)
@@ -628,31 +691,33 @@ public static class SvaKernel
             return null;
         }
 
-        private void Respond(DeviceObj dev, PageFault c, PageResponseCode code, string reason, int requests) =>
-            Emit(new PageResponseSent(dev.Id, c.Pasid, c.Group, code, reason, requests));
+        private const string DmaRule = "dma.non-sva-domain";
 
-        private void Refuse(RefusedFaultAnswer answer, DeviceObj dev, PageFault c, int requests, string reason)
+        private void Respond(DeviceObj dev, PageFault c, PageResponseCode code, string reason, int requests, string rule) =>
+            Emit(new PageResponseSent(dev.Id, c.Pasid, c.Group, code, reason, requests, rule));
+
+        private void Refuse(RefusedFaultAnswer answer, DeviceObj dev, PageFault c, int requests, string reason, string rule)
         {
             switch (answer)
             {
-                case RefusedFaultAnswer.Failure: Respond(dev, c, PageResponseCode.FAILURE, reason + ": -EINVAL, driver aborts", requests); break;
-                case RefusedFaultAnswer.Invalid: Respond(dev, c, PageResponseCode.INVALID, reason + ": core answers INVALID", requests); break;
-                default: Emit(new PageResponseWithheld(dev.Id, c.Pasid, c.Group, reason + ": WARN, no response", requests)); break;
+                case RefusedFaultAnswer.Failure: Respond(dev, c, PageResponseCode.FAILURE, reason + ": -EINVAL, driver aborts", requests, rule); break;
+                case RefusedFaultAnswer.Invalid: Respond(dev, c, PageResponseCode.INVALID, reason + ": core answers INVALID", requests, rule); break;
+                default: Emit(new PageResponseWithheld(dev.Id, c.Pasid, c.Group, reason + ": WARN, no response", requests, rule)); break;
             }
         }
 
         // ---- invalidation, release, drop --------------------------------------------------------------
         /// <summary>
-        /// §3.2: one round of invalidation per notifier of the mm (G1–G4 Arm: per (RID domain, mm); G5: per SVA
-        /// domain). The modelled SMMU has no BTM, so G1–G4 send a TLBI by the shared CPU ASID too (with BTM the
-        /// broadcast TLBI would cover it); without range invalidation a range of 512 pages or more becomes a
-        /// whole-ASID TLBI (the threshold's first release is not pinned down in the spec: applied to every
-        /// version). ATC: every device holding the PASID.
+        /// §3.2 with §9: one round of invalidation per notifier of the mm (G1–G4 Arm: per (RID domain, mm); G5: per
+        /// SVA domain). Arm TLBI: 5.11 none (BTM was mandatory: the broadcast CPU TLBI covers the shared ASID), ATC
+        /// only; 5.12–6.5 a range TLBI by ASID for any size; 6.6+ (d5afb4b47e13) a range of 512 pages or more
+        /// becomes a whole-ASID TLBI. From 5.12 the modelled SMMU has no BTM, so G1–G4 send the TLBI by the shared
+        /// CPU ASID. VT-d / AMD devices: a flush by PASID [U]. ATC: every device holding the PASID.
         /// </summary>
         private void Invalidate(InvalidateRange c)
         {
-            if (!s.Mms.TryGetValue(c.Mm, out var mm)) { Emit(new CallFailed("invalidate", null, $"no such mm {c.Mm}")); return; }
-            if (c.End <= c.Start) { Emit(new CallFailed("invalidate", Errno.EINVAL, $"empty range {SvaJson.Hex(c.Start)}-{SvaJson.Hex(c.End)}")); return; }
+            if (!s.Mms.TryGetValue(c.Mm, out var mm)) { Emit(new CallFailed("invalidate", null, $"no such mm {c.Mm}", Sim)); return; }
+            if (c.End <= c.Start) { Emit(new CallFailed("invalidate", Errno.EINVAL, $"empty range {SvaJson.Hex(c.Start)}-{SvaJson.Hex(c.End)}", "sim.misuse")); return; }
             Emit(new MmRangeInvalidated(mm.Id, c.Start, c.End));
             if (mm.State != MmLife.Live || mm.Pasid is not int pasid) return;
             var whole = (c.End - c.Start) / PageSize >= WholeAsidPages;
@@ -672,22 +737,37 @@ public static class SvaKernel
                     atc = d.Attached.SelectMany(a => a.Devices).Distinct().Order(StringComparer.Ordinal).ToList();
                     asid = d.Asid;
                 }
-                var tlbi = asid is null ? null : whole ? $"asid {asid} all" : $"asid {asid} range";
-                Emit(new SecondaryTlbInvalidated(mm.Id, pasid, c.Start, c.End, n.Id, tlbi, atc));
+                var arm = atc.Count == 0 || atc.Any(d => IsArm(s.Devices[d]));
+                string? tlbi;
+                string rule;
+                if (!arm) { tlbi = $"pasid {pasid}"; rule = "inv.pasid-flush"; }
+                else
+                {
+                    rule = r.ArmNotifierTlbi switch
+                    {
+                        ArmNotifierTlbi.AtcOnly => "inv.arm-btm-atc-only",
+                        ArmNotifierTlbi.RangeByAsid => "inv.arm-range",
+                        _ => "inv.arm-threshold",
+                    };
+                    tlbi = asid is null || r.ArmNotifierTlbi == ArmNotifierTlbi.AtcOnly ? null
+                        : whole && r.ArmNotifierTlbi == ArmNotifierTlbi.WholeAsidPastThreshold ? $"asid {asid} all" : $"asid {asid} range";
+                }
+                Emit(new SecondaryTlbInvalidated(mm.Id, pasid, c.Start, c.End, n.Id, tlbi, atc, rule));
             }
         }
 
         private void Exit(MmExit c)
         {
-            if (!s.Mms.TryGetValue(c.Mm, out var mm)) { Emit(new CallFailed("exit", null, $"no such mm {c.Mm}")); return; }
-            if (mm.State != MmLife.Live) { Emit(new CallFailed("exit", null, $"mm {c.Mm} has already exited")); return; }
+            if (!s.Mms.TryGetValue(c.Mm, out var mm)) { Emit(new CallFailed("exit", null, $"no such mm {c.Mm}", Sim)); return; }
+            if (mm.State != MmLife.Live) { Emit(new CallFailed("exit", null, $"mm {c.Mm} has already exited", "sim.misuse")); return; }
             Release(mm);
         }
 
         private void Release(MmObj mm)
         {
             var live = s.Notifiers.Values.Where(n => n.Mm == mm.Id && !n.Cleared).ToList();
-            Emit(new MmReleased(mm.Id));
+            Emit(new MmReleased(mm.Id, live.Count == 0 || mm.Pasid is null ? "release.none"
+                : r.NotifierModel == NotifierModel.PerSvaDomain ? "release.fault-all-cd" : "release.quiet-cd"));
             if (mm.Pasid is not int pasid) return;
             foreach (var n in live)
             {
@@ -714,8 +794,8 @@ public static class SvaKernel
 
         private void Drop(MmDrop c)
         {
-            if (!s.Mms.TryGetValue(c.Mm, out var mm)) { Emit(new CallFailed("drop", null, $"no such mm {c.Mm}")); return; }
-            if (mm.State == MmLife.Dropped) { Emit(new CallFailed("drop", null, $"mm {c.Mm} was already dropped")); return; }
+            if (!s.Mms.TryGetValue(c.Mm, out var mm)) { Emit(new CallFailed("drop", null, $"no such mm {c.Mm}", Sim)); return; }
+            if (mm.State == MmLife.Dropped) { Emit(new CallFailed("drop", null, $"mm {c.Mm} was already dropped", "sim.misuse")); return; }
             if (mm.State == MmLife.Live) Release(mm); // mmput before the last mmdrop
             Emit(new MmDropped(mm.Id, mm.MmCount - 1));
             MaybeMmFree(mm);
@@ -724,8 +804,8 @@ public static class SvaKernel
         // ---- non-SVA domains --------------------------------------------------------------------------
         private void AllocDomain(AllocDomain c)
         {
-            if (s.DomainNames.ContainsKey(c.Name)) { Emit(new CallFailed("domain", Errno.EEXIST, $"domain {c.Name} already exists")); return; }
-            if (c.Type is not ("paging" or "identity" or "blocked")) { Emit(new CallFailed("domain", Errno.EINVAL, $"domain type '{c.Type}' is not paging, identity or blocked")); return; }
+            if (s.DomainNames.ContainsKey(c.Name)) { Emit(new CallFailed("domain", Errno.EEXIST, $"domain {c.Name} already exists", Sim)); return; }
+            if (c.Type is not ("paging" or "identity" or "blocked")) { Emit(new CallFailed("domain", Errno.EINVAL, $"domain type '{c.Type}' is not paging, identity or blocked", "sim.misuse")); return; }
             Emit(new DomainAllocated("D" + s.NextDomain, c.Name, c.Type));
         }
 
@@ -734,7 +814,7 @@ public static class SvaKernel
             if (s.DomainNames.TryGetValue(name, out var id)) return s.Domain(id);
             var byId = s.DomainById(name);
             if (byId is not null) return byId;
-            Emit(new CallFailed(op, Errno.EINVAL, $"no such domain {name}"));
+            Emit(new CallFailed(op, Errno.EINVAL, $"no such domain {name}", Sim));
             return null;
         }
 
@@ -746,55 +826,55 @@ public static class SvaKernel
         {
             var d = Named("attach", c.Domain);
             if (d is null) return;
-            if (!s.Devices.TryGetValue(c.Device, out var dev)) { Emit(new CallFailed("attach", Errno.ENODEV, $"no such device {c.Device}")); return; }
-            if (d.Type == "sva") { Emit(new CallFailed("attach", Errno.EINVAL, $"{d.Id} is an SVA domain: it is attached by bind")); return; }
+            if (!s.Devices.TryGetValue(c.Device, out var dev)) { Emit(new CallFailed("attach", Errno.ENODEV, $"no such device {c.Device}", Sim)); return; }
+            if (d.Type == "sva") { Emit(new CallFailed("attach", Errno.EINVAL, $"{d.Id} is an SVA domain: it is attached by bind", "sim.misuse")); return; }
             var group = s.GroupOf(dev);
             if (c.Pasid is not int pasid)
             {
                 // [I] iommu_attach_device() is the legacy singleton-group API; the group then owns its RID
                 // domain until detached (a second explicit domain is -EBUSY). Not in kernel-sva.md.
-                if (group.Devices.Count != 1) { Emit(new CallFailed("attach", Errno.EINVAL, $"iommu_attach_device: group {group.Id} has {group.Devices.Count} devices")); return; }
-                if (group.RidDomain is { } rid) { Emit(new CallFailed("attach", Errno.EBUSY, $"group {group.Id} RID already attached to {rid}")); return; }
-                Emit(new DomainAttached(d.Id, dev.Id, null, group.Devices.ToList()));
+                if (group.Devices.Count != 1) { Emit(new CallFailed("attach", Errno.EINVAL, $"iommu_attach_device: group {group.Id} has {group.Devices.Count} devices", "attach.rid")); return; }
+                if (group.RidDomain is { } rid) { Emit(new CallFailed("attach", Errno.EBUSY, $"group {group.Id} RID already attached to {rid}", "attach.rid")); return; }
+                Emit(new DomainAttached(d.Id, dev.Id, null, group.Devices.ToList(), "attach.rid"));
                 return;
             }
-            if (r.Generation == Generation.G1) { Emit(new CallFailed("attach", Errno.EOPNOTSUPP, "no iommu_attach_device_pasid before 6.2")); return; }
+            if (r.Generation == Generation.G1) { Emit(new CallFailed("attach", Errno.EOPNOTSUPP, "no iommu_attach_device_pasid before 6.2", "attach.no-pasid-api")); return; }
             // G4+ core: pasid != IOMMU_NO_PASID [V]; G2/G3 [I]: the core lets it through and the driver refuses PASID 0.
-            if (pasid == 0) { Emit(new CallFailed("attach", Errno.EINVAL, "PASID 0 is IOMMU_NO_PASID")); return; }
-            if (MaxPasidsRefusal(group, pasid) is { } tooBig) { Emit(new CallFailed("attach", tooBig.Errno, tooBig.Reason)); return; }
+            if (pasid == 0) { Emit(new CallFailed("attach", Errno.EINVAL, "PASID 0 is IOMMU_NO_PASID", "attach.pasid-zero")); return; }
+            if (MaxPasidsRefusal(group, pasid) is { } tooBig) { Emit(new CallFailed("attach", tooBig.Errno, tooBig.Reason, tooBig.Rule)); return; }
             if (group.PasidArray.TryGetValue(pasid, out var slot))
             {
                 Emit(new CallFailed("attach", Errno.EBUSY, slot.Domain == d.Id
                     ? $"PASID {pasid} slot of group {group.Id} already holds {d.Id} (same domain)"
-                    : $"PASID {pasid} slot of group {group.Id} holds {slot.Domain}"));
+                    : $"PASID {pasid} slot of group {group.Id} holds {slot.Domain}", "attach.slot-busy"));
                 return;
             }
-            Emit(new DomainAttached(d.Id, dev.Id, pasid, group.Devices.ToList()));
+            Emit(new DomainAttached(d.Id, dev.Id, pasid, group.Devices.ToList(), "attach.ok"));
         }
 
         private void Detach(DetachDomain c)
         {
             var d = Named("detach", c.Domain);
             if (d is null) return;
-            if (!s.Devices.TryGetValue(c.Device, out var dev)) { Emit(new CallFailed("detach", Errno.ENODEV, $"no such device {c.Device}")); return; }
+            if (!s.Devices.TryGetValue(c.Device, out var dev)) { Emit(new CallFailed("detach", Errno.ENODEV, $"no such device {c.Device}", Sim)); return; }
             var group = s.GroupOf(dev);
             var held = c.Pasid is int p ? (group.PasidArray.TryGetValue(p, out var sl) ? sl.Domain : null) : group.RidDomain;
             if (held != d.Id)
             {
-                Emit(new CallFailed("detach", Errno.EINVAL, $"{d.Id} is not attached at {c.Device}{(c.Pasid is null ? "" : $" PASID {c.Pasid}")}"));
+                Emit(new CallFailed("detach", Errno.EINVAL, $"{d.Id} is not attached at {c.Device}{(c.Pasid is null ? "" : $" PASID {c.Pasid}")}", "sim.misuse"));
                 return;
             }
-            if (d.Type == "sva") { Emit(new CallFailed("detach", Errno.EINVAL, $"{d.Id} is an SVA domain: unbind its handle")); return; }
-            Emit(new DomainDetached(d.Id, dev.Id, c.Pasid, group.Devices.ToList()));
+            if (d.Type == "sva") { Emit(new CallFailed("detach", Errno.EINVAL, $"{d.Id} is an SVA domain: unbind its handle", "sim.misuse")); return; }
+            Emit(new DomainDetached(d.Id, dev.Id, c.Pasid, group.Devices.ToList(), "attach.detach"));
         }
 
         private void Map(MapIova c)
         {
             var d = Named("map", c.Domain);
             if (d is null) return;
-            if (d.Type != "paging") { Emit(new CallFailed("map", Errno.EINVAL, $"{d.Id} is a {d.Type} domain: only paging domains map")); return; }
-            if (c.End <= c.Iova) { Emit(new CallFailed("map", Errno.EINVAL, "empty IOVA range")); return; }
-            if (d.Mappings.Any(m => c.Iova < m.End && m.Iova < c.End)) { Emit(new CallFailed("map", Errno.EEXIST, $"IOVA {SvaJson.Hex(c.Iova)}-{SvaJson.Hex(c.End)} overlaps a mapping")); return; }
+            if (d.Type != "paging") { Emit(new CallFailed("map", Errno.EINVAL, $"{d.Id} is a {d.Type} domain: only paging domains map", "domain.map")); return; }
+            if (c.End <= c.Iova) { Emit(new CallFailed("map", Errno.EINVAL, "empty IOVA range", "domain.map")); return; }
+            if (d.Mappings.Any(m => c.Iova < m.End && m.Iova < c.End)) { Emit(new CallFailed("map", Errno.EEXIST, $"IOVA {SvaJson.Hex(c.Iova)}-{SvaJson.Hex(c.End)} overlaps a mapping", "domain.map")); return; }
             Emit(new IovaMapped(d.Id, c.Iova, c.End, c.Paddr));
         }
 
@@ -802,7 +882,7 @@ public static class SvaKernel
         {
             var d = Named("unmap", c.Domain);
             if (d is null) return;
-            if (d.Type != "paging") { Emit(new CallFailed("unmap", Errno.EINVAL, $"{d.Id} is a {d.Type} domain")); return; }
+            if (d.Type != "paging") { Emit(new CallFailed("unmap", Errno.EINVAL, $"{d.Id} is a {d.Type} domain", "domain.map")); return; }
             Emit(new IovaUnmapped(d.Id, c.Iova, c.End));
         }
     }

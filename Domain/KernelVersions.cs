@@ -77,25 +77,64 @@ public enum AsidModel
     PrivatePerDomain,
 }
 
-/// <summary>Binding an mm whose process already exited (kernel-sva.md §4 row 20).</summary>
+/// <summary>Binding an mm whose process already exited (kernel-sva.md §9, replacing §4 row 20).</summary>
 public enum ExitedMmBind
 {
     /// <summary>
-    /// G1–G4 [U]: the core never looks at mm_users. Re-binding an existing (dev, mm) pair works as usual,
-    /// but a new pairing registers an mmu_notifier, and __mmu_notifier_register has
-    /// BUG_ON(mm_users &lt;= 0): the caller broke the contract and the kernel oopses. Modelled as -EINVAL.
+    /// G1–G4 [V]: the core never looks at mm_users. Re-binding an existing (dev, mm) pair (or a device whose
+    /// (RID domain, mm) notifier exists) works as usual, but a new notifier hits BUG_ON(mm_users &lt;= 0) in
+    /// __mmu_notifier_register: a kernel BUG, not an errno.
     /// </summary>
     NotifierRegistrationBugOn,
-    /// <summary>G5 Arm: set_dev_pasid does mmget_not_zero(domain->mm) and fails with -EINVAL [V].</summary>
-    MmgetNotZero,
+    /// <summary>
+    /// G5 [V]: attaching an existing SVA domain fails -EINVAL in Arm set_dev_pasid (mmget_not_zero), but
+    /// iommu_sva_bind_device discards that error, allocates a new domain, and its mmu_notifier_register hits
+    /// the same BUG_ON.
+    /// </summary>
+    MmgetSwallowedThenBugOn,
+}
+
+/// <summary>What Arm set_dev_pasid / sva_bind does when the device's RID domain is identity or blocked (not S1).</summary>
+public enum NonPagingRidDomainRule
+{
+    /// <summary>G1 arm_smmu_sva_bind: stage != S1 → -EINVAL [V].</summary>
+    BindEinval,
+    /// <summary>6.2–6.8 [U]: before ae91f6552c30 the misuse 'usually will hit a WARN_ON() in arm_smmu_write_ctx_desc()';
+    /// the errno is not established. The simulator keeps -ENODEV and marks it uncertain.</summary>
+    UncertainEnodev,
+    /// <summary>6.9/6.10 (ae91f6552c30): the RID domain must be S1: -ENODEV [V].</summary>
+    CheckedEnodev,
+    /// <summary>6.11+ [U]: the PASID's CD is built whatever the RID domain is: not checked.</summary>
+    NotChecked,
+}
+
+/// <summary>What the Arm SVA notifier sends as TLBI when CPU page tables change (kernel-sva.md §9 invalidation).</summary>
+public enum ArmNotifierTlbi
+{
+    /// <summary>5.11: Arm SVA required BTM, the broadcast CPU TLBI covers the shared ASID: ATC invalidation only.</summary>
+    AtcOnly,
+    /// <summary>5.12–6.5: range TLBI by ASID for any size.</summary>
+    RangeByAsid,
+    /// <summary>6.6+ (d5afb4b47e13): whole-ASID TLBI once the range reaches the CMDQ_MAX_TLBI_OPS threshold.</summary>
+    WholeAsidPastThreshold,
+}
+
+/// <summary>The IOMMU driver of a device (the script's <c>driver=</c>): which driver's rules apply.</summary>
+public static class Drivers
+{
+    public const string SmmuV3 = "smmuv3";
+    public const string Vtd = "vtd";
+    public const string Amd = "amd";
+    public const string Default = SmmuV3;
+    public static readonly IReadOnlyList<string> All = [SmmuV3, Vtd, Amd];
 }
 
 /// <summary>Where the IOPF core looks for the fault handler relative to the partial (non-last) list (§3.1).</summary>
 public enum FaultHandlerLookup
 {
-    /// <summary>≤6.11: non-last requests are parked first; the handler is looked up for the last one only.</summary>
+    /// <summary>≤6.10: non-last requests are parked first; the handler is looked up for the last one only.</summary>
     AtLastRequest,
-    /// <summary>Aug-2024 fix (~6.12 [U]): find_fault_handler runs before anything else, for every page request.</summary>
+    /// <summary>b58b133e680b (6.11, §9): find_fault_handler runs before anything else, for every page request.</summary>
     BeforeAnything,
 }
 
@@ -117,22 +156,31 @@ public sealed record KernelRules
     /// <summary>G1: iommu_sva_bind_device rejects groups with more than one device (-EINVAL).</summary>
     public required bool SingletonGroupOnly { get; init; }
     /// <summary>
-    /// 6.8+ (commit c404f55c26fc, release [U]; §4 row 8 puts it in G4): iommu_attach_device_pasid checks
-    /// pasid &lt; max_pasids on every group device before touching the slot (-EINVAL). Devices with
+    /// 6.9+ (commit c404f55c26fc, §9): iommu_attach_device_pasid checks pasid &lt; max_pasids on every group
+    /// device before touching the slot (-EINVAL); 6.8 attaches past a member's limit. Devices with
     /// max_pasids 0 are checked too: the fix that skips them (tdave, 2025) is later than every version here.
     /// </summary>
     public required bool AttachChecksEveryGroupDevice { get; init; }
     /// <summary>
-    /// 5.11–6.3: the ioasid-era iommu_sva_alloc_pasid(mm, min = 1, max = max_pasids - 1) first rejects an
-    /// empty range (max &lt; min) with -EINVAL, whatever mm->pasid is (a device with max_pasids 1).
+    /// 5.11–6.5 (§9): iommu_sva_alloc_pasid(mm, min = 1, max = max_pasids - 1) first rejects an empty range
+    /// (max &lt; min) with -EINVAL, whatever mm->pasid is (a device with max_pasids 1), until the global
+    /// allocator moved to the core in 6.6.
     /// </summary>
     public required bool RejectEmptyPasidRange { get; init; }
     /// <summary>
-    /// Errno when the device's RID domain (a script's <c>attach NAME BDF</c>) is identity or blocked, not a
-    /// stage-1 paging domain: G1 arm_smmu_sva_bind -EINVAL, G2–G4 Arm set_dev_pasid -ENODEV; null: not checked
-    /// (6.11+ Arm builds the PASID's CD whatever the RID domain is [U]).
+    /// The device's RID domain (a script's <c>attach NAME BDF</c>) is identity or blocked, not a stage-1 paging
+    /// domain (Arm only): G1 -EINVAL; 6.2–6.8 -ENODEV [U]; 6.9/6.10 -ENODEV (ae91f6552c30); 6.11+ not checked [U].
     /// </summary>
-    public required Errno? NonPagingRidDomain { get; init; }
+    public required NonPagingRidDomainRule NonPagingRidDomain { get; init; }
+    /// <summary>
+    /// 5.13+: the generic IOPF queue exists; Arm SMMUv3 SVA needs it (arm_smmu_iopf_supported()), so on 5.11/5.12
+    /// an SMMUv3 master cannot enable SVA (bind -ENODEV). VT-d SVA (PRQ in the driver) works without it.
+    /// </summary>
+    public required bool GenericIopf { get; init; }
+    /// <summary>What TLBI the Arm notifier sends on an invalidation (§9).</summary>
+    public required ArmNotifierTlbi ArmNotifierTlbi { get; init; }
+    /// <summary>6.11+ Arm: after release the fault-everything CD makes the SMMU abort accesses of masters without STALL_FORCE.</summary>
+    public required bool ArmReleaseAbortsAccess { get; init; }
     public required FaultDispatch FaultDispatch { get; init; }
     public required FaultHandlerLookup FaultHandlerLookup { get; init; }
     /// <summary>Fault for a PASID with nothing attached / no handler, 6.7+ dispatch only.</summary>
@@ -147,8 +195,11 @@ public sealed record KernelRules
     public required ExitedMmBind ExitedMmBind { get; init; }
 }
 
-/// <summary>One supported kernel version: its name, its parent, what it changed, and the resulting rules.</summary>
-public sealed record KernelVersion(string Name, string? Parent, string Summary, KernelRules Rules)
+/// <summary>
+/// One supported kernel version: its name, its parent, what it changed, the resulting rules, and the ids of the
+/// rules (<see cref="KernelRuleTable"/>) whose behaviour it introduced or changed relative to its parent.
+/// </summary>
+public sealed record KernelVersion(string Name, string? Parent, string Summary, KernelRules Rules, IReadOnlyList<string> Introduces)
 {
     public Generation Generation => Rules.Generation;
     public override string ToString() => Name;
@@ -157,7 +208,8 @@ public sealed record KernelVersion(string Name, string? Parent, string Summary, 
 /// <summary>
 /// The supported versions, each the parent's rules plus its differences. Read top to bottom it is the
 /// history of the seeds: 6.8-rc1 = 6.7 + per-mm PASID data and shared domains (the EBUSY regression);
-/// 6.8 = 6.8-rc1 + the handle list.
+/// 6.8 = 6.8-rc1 + the handle list. A version stands for the releases up to the next one (5.11 for
+/// 5.11/5.12, 6.9 for 6.9/6.10, 6.11 for 6.11 onwards).
 /// </summary>
 public static class KernelVersions
 {
@@ -177,7 +229,7 @@ public static class KernelVersions
             AttachChecksEveryGroupDevice = false,
             RejectEmptyPasidRange = true,
             // 5.11 arm_smmu_sva_bind: smmu_domain->stage != ARM_SMMU_DOMAIN_S1 -> -EINVAL (§2 G1 step 3).
-            NonPagingRidDomain = Errno.EINVAL,
+            NonPagingRidDomain = NonPagingRidDomainRule.BindEinval,
             // 5.11/5.12 handled page requests in vendor code only [U]: modelled as the 5.13 generic IOPF path.
             FaultDispatch = FaultDispatch.GlobalPasidLookup,
             FaultHandlerLookup = FaultHandlerLookup.AtLastRequest,
@@ -187,61 +239,89 @@ public static class KernelVersions
             AsidModel = AsidModel.SharedCpuAsid,
             SvaDomainPerIommuInstance = false,
             ExitedMmBind = ExitedMmBind.NotifierRegistrationBugOn,
+            GenericIopf = false,
+            ArmNotifierTlbi = ArmNotifierTlbi.AtcOnly,
+            ArmReleaseAbortsAccess = false,
         };
-        Add("5.11", null, "G1 bond model (Arm SMMUv3 SVA lands): bond refs per (dev, mm); PASID refcounted, freed at last unbind; -ENOMEM on exhaustion", v511);
-        var v518 = Add("5.18", "5.11", "PASID lives as long as the mm (freed in __mmdrop); range check rejects the top value (off-by-one)",
-            v511 with { PasidFreedAtLastUnbind = false, PasidRangeCheck = PasidRangeCheck.RejectTopValue });
-        var v62 = Add("6.2", "5.18", "G2: one SVA domain per (device, mm), fresh handle per bind, domain->users counts binds; -EOPNOTSUPP without PASIDs; groups allowed; non-paging RID domain -> -ENODEV (set_dev_pasid); IOPF finds the domain by (dev, pasid)",
+        Add("5.11", null, "G1 bond model: bond refs per (dev, mm); PASID refcounted, freed at last unbind; -ENOMEM on exhaustion. Arm SMMUv3 cannot enable SVA yet (no IOPF: bind -ENODEV); VT-d SVA works",
+            v511, "g1.bond-new", "g1.vtd-bond", "arm.sva-needs-iopf", "inv.arm-btm-atc-only", "iopf.vendor-prq", "pasid.range-inside", "pasid.exhausted-ioasid", "pasid.empty-range", "g1.singleton-group", "g1.rid-not-s1", "bug.notifier-register",
+            "g1.no-ssids", "sva.not-enabled", "g1.bond-shared", "g1.notifier-reused-after-exit", "g1.unbind", "inv.pasid-flush", "inv.no-notifier",
+            "release.quiet-cd", "release.none", "domain.alloc", "domain.map", "attach.rid", "attach.no-pasid-api", "dma.non-sva-domain");
+        var v513 = Add("5.13", "5.11", "generic IOPF queue and Arm stall support: Arm SMMUv3 SVA works (bond model); range TLBI by ASID for any size; page requests through the generic IOPF path",
+            v511 with { GenericIopf = true, ArmNotifierTlbi = ArmNotifierTlbi.RangeByAsid },
+            "iopf.global-pasid", "iopf.partial", "iopf.no-queue-failure", "inv.arm-range", "iopf.mm-exited", "iopf.vma-denied", "iopf.handled");
+        var v518 = Add("5.18", "5.13", "PASID lives as long as the mm (freed in __mmdrop); range check rejects the top value (off-by-one)",
+            v513 with { PasidFreedAtLastUnbind = false, PasidRangeCheck = PasidRangeCheck.RejectTopValue },
+            "pasid.range-off-by-one", "mm.drop");
+        var v62 = Add("6.2", "5.18", "G2: one SVA domain per (device, mm), fresh handle per bind, domain->users counts binds; -EOPNOTSUPP without PASIDs; groups allowed; non-paging RID domain -> -ENODEV [U] (set_dev_pasid); IOPF finds the domain by (dev, pasid)",
             v518 with
             {
                 Generation = Generation.G2,
                 NoPasidDevice = NoPasidDeviceRule.CoreEopnotsupp,
                 SingletonGroupOnly = false,
-                NonPagingRidDomain = Errno.ENODEV,
+                NonPagingRidDomain = NonPagingRidDomainRule.UncertainEnodev,
                 FaultDispatch = FaultDispatch.DomainLookupInWork,
-            });
-        var v64 = Add("6.4", "6.2", "IDA allocator: -ENOSPC on exhaustion (and for an empty range); off-by-one fixed; LAM mm refused with -EBUSY",
-            v62 with { PasidExhausted = Errno.ENOSPC, PasidRangeCheck = PasidRangeCheck.RejectAboveMax, RejectEmptyPasidRange = false, LamCheck = true });
-        var v66 = Add("6.6", "6.4", "global PASID allocator: a device without PASIDs gets -EOVERFLOW (mm has a PASID) or -ENOSPC",
-            v64 with { NoPasidDevice = NoPasidDeviceRule.GlobalAllocator });
-        // §3.1's dispatch table puts 6.7 in the "6.7–6.8" band (get_domain_for_iopf in iommu_queue_iopf,
-        // error -> Arm FAILURE); §4 row 14's G2 column ("INVALID") is the 6.2–6.6 answer and does not
-        // single 6.7 out. The per-version table is followed here.
-        var v67 = Add("6.7", "6.6", "IOPF looks the domain up in the report path: no domain -> -EINVAL to the driver (Arm answers FAILURE)",
-            v66 with { FaultDispatch = FaultDispatch.DomainLookupInReport, NoDomainAnswer = RefusedFaultAnswer.Failure });
+            },
+            "g2.domain-new", "g2.domain-reused", "g2.slot-not-sva", "g2.unbind", "pasid.no-pasid-eopnotsupp", "attach.slot-busy", "attach.ok", "attach.detach", "attach.pasid-zero", "arm.rid-not-s1.uncertain", "iopf.domain-in-work");
+        var v64 = Add("6.4", "6.2", "IDA allocator: -ENOSPC on exhaustion; off-by-one fixed; LAM mm refused with -EBUSY (max_pasids 1 still -EINVAL: the argument check lives until 6.6)",
+            v62 with { PasidExhausted = Errno.ENOSPC, PasidRangeCheck = PasidRangeCheck.RejectAboveMax, LamCheck = true },
+            "pasid.exhausted-ida", "pasid.range-above-max", "pasid.lam");
+        var v66 = Add("6.6", "6.4", "global PASID allocator in the core: a device without PASIDs gets -EOVERFLOW (mm has a PASID) or -ENOSPC, max_pasids 1 no longer -EINVAL; Arm whole-ASID TLBI past the threshold (d5afb4b47e13)",
+            v64 with { NoPasidDevice = NoPasidDeviceRule.GlobalAllocator, RejectEmptyPasidRange = false, ArmNotifierTlbi = ArmNotifierTlbi.WholeAsidPastThreshold },
+            "pasid.exhausted-global", "inv.arm-threshold");
+        // §9: in 6.7, 6.8-rc1 and 6.8 the work item iopf_handler looks the domain up and answers INVALID (the
+        // "-EINVAL to the driver, Arm FAILURE" reading of §3.1 is the 6.9 code, 351ffcb11ca0).
+        var v67 = Add("6.7", "6.6", "IOPF: the domain is looked up in the report path; a fault at a (device, PASID) without domain is answered INVALID by the work item",
+            v66 with { FaultDispatch = FaultDispatch.DomainLookupInReport },
+            "iopf.no-domain-invalid-6.7");
         var v68rc1 = Add("6.8-rc1", "6.7", "G3: per-mm iommu_mm, SVA domains shared across devices; a second bind of the same (dev, mm) fails -EBUSY (regression)",
-            v67 with { Generation = Generation.G3 });
-        var v68 = Add("6.8", "6.8-rc1", "G4: per-mm handle list restores sharing: re-bind returns the same handle, handle->users++; attach checks pasid < max_pasids on every group device [release U]",
-            v68rc1 with { Generation = Generation.G4, AttachChecksEveryGroupDevice = true });
-        // 6.8 keeps 6.8-rc1's fault path (the G4 fix 65d4418c5002 touched iommu-sva.c only): a device not on an
-        // IOPF queue still gets -EINVAL -> Arm FAILURE. §4 row 16's G4 cell "no response (bug)" is the 6.9/6.10
-        // answer (3dfa64aecbaf "Make iommu_report_device_fault() return void" is a 6.9 change).
-        var v69 = Add("6.9", "6.8", "fault report returns void: no domain -> 'iopf aborted' FAILURE; device not on an IOPF queue -> WARN, no response",
-            v68 with { NotOnIopfQueueAnswer = RefusedFaultAnswer.NoResponse });
-        var v611 = Add("6.11", "6.9", "G5: iommu_attach_handle in the group pasid_array; Arm SVA domains own a private ASID and notifier; exited mm -> -EINVAL (mmget_not_zero); RID domain type no longer checked [U]",
+            v67 with { Generation = Generation.G3 },
+            "g3.rebind-ebusy", "g3.domain-shared", "g3.domain-new", "g3.unbind");
+        var v68 = Add("6.8", "6.8-rc1", "G4: per-mm handle list restores sharing: re-bind returns the same handle, handle->users++ (6.8 still attaches past a group member's max_pasids)",
+            v68rc1 with { Generation = Generation.G4 },
+            "g4.handle-shared", "g4.unbind");
+        // §9: 351ffcb11ca0, b554e396e51c, 3dfa64aecbaf, ae91f6552c30 and c404f55c26fc are all 6.9 merge-window commits.
+        var v69 = Add("6.9", "6.8", "fault report returns void: no domain -> 'iopf aborted' FAILURE; device not on an IOPF queue -> WARN, no response; PASID checked against every group member's max_pasids (c404f55c26fc); RID domain must be S1 (ae91f6552c30)",
+            v68 with
+            {
+                NoDomainAnswer = RefusedFaultAnswer.Failure,
+                NotOnIopfQueueAnswer = RefusedFaultAnswer.NoResponse,
+                AttachChecksEveryGroupDevice = true,
+                NonPagingRidDomain = NonPagingRidDomainRule.CheckedEnodev,
+            },
+            "iopf.no-domain-failure", "iopf.no-queue-withheld", "attach.member-max-pasids", "arm.rid-not-s1");
+        // §9: b58b133e680b ("Handle iommu faults for a bad iopf setup") is 6.11 (v6.11-rc5), not 6.12.
+        Add("6.11", "6.9", "G5: iommu_attach_handle in the group pasid_array; Arm SVA domains own a private ASID and notifier; after release the SMMU aborts accesses (fault-everything CD); b58b133e680b: the fault handler is looked up first, no handler or no IOPF queue -> INVALID; RID domain type no longer checked [U]",
             v69 with
             {
                 Generation = Generation.G5,
                 NotifierModel = NotifierModel.PerSvaDomain,
                 AsidModel = AsidModel.PrivatePerDomain,
                 SvaDomainPerIommuInstance = true,
-                NonPagingRidDomain = null,
-                ExitedMmBind = ExitedMmBind.MmgetNotZero,
-            });
-        Add("6.12", "6.11", "Aug-2024 'bad iopf' fix [release U]: the handler is looked up first, for every request; no handler or no IOPF queue -> the core answers INVALID",
-            v611 with
-            {
+                NonPagingRidDomain = NonPagingRidDomainRule.NotChecked,
+                ExitedMmBind = ExitedMmBind.MmgetSwallowedThenBugOn,
+                ArmReleaseAbortsAccess = true,
                 FaultHandlerLookup = FaultHandlerLookup.BeforeAnything,
                 NoDomainAnswer = RefusedFaultAnswer.Invalid,
                 NotOnIopfQueueAnswer = RefusedFaultAnswer.Invalid,
-            });
+            },
+            "g5.handle-shared", "g5.slot-other-mm", "g5.slot-not-sva", "g5.unbind", "arm.other-smmu", "arm.rid-not-checked", "bug.notifier-register-g5", "arm.access-aborted", "release.fault-all-cd", "iopf.no-handler-invalid", "iopf.no-queue-invalid");
         _ = v68;
     }
 
-    private static KernelRules Add(string name, string? parent, string summary, KernelRules rules)
+    private static KernelRules Add(string name, string? parent, string summary, KernelRules rules, params string[] introduces)
     {
-        all.Add(new KernelVersion(name, parent, summary, rules));
+        foreach (var id in introduces) _ = KernelRuleTable.Get(id); // a typo fails at type initialisation, not in a report
+        all.Add(new KernelVersion(name, parent, summary, rules, introduces));
         return rules;
+    }
+
+    /// <summary>The rule fields (<see cref="KernelRules"/> properties) whose value differs from the parent's.</summary>
+    public static IReadOnlyList<string> ChangedFields(KernelVersion v)
+    {
+        if (v.Parent is null) return [];
+        var parent = Get(v.Parent).Rules;
+        return typeof(KernelRules).GetProperties().Where(p => !Equals(p.GetValue(parent), p.GetValue(v.Rules))).Select(p => p.Name).ToList();
     }
 
     public static IReadOnlyList<KernelVersion> All => all;

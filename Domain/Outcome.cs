@@ -2,7 +2,11 @@ using Sva.Domain.Json;
 
 namespace Sva.Domain;
 
-/// <summary>What one call answered, read off the events it produced and the state after them.</summary>
+/// <summary>
+/// What one call answered, read off the events it produced and the state after them. <see cref="Rule"/>: the kernel
+/// rule that decided it (from the first event of the call that names one); <see cref="Bug"/>: the site of a kernel
+/// BUG the call hit (it then has no errno); <see cref="TaintedAt"/>: the seq of the session's first BUG, if any.
+/// </summary>
 public sealed record CallOutcome(
     string Op,
     bool Ok,
@@ -13,9 +17,28 @@ public sealed record CallOutcome(
     string? Domain,
     int? Pasid,
     string? Response,
-    string? Dma = null)
+    string? Dma = null,
+    KernelRule? Rule = null,
+    string? Bug = null,
+    long? TaintedAt = null)
 {
     public static CallOutcome Of(KernelCall call, IReadOnlyList<SvaEvent> events, SvaState after)
+    {
+        var o = Core(call, events, after);
+        var ruleId = call is MmDrop && o.Ok ? "mm.drop"
+            : events.OfType<IRuled>().Select(e => e.Rule).FirstOrDefault(r => r is not null)
+              ?? call switch
+              {
+                  ProbeDevice or CreateMm or MapVma => "sim.ok",
+                  AllocDomain => "domain.alloc",
+                  MapIova or UnmapIova => "domain.map",
+                  InvalidateRange => "inv.no-notifier",
+                  _ => null,
+              };
+        return o with { Rule = KernelRuleTable.Find(ruleId), TaintedAt = after.TaintedAt };
+    }
+
+    private static CallOutcome Core(KernelCall call, IReadOnlyList<SvaEvent> events, SvaState after)
     {
         string? name = (call as Bind)?.Name;
         foreach (var e in events)
@@ -25,6 +48,7 @@ public sealed record CallOutcome(
                 case BindFailed f: return new(call.Op, false, f.Errno, f.Reason, name, null, null, null, null);
                 case UnbindRejected u: return new(call.Op, false, null, u.Reason, null, u.Handle, null, null, null);
                 case CallFailed f: return new(call.Op, false, f.Errno, f.Reason, null, null, null, null, null);
+                case KernelBug k: return new(call.Op, false, null, k.Reason, name, null, null, null, null, Bug: k.Site);
             }
         }
         switch (call)
@@ -43,6 +67,8 @@ public sealed record CallOutcome(
             }
             case PageFault:
             {
+                var aborted = events.OfType<AccessAborted>().LastOrDefault();
+                if (aborted is not null) return new(call.Op, true, null, aborted.Reason, null, null, null, aborted.Pasid, "ABORTED");
                 var sent = events.OfType<PageResponseSent>().LastOrDefault();
                 if (sent is not null) return new(call.Op, true, null, sent.Reason, null, null, null, sent.Pasid, sent.Code.ToString());
                 var withheld = events.OfType<PageResponseWithheld>().LastOrDefault();
@@ -62,9 +88,15 @@ public sealed record CallOutcome(
         }
     }
 
-    /// <summary>One line for a terminal: <c>bind h1 -> H1 D1 pasid 1</c>, <c>bind -> -EBUSY (reason)</c>.</summary>
-    public string Describe()
+    /// <summary>One line for a terminal: <c>bind h1 -> H1 D1 pasid 1</c>, <c>bind -> -EBUSY (reason)</c>; a tainted session says so.</summary>
+    public string Describe() => TaintedAt is long t ? $"{DescribeOutcome()} [tainted since seq {t}]" : DescribeOutcome();
+
+    /// <summary>The rule on one line: <c>iommu_sva_bind_device(), 092edaddb660 — says</c>.</summary>
+    public string? Explain() => Rule is null ? null : $"{Rule.Short} — {Rule.Says}";
+
+    private string DescribeOutcome()
     {
+        if (Bug is not null) return $"kernel BUG: {Bug} ({Reason})";
         if (!Ok) return $"-{Errno?.ToString() ?? "ERR"}{(Reason is null ? "" : $" ({Reason})")}".Replace("-ERR", "rejected");
         return Op switch
         {
@@ -74,7 +106,12 @@ public sealed record CallOutcome(
             {
                 "fault" => $"DMA fault: {Reason}",
                 "translated" => $"DMA translated: {Reason}",
-                _ => Response is null ? "queued (not last)" : $"{Response} ({Reason})",
+                _ => Response switch
+                {
+                    null => "queued (not last)",
+                    "ABORTED" => $"access aborted by the SMMU, no page response ({Reason})",
+                    _ => $"{Response} ({Reason})",
+                },
             },
             "domain" => Domain ?? "ok",
             _ => "ok",

@@ -30,6 +30,10 @@ public sealed class SvaState
     public SortedDictionary<int, long> FreedHandles { get; set; } = new();
     /// <summary>Labels whose bind failed → the seq of the failure (so 'unbind h2' can say why there is no h2).</summary>
     public SortedDictionary<string, long> FailedBinds { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>The seq of the first kernel BUG (the session is tainted from there); null: not tainted.</summary>
+    public long? TaintedAt { get; set; }
+    /// <summary>The site of that BUG.</summary>
+    public string? TaintSite { get; set; }
     public int NextHandle { get; set; } = 1;
     public int NextDomain { get; set; } = 1;
     public int NextNotifier { get; set; } = 1;
@@ -67,6 +71,8 @@ public sealed class DeviceObj
     public bool Sva { get; set; }
     public bool Iopf { get; set; }
     public string Iommu { get; set; } = "iommu0";
+    /// <summary>The IOMMU driver (smmuv3, vtd, amd): which driver's rules apply.</summary>
+    public string Driver { get; set; } = Drivers.Default;
     /// <summary>First seen in a capture rather than probed by a script line.</summary>
     public bool Inferred { get; set; }
     /// <summary>What the IOMMU is programmed with for each PASID of this device.</summary>

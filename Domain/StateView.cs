@@ -11,7 +11,9 @@ public sealed record StateView(
     IReadOnlyList<MmView> Mms,
     IReadOnlyList<DomainView> Domains,
     IReadOnlyList<HandleView> Handles,
-    IReadOnlyList<PasidView> PasidAllocator)
+    IReadOnlyList<PasidView> PasidAllocator,
+    long? TaintedAt = null,
+    string? TaintSite = null)
 {
     public static StateView Of(string session, string kernel, SvaState s) => new(
         session,
@@ -20,13 +22,15 @@ public sealed record StateView(
         s.Devices.Values.Select(d => new DeviceView(
             d.Id, d.MaxPasids, d.Group, d.Sva, d.Iopf,
             d.PasidTable.Values.Select(p => new DevicePasidView(p.Pasid, p.Domain, p.Mm, p.Mode)).ToList(),
-            d.Partial.Count)).ToList(),
+            d.Partial.Count, d.Driver)).ToList(),
         s.Mms.Values.Select(m => new MmView(m.Id, m.Pasid, MmStateName(m), m.MmUsers, m.MmCount, m.Inferred)).ToList(),
         s.Domains.Values.Select(d => new DomainView(d.Id, d.Type, d.Name, d.Mm, d.Users, d.Asid,
             d.Attached.Select(a => a.Pasid is null ? a.Device : $"{a.Device}/{a.Pasid}").ToList())).ToList(),
         s.Handles.Values.Select(h => new HandleView(h.Id, h.Device, h.Mm, h.Domain, h.Pasid, h.Users,
             s.HandleNames.Where(kv => kv.Value == h.Id).Select(kv => kv.Key).ToList())).ToList(),
-        s.Pasids.Select(kv => new PasidView(kv.Key, kv.Value)).ToList());
+        s.Pasids.Select(kv => new PasidView(kv.Key, kv.Value)).ToList(),
+        s.TaintedAt,
+        s.TaintSite);
 
     public static string MmStateName(MmObj m) => m.State switch
     {
@@ -40,10 +44,14 @@ public sealed record StateView(
         ["session"] = Session,
         ["seq"] = Seq,
         ["kernel"] = Kernel,
+        // a kernel BUG happened at this seq (the session is tainted from there); null: not tainted
+        ["tainted_since"] = TaintedAt,
+        ["taint"] = TaintSite,
         ["devices"] = new JsonArray(Devices.Select(d => (JsonNode)new JsonObject
         {
             ["id"] = d.Id,
             ["max_pasids"] = d.MaxPasids,
+            ["driver"] = d.Driver,
             ["group"] = d.Group,
             ["sva"] = d.Sva,
             ["iopf"] = d.Iopf,
@@ -71,7 +79,7 @@ public sealed record StateView(
     };
 }
 
-public sealed record DeviceView(string Id, int MaxPasids, int Group, bool Sva, bool Iopf, IReadOnlyList<DevicePasidView> Pasids, int PendingPageRequests);
+public sealed record DeviceView(string Id, int MaxPasids, int Group, bool Sva, bool Iopf, IReadOnlyList<DevicePasidView> Pasids, int PendingPageRequests, string Driver = Drivers.Default);
 public sealed record DevicePasidView(int Pasid, string? Domain, string? Mm, string Mode);
 public sealed record MmView(string Id, int? Pasid, string State, int MmUsers, int MmCount, bool Inferred);
 public sealed record DomainView(string Id, string Type, string? Name, string? Mm, int Users, int? Asid, IReadOnlyList<string> Attached);

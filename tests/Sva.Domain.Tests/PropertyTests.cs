@@ -24,7 +24,8 @@ public class PropertyTests
             from sva in Gen.Frequency((5, Gen.Constant(true)), (1, Gen.Constant(false)))
             from iopf in Gen.Frequency((5, Gen.Constant(true)), (1, Gen.Constant(false)))
             from iommu in Gen.Elements("iommu0", "iommu1")
-            select (KernelCall)new ProbeDevice(d, max, g, sva, iopf, iommu)),
+            from driver in Gen.Frequency((4, Gen.Constant(Drivers.SmmuV3)), (1, Gen.Constant(Drivers.Vtd)), (1, Gen.Constant(Drivers.Amd)))
+            select (KernelCall)new ProbeDevice(d, max, g, sva, iopf, iommu, Driver: driver)),
         (2, from m in Gen.Elements(Mms) from lam in Gen.Frequency((6, Gen.Constant(false)), (1, Gen.Constant(true)))
             select (KernelCall)new CreateMm(m, lam)),
         (1, from m in Gen.Elements(Mms) from a in Gen.Elements(Addresses) from prot in Gen.Elements("r", "rw", "rwx")
@@ -76,6 +77,30 @@ public class PropertyTests
         }
         return (events, s, per);
     }
+
+    [Fact]
+    public void every_outcome_names_a_rule_of_the_table_and_after_a_kernel_bug_every_outcome_says_tainted() =>
+        Check(x =>
+        {
+            var v = KernelVersions.Get(x.Version);
+            var s = new SvaState();
+            long? taintedAt = null;
+            var seq = 0L;
+            foreach (var c in x.Calls)
+            {
+                var e = SvaKernel.Execute(v, s, c);
+                var o = CallOutcome.Of(c, e, s);
+                if (o.Rule is null || KernelRuleTable.Find(o.Rule.Id) != o.Rule) return false;
+                // only KernelBug events start the taint, at their own seq; it never goes away
+                var bug = e.Select((ev, i) => (ev, i)).FirstOrDefault(p => p.ev is KernelBug);
+                if (taintedAt is null && bug.ev is not null) taintedAt = seq + bug.i + 1;
+                seq += e.Count;
+                if (o.TaintedAt != taintedAt) return false;
+                if (taintedAt is not null && !o.Describe().Contains($"tainted since seq {taintedAt}")) return false;
+                if (o.Bug is not null && (o.Errno is not null || o.Ok)) return false;
+            }
+            return true;
+        });
 
     [Fact]
     public void random_call_sequences_never_crash_and_every_call_yields_at_least_one_event() =>

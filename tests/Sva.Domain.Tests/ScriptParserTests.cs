@@ -21,6 +21,22 @@ public class ScriptParserTests
         Assert.Equal(new ProbeDevice("0001:6a:01.7", 0x100000, 3, false, false, "smmu1"), d);
     }
 
+    [Theory, InlineData("smmuv3"), InlineData("vtd"), InlineData("amd")]
+    public void device_line_names_the_iommu_driver_apart_from_the_instance(string driver)
+    {
+        var d = Assert.IsType<ProbeDevice>(One($"device 00:03.0 pasids=16 iommu=dmar3 driver={driver}"));
+        Assert.Equal(new ProbeDevice("0000:00:03.0", 16, null, true, true, "dmar3", Driver: driver), d);
+        Assert.Equal(Drivers.SmmuV3, Assert.IsType<ProbeDevice>(One("device 00:03.0 pasids=16")).Driver);
+    }
+
+    [Fact]
+    public void an_unknown_driver_is_an_error_naming_the_line_and_the_drivers()
+    {
+        var e = Assert.Throws<ScriptFormatException>(() => ScriptParser.Parse("mm m1\ndevice 00:03.0 pasids=16 driver=intel\n", "t.sva"));
+        Assert.Contains("t.sva:2", e.Message);
+        Assert.Contains("driver=smmuv3|vtd|amd", e.Message);
+    }
+
     [Fact]
     public void mm_vma_bind_unbind_lines()
     {

@@ -62,10 +62,10 @@ public sealed class Sim
 /// <summary>The versions of each generation, for [Theory] rows.</summary>
 public static class V
 {
-    public static readonly string[] G1 = ["5.11", "5.18"];
+    public static readonly string[] G1 = ["5.11", "5.13", "5.18"];
     public static readonly string[] G2 = ["6.2", "6.4", "6.6", "6.7"];
     public static readonly string[] G3 = ["6.8-rc1"];
     public static readonly string[] G4 = ["6.8", "6.9"];
-    public static readonly string[] G5 = ["6.11", "6.12"];
+    public static readonly string[] G5 = ["6.11"];
     public static IEnumerable<string> All => KernelVersions.All.Select(v => v.Name);
 }

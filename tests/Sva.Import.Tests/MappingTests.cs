@@ -23,7 +23,7 @@ public sealed class MappingTests
         var calls = events.Where(e => e.Call is not null).Select(e => e.Call!).Distinct().ToList();
         Assert.Equal(["device", "mm", "bind", "fault"], calls.Select(c => c.Call.Op));
         Assert.Equal([true, true, true, false], calls.Select(c => c.Inferred));
-        Assert.Equal(new ProbeDevice("0000:00:0a.0", ObservationMapper.InferredMaxPasids, null, true, true, "dmar0", Inferred: true), calls[0].Call);
+        Assert.Equal(new ProbeDevice("0000:00:0a.0", ObservationMapper.InferredMaxPasids, null, true, true, "dmar0", Inferred: true, Driver: Drivers.Vtd), calls[0].Call);
         Assert.Equal(new CreateMm("mm.pasid2", false, true, 2), calls[1].Call);
         Assert.Equal(new PageFault("0000:00:0a.0", 2, 0x559ef6f9c000, "rw", 1, true), calls[3].Call);
         Assert.IsType<CaptureObserved>(events[0].Event);
@@ -79,6 +79,39 @@ public sealed class MappingTests
         var findings = Check(events);
         Assert.Equal(mismatches, findings.Count);
         if (mismatches > 0) Assert.Contains("-EBUSY", findings[0].Message);
+    }
+
+    /// <summary>Issue 9: a capture that answered a fault after release, against 6.11's Arm abort (no page response at all).</summary>
+    [Fact]
+    public void a_response_the_smmu_would_have_aborted_on_6_11_is_a_mismatch_naming_the_abort()
+    {
+        var events = new List<SeqEvent>
+        {
+            new(1, new CaptureObserved("ftrace", "DevFault", "d", 1, 0x1000, null, 9, true, "w", null, null, "dev_fault ..."), "c:2"),
+            new(2, new AccessAborted("d", 1, 0x1000, "w", 9, "fault-everything CD", "arm.access-aborted"), "c:2"),
+            new(3, new CaptureObserved("ftrace", "DevPageResponse", "d", 1, null, null, 9, null, null, 1, null, "dev_page_response ..."), "c:3"),
+        };
+        var f = Assert.Single(Conformance.Check(events));
+        Assert.Equal(2, f.SimulatedSeq);
+        Assert.Contains("answered INVALID", f.Message);
+        Assert.Contains("abort the access", f.Message);
+    }
+
+    [Theory]
+    [InlineData("6.8", "BUG", 0)]
+    [InlineData("6.11", "BUG", 0)]
+    [InlineData("6.8", "-EINVAL", 1)] // the old answer: a bind after exit returned no errno in any kernel
+    public async Task a_jsonl_bind_after_exit_is_a_kernel_bug_failure(string kernel, string expect, int mismatches)
+    {
+        // the first bind declares m1; after its exit, a bind of another device is a new pairing: a new notifier
+        var events = await DecideAsync($$"""
+            {"op":"bind","device":"0000:00:03.0","mm":"m1","expect":"ok"}
+            {"op":"exit","mm":"m1"}
+            {"op":"bind","device":"0000:00:04.0","mm":"m1","expect":"{{expect}}"}
+            """, "jsonl", kernel);
+        Assert.Single(events, e => e.Event is KernelBug);
+        Assert.Contains(events, e => ImportDecider.IsFailure(e.Event));
+        Assert.Equal(mismatches, Check(events).Count);
     }
 
     [Fact]

@@ -27,8 +27,9 @@ public static class CompareVerb
             answered: ok or errno, the handle and the domain by identity (the call that first produced them; a
             G1 bond has no domain, so the domain is only compared when both versions have one), the PASID, the
             page response, invalidation rounds, how release quieted the PASID entries, and whether the PASID was
-            freed. Prints the first divergence and a per-call table; exit 0 when identical, 1 when they differ,
-            2 on bad input. --json: one object with identical, first_divergence {line, seq, op, a, b} and rows.
+            freed. Prints the first divergence with the rule that decided each side (kernel function, commit or
+            release, confidence when not V) and a per-call table; exit 0 when identical, 1 when they differ,
+            2 on bad input. --json: one object with identical, first_divergence {line, seq, op, a, b} and rows (each side with its rule object).
             """)
         {
             input, kernels, all, common.Json,
@@ -111,8 +112,8 @@ public static class CompareVerb
         {
             var where = Differential.Where(c.Calls.Select(x => x.Call).ToList(), f.Index);
             Output.Console.WriteLine($"first divergence at {where}{(f.Call.Seq is long s && f.Call.Line is not null ? $" (seq {s})" : "")}: {RunVerb.Describe(f.Call.Call)}");
-            Output.Console.WriteLine($"  {c.A.Name,-8} {f.A.Text}");
-            Output.Console.WriteLine($"  {c.B.Name,-8} {f.B.Text}");
+            Output.Console.WriteLine($"  {c.A.Name}: {f.A.Explained}");
+            Output.Console.WriteLine($"  {c.B.Name}: {f.B.Explained}");
         }
         // By default the calls that differ and one call of context on each side; --all shows every call.
         var show = c.Calls.Where((x, i) => all || !x.Same

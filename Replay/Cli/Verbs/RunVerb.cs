@@ -15,9 +15,10 @@ public static class RunVerb
         var session = new Option<string?>("--session") { Description = "Session name; an existing session is continued (same kernel only). Default: the script's name plus a unique suffix" };
         var chunk = new Option<int>("--chunk") { Description = "Calls decided and appended per transaction (a version conflict re-decides the chunk)", DefaultValueFactory = _ => 64 };
         var again = new Option<bool>("--again") { Description = "Append the script although it was recorded into this --session completely before (without it: refused; an interrupted run of the same script resumes after its last committed call)" };
-        var cmd = new Command("run", "Run a .sva script: each call is decided under the kernel version's rules, recorded as events, and its outcome printed (one line per call)\n\nScript grammar:\n" + ScriptParser.Grammar)
+        var explain = new Option<bool>("--explain") { Description = "Under each call, the rule that decided it: kernel function (and driver), the commit or release that introduced it, confidence (V read in source, I inferred, U uncertain)" };
+        var cmd = new Command("run", "Run a .sva script: each call is decided under the kernel version's rules, recorded as events, and its outcome printed (one line per call, each as its batch commits; --json adds each outcome's rule object; a kernel BUG taints the session and every later outcome says so)\n\nScript grammar:\n" + ScriptParser.Grammar)
         {
-            file, kernel, session, chunk, again, common.Json,
+            file, kernel, session, chunk, again, explain, common.Json,
         };
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
@@ -65,8 +66,12 @@ public static class RunVerb
             {
                 Output.Info($"session {result.Session} (kernel {result.Kernel}){(result.Created ? "" : ", continued")}: {rows.Count} calls, last seq {result.LastSeq}{(result.Conflicts > 0 ? $", {result.Conflicts} version conflicts re-decided" : "")}");
                 var t = Output.Table("line", "call", "outcome", "seq");
+                var explained = pr.GetValue(explain);
                 foreach (var c in rows)
+                {
                     t.Row(c.Call.Source is { } s ? lineOf[s] : null, Describe(c.Call.Call), c.Outcome.Describe(), c.LastSeq);
+                    if (explained && c.Outcome.Explain() is { } why) t.Row("", "", "  why: " + why, "");
+                }
                 Output.Console.Write(t);
             }
             return 0;
@@ -93,13 +98,16 @@ public static class RunVerb
         if (o.Op == "fault") { j["response"] = o.Response; j["pasid"] = o.Pasid; if (o.Domain is not null) j["domain"] = o.Domain; }
         if (o.Op == "domain") j["domain"] = o.Domain;
         j["reason"] = o.Reason;
+        j["rule"] = o.Rule?.ToJson();
+        if (o.Bug is not null) j["kernel_bug"] = o.Bug;
+        if (o.TaintedAt is long tainted) j["tainted_since"] = tainted;
         j["events"] = new JsonArray(c.Events.Select(e => (JsonNode)JsonValue.Create(EventTypes.NameOf(e))!).ToArray());
         return j;
     }
 
     public static string Describe(KernelCall call) => call switch
     {
-        ProbeDevice d => $"device {d.Device} pasids={d.MaxPasids}",
+        ProbeDevice d => $"device {d.Device} pasids={d.MaxPasids}{(d.Driver == Drivers.Default ? "" : $" driver={d.Driver}")}",
         CreateMm m => $"mm {m.Mm}",
         Bind b => $"bind {(b.Name is null ? "" : b.Name + " ")}{b.Device} {b.Mm}",
         Unbind u => $"unbind {u.Handle}",

@@ -31,12 +31,18 @@ public static class SessionsVerb
 
     public static Command Kernels(CliCommon common)
     {
-        var cmd = new Command("kernels", "The supported kernel versions with their generation, parent and what each changed") { common.Json };
+        var cmd = new Command("kernels", "The supported kernel versions with their generation, parent and what each changed (--json: also the changed rule fields and the rules each brings, with function, commit or release and confidence)") { common.Json };
         cmd.SetAction((pr, ct) => CliCommon.Guard(() =>
         {
             if (pr.GetValue(common.Json))
                 foreach (var v in KernelVersions.All)
-                    Output.JsonLine(new JsonObject { ["version"] = v.Name, ["generation"] = v.Generation.ToString(), ["parent"] = v.Parent, ["summary"] = v.Summary });
+                    Output.JsonLine(new JsonObject
+                    {
+                        ["version"] = v.Name, ["generation"] = v.Generation.ToString(), ["parent"] = v.Parent, ["summary"] = v.Summary,
+                        // what differs from the parent: the rule fields, and the rules (with their commits) they bring
+                        ["changed_fields"] = new JsonArray(KernelVersions.ChangedFields(v).Select(f => (JsonNode)JsonValue.Create(f)!).ToArray()),
+                        ["rules"] = new JsonArray(v.Introduces.Select(id => (JsonNode)KernelRuleTable.Get(id).ToJson()).ToArray()),
+                    });
             else
             {
                 var t = Output.Table("version", "gen", "parent", "what it changed");

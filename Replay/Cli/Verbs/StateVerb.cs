@@ -57,12 +57,12 @@ public static class StateVerb
     public static void Render(StateView v)
     {
         var c = Output.Console;
-        c.WriteLine($"session {v.Session}  kernel {v.Kernel}  at seq {v.Seq}");
-        var dev = Output.Table("device", "max_pasids", "group", "sva", "iopf", "pasid", "domain", "mm", "mode");
+        c.WriteLine($"session {v.Session}  kernel {v.Kernel}  at seq {v.Seq}{(v.TaintedAt is long t ? $"  TAINTED since seq {t}: kernel BUG {v.TaintSite}" : "")}");
+        var dev = Output.Table("device", "driver", "max_pasids", "group", "sva", "iopf", "pasid", "domain", "mm", "mode");
         foreach (var d in v.Devices)
         {
-            if (d.Pasids.Count == 0) dev.Row(d.Id, d.MaxPasids, d.Group, d.Sva ? "on" : "off", d.Iopf ? "on" : "off", null, null, null, null);
-            foreach (var p in d.Pasids) dev.Row(d.Id, d.MaxPasids, d.Group, d.Sva ? "on" : "off", d.Iopf ? "on" : "off", p.Pasid, p.Domain, p.Mm, p.Mode);
+            if (d.Pasids.Count == 0) dev.Row(d.Id, d.Driver, d.MaxPasids, d.Group, d.Sva ? "on" : "off", d.Iopf ? "on" : "off", null, null, null, null);
+            foreach (var p in d.Pasids) dev.Row(d.Id, d.Driver, d.MaxPasids, d.Group, d.Sva ? "on" : "off", d.Iopf ? "on" : "off", p.Pasid, p.Domain, p.Mm, p.Mode);
         }
         c.Write(new Rule("devices and PASID tables").LeftJustified());
         c.Write(dev);

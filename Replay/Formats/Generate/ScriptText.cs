@@ -9,7 +9,7 @@ public static class ScriptText
 {
     public static string Format(KernelCall call) => call switch
     {
-        ProbeDevice d => $"device {d.Device} pasids={N(d.MaxPasids)}{(d.Group is int g ? $" group={N(g)}" : "")}{(d.Sva ? "" : " sva=off")}{(d.Iopf ? "" : " iopf=off")}{(d.Iommu == "iommu0" ? "" : $" iommu={d.Iommu}")}",
+        ProbeDevice d => $"device {d.Device} pasids={N(d.MaxPasids)}{(d.Group is int g ? $" group={N(g)}" : "")}{(d.Sva ? "" : " sva=off")}{(d.Iopf ? "" : " iopf=off")}{(d.Iommu == "iommu0" ? "" : $" iommu={d.Iommu}")}{(d.Driver == Drivers.Default ? "" : $" driver={d.Driver}")}",
         CreateMm m => m.Pasid is null && !m.Inferred
             ? $"mm {m.Mm}{(m.Lam ? " lam" : "")}"
             : throw new ArgumentException("an inferred mm or an mm with a captured PASID has no script form"),

@@ -130,7 +130,8 @@ public sealed class WorkloadGenerator
             var pasids = o.Devices >= 3 && i == o.Devices - 1 ? 32 : i % 5 == 4 ? 65536 : 1048576;
             var group = o.Devices >= 4 && i == 3 ? 3 : i + 1; // devices 2 and 3 share a group (a multi-function card)
             var iopf = i != 6;                              // the 7th device has no IOPF queue
-            yield return Do(new ProbeDevice(bdf, pasids, group, true, iopf));
+            // 5.11/5.12: an Arm SMMUv3 master cannot enable SVA (no IOPF support), the workload runs on VT-d there.
+            yield return Do(new ProbeDevice(bdf, pasids, group, true, iopf, Driver: version.Rules.GenericIopf ? Drivers.SmmuV3 : Drivers.Vtd));
         }
         for (var i = 0; i < o.Mms; i++)
             foreach (var c in Spawn()) yield return c;

@@ -97,7 +97,12 @@ public sealed class ConformanceChecker
                 responses[(w.Device, w.Group)] = new SimResponse(e.Seq, e.Source, "NONE", w.Pasid, w.Reason);
                 if (open is not null) open.Response ??= (e.Seq, "NONE", w.Reason);
                 break;
-            case BindFailed or UnbindRejected or CallFailed when open is not null:
+            case AccessAborted a:
+                // 6.11+ Arm after release: the SMMU aborted the access, the device gets no page response at all
+                responses[(a.Device, a.Group)] = new SimResponse(e.Seq, e.Source, "ABORTED", a.Pasid, a.Reason);
+                if (open is not null) open.Response ??= (e.Seq, "ABORTED", a.Reason);
+                break;
+            case BindFailed or UnbindRejected or CallFailed or KernelBug when open is not null:
                 open.Failure ??= (e.Seq, e.Event);
                 break;
             case DmaTranslated t when open is not null:
@@ -171,7 +176,12 @@ public sealed class ConformanceChecker
         var observed = CodeName(code);
         if (observed == sim.Code) return;
         var pasid = o.Pasid is { } p ? $" PASID {p}" : "";
-        var simulated = sim.Code == "NONE" ? "sent no response" : $"answered {sim.Code}";
+        var simulated = sim.Code switch
+        {
+            "NONE" => "sent no response",
+            "ABORTED" => "had the SMMU abort the access (no page request, no response)",
+            _ => $"answered {sim.Code}",
+        };
         found($"the capture answered {observed} for page-request group {Group(o.Group)} of {dev}{pasid}; the simulator {simulated} at seq {sim.Seq} ({sim.Source ?? "no source"}): {sim.Reason}",
             sim.Seq, sim.Source);
     }
@@ -203,6 +213,7 @@ public sealed class ConformanceChecker
             {
                 BindFailed b => "-" + b.Errno,
                 CallFailed c when c.Errno is { } errno => "-" + errno,
+                KernelBug => "BUG",
                 _ => "rejected",
             };
             at = f.Seq;
@@ -248,6 +259,7 @@ public sealed class ConformanceChecker
         BindFailed b => $"bind -{b.Errno} ({b.Reason})",
         UnbindRejected u => $"unbind {u.Handle} rejected ({u.Reason})",
         CallFailed c => $"{c.Op} {(c.Errno is { } n ? "-" + n : "rejected")} ({c.Reason})",
+        KernelBug k => $"{k.Op}: kernel BUG: {k.Site} ({k.Reason})",
         _ => e.GetType().Name,
     };
 

@@ -34,7 +34,7 @@ public sealed class ImportDecider(KernelVersion version, SvaState state)
     }
 
     /// <summary>True when the events a call produced say it was refused (a bind, unbind or other call failure).</summary>
-    public static bool IsFailure(SvaEvent e) => e is BindFailed or UnbindRejected or CallFailed;
+    public static bool IsFailure(SvaEvent e) => e is BindFailed or UnbindRejected or CallFailed or KernelBug;
 
     /// <summary>Decides a whole capture in memory, without a database (tests, dry runs): every event with its source.</summary>
     public static async Task<(List<(SvaEvent Event, string Source, PlannedCall? Call)> Events, SvaState State)> DecideAllAsync(

@@ -103,7 +103,7 @@ public static class ObservationMapper
                 return;
             }
             if (o.Device is { } dev && o.Kind != ObservationKind.GroupRemoveDevice)
-                EnsureDevice(dev, IommuOf(o));
+                EnsureDevice(dev, IommuOf(o), DriverOf(o));
             switch (o.Kind)
             {
                 case ObservationKind.AttachDevice when o.Device is { } d:
@@ -164,13 +164,43 @@ public static class ObservationMapper
             return null;
         }
 
+        /// <summary>
+        /// The IOMMU driver an observation reveals: SMMUv3 events (the Arm SVA development events smmu_*, the
+        /// SMMUv3 event queue, QEMU smmuv3_*) → smmuv3; DMAR, PRQ and the intel_iommu events, QEMU vtd_* → vtd;
+        /// AMD-Vi → amd. An IOMMU instance name (dmarN, smmuN / arm-smmu-v3, AMD-Vi) decides too. Null: nothing
+        /// driver-specific (mainline iommu: events, dev_fault, io_mm_*): the device gets the default driver.
+        /// </summary>
+        public static string? DriverOf(Observation o)
+        {
+            switch (o.Kind)
+            {
+                case ObservationKind.SmmuBindAlloc or ObservationKind.SmmuUnbindFree or ObservationKind.SmmuMmInvalidate
+                    or ObservationKind.SmmuMmRelease or ObservationKind.SmmuResume or ObservationKind.SmmuCdSync or ObservationKind.SmmuEvt
+                    or ObservationKind.SmmuV3Event or ObservationKind.QemuSmmuV3:
+                    return Drivers.SmmuV3;
+                case ObservationKind.PrqReport or ObservationKind.QiSubmit or ObservationKind.CacheTagAssign or ObservationKind.CacheTagUnassign
+                    or ObservationKind.CacheTagFlushAll or ObservationKind.CacheTagFlushRange or ObservationKind.DmarFault
+                    or ObservationKind.DmarFaultStatus or ObservationKind.DmarPrqError or ObservationKind.QemuVtdFault
+                    or ObservationKind.QemuVtdTranslate or ObservationKind.QemuVtdSlpte or ObservationKind.QemuVtdError or ObservationKind.QemuVtd:
+                    return Drivers.Vtd;
+                case ObservationKind.AmdViIoPageFault or ObservationKind.AmdViInvalidDeviceRequest or ObservationKind.AmdViEvent:
+                    return Drivers.Amd;
+            }
+            var iommu = o.Field("iommu") ?? o.Field("@dev");
+            if (iommu is null) return null;
+            if (iommu.StartsWith("dmar", StringComparison.OrdinalIgnoreCase)) return Drivers.Vtd;
+            if (iommu.Contains("smmu", StringComparison.OrdinalIgnoreCase)) return Drivers.SmmuV3;
+            if (iommu.Contains("AMD-Vi", StringComparison.OrdinalIgnoreCase)) return Drivers.Amd;
+            return null;
+        }
+
         private bool DeviceKnown(string dev) => s.Devices.ContainsKey(dev) || probed.Contains(dev);
 
-        private void EnsureDevice(string dev, string? iommu = null)
+        private void EnsureDevice(string dev, string? iommu = null, string? driver = null)
         {
             if (DeviceKnown(dev)) return;
             probed.Add(dev);
-            Add(new ProbeDevice(dev, InferredMaxPasids, null, Sva: true, Iopf: true, Iommu: iommu ?? DefaultIommu, Inferred: true), inferred: true);
+            Add(new ProbeDevice(dev, InferredMaxPasids, null, Sva: true, Iopf: true, Iommu: iommu ?? DefaultIommu, Inferred: true, Driver: driver ?? Drivers.Default), inferred: true);
         }
 
         private bool MmKnown(string mm) => s.Mms.ContainsKey(mm) || mms.Contains(mm);
@@ -356,7 +386,8 @@ public static class ObservationMapper
                 case "device" when dev is not null:
                     probed.Add(dev);
                     Add(new ProbeDevice(dev, Int(o.Field("pasids")) ?? InferredMaxPasids, Int(o.Field("group")),
-                        Bool(o.Field("sva")) ?? true, Bool(o.Field("iopf")) ?? true, o.Field("iommu") ?? DefaultIommu, Inferred: false));
+                        Bool(o.Field("sva")) ?? true, Bool(o.Field("iopf")) ?? true, o.Field("iommu") ?? DefaultIommu, Inferred: false,
+                        Driver: o.Field("driver") ?? Drivers.Default));
                     break;
                 case "bind" when dev is not null && mm is not null:
                     EnsureDevice(dev);

@@ -29,7 +29,7 @@ public static partial class ScriptParser
 {
     public const string Grammar = """
         kernel VERSION
-        device BDF pasids=N [group=N] [sva=on|off] [iopf=on|off] [iommu=NAME]
+        device BDF pasids=N [group=N] [sva=on|off] [iopf=on|off] [iommu=NAME] [driver=smmuv3|vtd|amd]
         mm NAME [lam]
         vma MM START-END prot=r|rw|rx|rwx
         bind [LABEL] BDF MM
@@ -80,15 +80,17 @@ public static partial class ScriptParser
         {
             case "device":
             {
-                const string usage = "device BDF pasids=N [group=N] [sva=on|off] [iopf=on|off] [iommu=NAME]";
-                c.Arity(1, 6, usage);
+                const string usage = "device BDF pasids=N [group=N] [sva=on|off] [iopf=on|off] [iommu=NAME] [driver=smmuv3|vtd|amd]";
+                c.Arity(1, 7, usage);
                 var dev = c.Device(w[1], usage);
-                var kv = c.Options(2, usage, "pasids", "group", "sva", "iopf", "iommu");
+                var kv = c.Options(2, usage, "pasids", "group", "sva", "iopf", "iommu", "driver");
+                var driver = kv.TryGetValue("driver", out var dv) ? dv : Drivers.Default;
+                if (!Drivers.All.Contains(driver)) throw c.Error($"unknown driver '{driver}'; expected '{usage}'");
                 if (!kv.TryGetValue("pasids", out var pasids)) throw c.Error($"missing pasids=N; expected '{usage}'");
                 return new ProbeDevice(dev, c.Int(pasids, "pasids"), kv.TryGetValue("group", out var g) ? c.Int(g, "group") : null,
                     !kv.TryGetValue("sva", out var sva) || c.OnOff(sva, "sva"),
                     !kv.TryGetValue("iopf", out var iopf) || c.OnOff(iopf, "iopf"),
-                    kv.TryGetValue("iommu", out var iommu) ? iommu : "iommu0");
+                    kv.TryGetValue("iommu", out var iommu) ? iommu : "iommu0", Driver: driver);
             }
             case "mm":
                 c.Arity(1, 2, "mm NAME [lam]");
