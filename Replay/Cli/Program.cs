@@ -40,7 +40,10 @@ root.Subcommands.Add(ExportVerb.Build(common));
 root.Subcommands.Add(StepVerb.Build(common));
 root.Subcommands.Add(CheckVerb.Build(common));
 root.Subcommands.Add(CompareVerb.Build(common));
-return await root.Parse(args).InvokeAsync();
+CliParsing.Install(root);
+var parsed = root.Parse(args);
+if (CliParsing.Reject(parsed) is { } usage) return usage;
+return await parsed.InvokeAsync();
 
 namespace Sva.Replay
 {

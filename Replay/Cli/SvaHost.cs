@@ -17,6 +17,8 @@ public sealed class SvaHost : IAsyncDisposable
 
     public static async Task<SvaHost> OpenAsync(TextWriter? verboseLog, CancellationToken ct, bool readOnly = false)
     {
+        CheckConnectionString("SVA_DB");
+        if (readOnly) CheckConnectionString("SVA_DB_READER");
         var cs = await LocalCluster.ResolveConnectionStringAsync(ct);
         var inline = new SvaInlineProjection();
         var store = PgEventStore.Create(cs, [inline]);
@@ -46,8 +48,21 @@ public sealed class SvaHost : IAsyncDisposable
         return new SvaHost { Store = store, Inline = inline, Dispatcher = dispatcher };
     }
 
+    /// <summary>A connection string variable that is set must parse (exit 2 naming the variable, not a .NET exception).</summary>
+    public static void CheckConnectionString(string variable)
+    {
+        if (Environment.GetEnvironmentVariable(variable) is not { Length: > 0 } value) return;
+        try { _ = new Npgsql.NpgsqlConnectionStringBuilder(value).ConnectionString; }
+        catch (Exception e) when (e is ArgumentException or KeyNotFoundException or FormatException or InvalidOperationException)
+        {
+            var unknown = value.Split(';').Select(p => p.Split('=')[0].Trim()).FirstOrDefault(k => k.Length > 0 && !new Npgsql.NpgsqlConnectionStringBuilder().ContainsKey(k));
+            var why = unknown is not null ? $"unknown keyword '{Sva.Formats.InputLimits.Quote(unknown)}'" : e.Message;
+            throw new UserInputException($"{variable} is not an Npgsql connection string ({why}); expected e.g. Host=127.0.0.1;Port=5432;Username=postgres;Database=sva");
+        }
+    }
+
     public async Task<SessionInfo> SessionAsync(string session, CancellationToken ct) =>
-        await Store.GetSessionAsync(session, ct) ?? throw new UserInputException($"no session '{session}' (see 'sva sessions')");
+        await Store.GetSessionAsync(session, ct) ?? throw new UserInputException($"no session '{Sva.Formats.InputLimits.Quote(session)}' (see 'sva sessions')");
 
     public ValueTask DisposeAsync() => Store.DisposeAsync();
 }

@@ -41,7 +41,7 @@ public static class ImportVerb
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             var path = pr.GetValue(file)!;
-            if (!path.Exists) throw new UserInputException($"{path.FullName}: no such file");
+            InputFiles.CheckReadable(path);
             var json = pr.GetValue(common.Json);
             var listSkipped = pr.GetValue(showSkipped);
             var skippedLines = new List<JsonNode>();
@@ -59,7 +59,7 @@ public static class ImportVerb
                         if (skippedLines.Count < JsonSkippedLimit)
                             skippedLines.Add(new JsonObject { ["source"] = s.Source.ToString(), ["line"] = s.Source.Line, ["reason"] = s.Reason, ["text"] = s.Text });
                     }
-                    else Console.Out.WriteLine($"skipped {s.Source}: {s.Reason}: {s.Text.ReplaceLineEndings(" ")}");
+                    else Console.Out.WriteLine($"skipped {s.Source}: {s.Reason}: {Sva.Formats.InputLimits.Escape(s.Text)}");
                 };
             }
 

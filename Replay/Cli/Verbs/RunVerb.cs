@@ -21,11 +21,10 @@ public static class RunVerb
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             var path = pr.GetValue(file)!;
-            if (!path.Exists) throw new UserInputException($"{path.FullName}: no such file");
-            var script = ScriptParser.Parse(await File.ReadAllTextAsync(path.FullName, ct), path.Name);
+            var script = ScriptParser.Parse(await InputFiles.ReadAllTextAsync(path, ct), path.Name);
             var kernelName = pr.GetValue(kernel) ?? script.Kernel ?? "6.8";
             var version = KernelVersions.Get(kernelName);
-            var sessionName = pr.GetValue(session) ?? $"{Path.GetFileNameWithoutExtension(path.Name)}-{Guid.NewGuid().ToString("N")[..6]}";
+            var sessionName = pr.GetValue(session) ?? $"{DefaultStem(path.Name)}-{Guid.NewGuid().ToString("N")[..6]}";
             await using var host = await common.OpenAsync(pr, ct);
             var calls = script.Lines.Select(l => new SourcedCall(l.Call, l.Source)).ToList();
             var result = await host.Dispatcher.SendAsync<RecordCalls, RecordResult>(
@@ -47,6 +46,15 @@ public static class RunVerb
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>The script's file stem as the start of a default session name: letters, digits, '.', '_', '-' (others
+    /// become '_'), at most 80 characters, so the name stays within the limit whatever the file is called.</summary>
+    public static string DefaultStem(string fileName)
+    {
+        var stem = new string(Path.GetFileNameWithoutExtension(fileName)
+            .Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '_').ToArray());
+        return stem.Length == 0 ? "script" : stem.Length > 80 ? stem[..80] : stem;
     }
 
     public static JsonObject CallJson(string session, RecordedCall c, int? line)
