@@ -12,7 +12,7 @@ public static class RunVerb
     {
         var file = new Argument<FileInfo>("file") { Description = "A .sva scenario script (grammar in the README and below)" };
         var kernel = new Option<string?>("--kernel") { Description = $"Kernel version whose rules decide the calls; overrides the script's 'kernel' line (default 6.8). Supported: {KernelVersions.SupportedList}" };
-        var session = new Option<string?>("--session") { Description = "Session name; an existing session is continued (same kernel only). Default: the script's name plus a unique suffix" };
+        var session = new Option<string?>("--session") { Description = "Session name (at most 200 characters); an existing session is continued (same kernel only). Default: the script's name plus a unique suffix" };
         var chunk = new Option<int>("--chunk") { Description = "Calls decided and appended per transaction (a version conflict re-decides the chunk)", DefaultValueFactory = _ => 64 };
         var cmd = new Command("run", "Run a .sva script: each call is decided under the kernel version's rules, recorded as events, and its outcome printed (one line per call)\n\nScript grammar:\n" + ScriptParser.Grammar)
         {
