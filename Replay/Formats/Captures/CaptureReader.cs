@@ -112,12 +112,13 @@ public static class CaptureReader
         try
         {
             parser.Complete(buffer);
-            Screen(buffer, lenient);
         }
         catch (CaptureFormatException e)
         {
             last = ExceptionDispatchInfo.Capture(e);
         }
+        if (Screen(buffer, lenient) is { } unstorable)
+            last = unstorable;
         foreach (var item in buffer)
             yield return item;
         last?.Throw();
@@ -137,7 +138,7 @@ public static class CaptureReader
     /// or an identifier over <see cref="InputLimits.MaxNameLength"/> characters, becomes a skipped line with that reason
     /// (lenient) or a <see cref="CaptureFormatException"/> naming file:line (strict); skip reasons are escaped.
     /// </summary>
-    private static void Screen(List<CaptureItem> buffer, bool lenient)
+    private static ExceptionDispatchInfo? Screen(List<CaptureItem> buffer, bool lenient)
     {
         for (var i = 0; i < buffer.Count; i++)
         {
@@ -148,13 +149,25 @@ public static class CaptureReader
                     break;
                 case Observation o when Problem(o) is { } reason:
                     if (!lenient)
-                        throw new CaptureFormatException(o.Source, o.Kind.ToString(),
-                            reason == UnstorableReason ? "text without NUL bytes or unpaired surrogates" : $"names of at most {InputLimits.MaxNameLength} characters",
-                            InputLimits.Quote(o.RawText));
+                    {
+                        // strict: what came before is kept, the record and what follows it are not
+                        buffer.RemoveRange(i, buffer.Count - i);
+                        try
+                        {
+                            throw new CaptureFormatException(o.Source, o.Kind.ToString(),
+                                reason == UnstorableReason ? "text without NUL bytes or unpaired surrogates" : $"names of at most {InputLimits.MaxNameLength} characters",
+                                InputLimits.Quote(o.RawText));
+                        }
+                        catch (CaptureFormatException e)
+                        {
+                            return ExceptionDispatchInfo.Capture(e);
+                        }
+                    }
                     buffer[i] = new SkippedLine(o.Source, o.RawText, reason);
                     break;
             }
         }
+        return null;
     }
 
     private static string? Problem(Observation o)
@@ -181,15 +194,16 @@ public static class CaptureReader
 
     private static ExceptionDispatchInfo? Feed(ICaptureParser parser, string line, int lineNumber, List<CaptureItem> buffer, bool lenient)
     {
+        ExceptionDispatchInfo? error = null;
         try
         {
             parser.Feed(line, lineNumber, buffer);
-            Screen(buffer, lenient);
-            return null;
         }
         catch (CaptureFormatException e)
         {
-            return ExceptionDispatchInfo.Capture(e);
+            error = ExceptionDispatchInfo.Capture(e);
         }
+        // The items a parser handed over before it threw are screened too.
+        return Screen(buffer, lenient) ?? error;
     }
 }
