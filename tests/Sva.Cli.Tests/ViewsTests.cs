@@ -135,6 +135,10 @@ public sealed class ViewsTests(CliFixture f)
         Assert.Equal(0, exit);
         Assert.Contains("data-ready=\"yes\"", dom);
         Assert.Contains("aggregated:", dom);
+        var ms = int.Parse(Regex.Match(dom, "data-render-ms=\"(\\d+)\"").Groups[1].Value);
+        Assert.True(ms < 3000, $"the page took {ms} ms from navigation to drawn");
+        Assert.DoesNotContain("<circle", dom); // aggregated marks are a few paths per lane, not an element each
+        Assert.Contains("<path", dom);
     }
 
     [Fact]

@@ -72,23 +72,37 @@ public static class TimelineHtml
             r.addEventListener('mousemove', ev => show(ev, `${b.handle}: mm ${b.mm}, domain ${b.domain ?? '-'}\nbound at seq ${b.from}${b.from_source ? ' (' + b.from_source + ')' : ''}\n${b.to == null ? 'still bound' : 'unbound at seq ' + b.to + (b.to_source ? ' (' + b.to_source + ')' : '')}\n\n${describe(b.from)}`));
             r.addEventListener('mouseleave', hide);
           });
-          (lane.spans || []).forEach(([from, to, n]) => {
-            const r = el('rect', { x: x(from), y: y + 4, width: Math.max(x(to ?? last) - x(from), 2), height: laneH - 10, class: 'bind' + (to == null ? ' open' : '') }, svg);
-            r.addEventListener('mousemove', ev => show(ev, `${n} binding${n === 1 ? '' : 's'}, seqs ${from}..${to ?? 'still bound'}`));
-            r.addEventListener('mouseleave', hide);
-          });
-          (lane.counts || []).forEach(([bucket, kind, label, n]) => {
-            const a = Math.round(D.from + bucket * D.bucket_width), b = Math.min(D.to, Math.round(D.from + (bucket + 1) * D.bucket_width) - 1);
-            const c = el('circle', { cx: x((a + b) / 2), cy: y + laneH / 2 - 1, r: Math.min(4 + Math.log2(n), 10), class: `mark ${kind} ${label}` }, svg);
-            c.addEventListener('mousemove', ev => show(ev, `${n} × ${kind} ${label}, seqs ${a}..${b}`));
-            c.addEventListener('mouseleave', hide);
-          });
+          if (D.mode === 'coarse') {
+            // Aggregated: one path per lane for its spans and one per (lane, kind) for its counts, so that the page
+            // stays light with thousands of lanes; the tooltip looks up the column under the pointer.
+            const paths = {};
+            const add = (cls, d) => { paths[cls] = (paths[cls] || '') + d; };
+            lane.spans.forEach(([from, to]) => add('bind' + (to == null ? ' open' : ''), `M${x(from).toFixed(1)} ${y + 4}h${Math.max(x(to ?? last) - x(from), 2).toFixed(1)}v${laneH - 10}h${-Math.max(x(to ?? last) - x(from), 2).toFixed(1)}z`));
+            lane.counts.forEach(([bucket, kind, label, n]) => {
+              const cx = x(D.from + (bucket + 0.5) * D.bucket_width), r = Math.min(3 + Math.log2(n), 9);
+              add(`mark ${kind} ${label}`, `M${(cx - r).toFixed(1)} ${y + laneH / 2 - 1}a${r} ${r} 0 1 0 ${2 * r} 0a${r} ${r} 0 1 0 ${-2 * r} 0`);
+            });
+            for (const cls in paths) el('path', { d: paths[cls], class: cls }, svg);
+          }
           (lane.marks || []).forEach(m => {
             const c = el('circle', { cx: x(m.seq), cy: y + laneH / 2 - 1, r: 4, class: `mark ${m.kind} ${m.label}` }, svg);
             c.addEventListener('mousemove', ev => show(ev, `${m.label}: ${m.detail}\n\n${describe(m.seq)}`));
             c.addEventListener('mouseleave', hide);
           });
         });
+        if (D.mode === 'coarse') {
+          svg.addEventListener('mousemove', ev => {
+            const box = svg.getBoundingClientRect(), px = ev.clientX - box.left, py = ev.clientY - box.top;
+            const lane = D.lanes[Math.floor((py - 20) / laneH)];
+            if (!lane || px < left) { hide(); return; }
+            const seq = first + (px - left) / (width - left - 10) * span, bucket = Math.floor((seq - D.from) / D.bucket_width);
+            const a = Math.round(D.from + bucket * D.bucket_width), b = Math.min(D.to, Math.round(D.from + (bucket + 1) * D.bucket_width) - 1);
+            const counts = lane.counts.filter(c => c[0] === bucket).map(([, kind, label, n]) => `${n} × ${kind} ${label}`);
+            const spans = lane.spans.filter(([f, t]) => f <= b && (t ?? last) >= a).map(([f, t, n]) => `${n} binding${n === 1 ? '' : 's'} in seqs ${f}..${t ?? 'still bound'}`);
+            show(ev, `${lane.device} pasid ${lane.pasid}, seqs ${a}..${b}\n${spans.concat(counts).join('\n') || 'nothing'}`);
+          });
+          svg.addEventListener('mouseleave', hide);
+        }
         const cursor = el('line', { id: 'cursor', x1: x(0), x2: x(0), y1: 0, y2: D.lanes.length * laneH + 30 }, svg);
         const points = Object.keys(D.states).map(Number).sort((a, b) => a - b);
         const slider = document.getElementById('slider');
@@ -116,6 +130,7 @@ public static class TimelineHtml
         slider.addEventListener('input', () => moveTo(Number(slider.value)));
         const start = Math.min(last, Math.max(first, Number(new URLSearchParams(location.search).get('seq') ?? last)));
         slider.value = start; moveTo(start);
+        document.body.setAttribute('data-render-ms', String(Math.round(performance.now())));
         document.body.setAttribute('data-ready', 'yes');
         </script></body></html>
         """;
