@@ -45,10 +45,10 @@ public static class CliParsing
         switch (option)
         {
             case Option<long> o:
-                o.CustomParser = r => (long)Whole(r, name, seq ? "a seq" : "a whole number", 0, long.MaxValue, seq ? SeqRange : "a whole number 0..2^63-1");
+                o.CustomParser = r => (long)Whole(r, name, seq ? "a seq" : "a whole number", 0, long.MaxValue, seq ? SeqRange : "0..2^63-1");
                 break;
             case Option<long?> o:
-                o.CustomParser = r => (long)Whole(r, name, seq ? "a seq" : "a whole number", 0, long.MaxValue, seq ? SeqRange : "a whole number 0..2^63-1");
+                o.CustomParser = r => (long)Whole(r, name, seq ? "a seq" : "a whole number", 0, long.MaxValue, seq ? SeqRange : "0..2^63-1");
                 break;
             case Option<int> o:
                 o.CustomParser = r => (int)Whole(r, name, "a whole number", 0, int.MaxValue, "0..2^31-1");
@@ -70,7 +70,7 @@ public static class CliParsing
     {
         var text = r.Tokens.Count > 0 ? r.Tokens[^1].Value : "";
         if (ulong.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var v) && v >= min && v <= max) return v;
-        r.AddError($"{option}: '{InputLimits.Quote(text)}' is not {what} ({(range.StartsWith("a ", StringComparison.Ordinal) ? range : "a whole number " + range)})");
+        r.AddError($"{option}: '{InputLimits.Quote(text)}' is not {what}{(range.StartsWith("a ", StringComparison.Ordinal) ? $" ({range})" : $" in {range}")}");
         return min;
     }
 
