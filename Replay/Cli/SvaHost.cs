@@ -62,6 +62,7 @@ public sealed class SvaHost : IAsyncDisposable
     }
 
     public async Task<SessionInfo> SessionAsync(string session, CancellationToken ct) =>
+        CliParsing.SessionNameProblem(session, "session") is { } problem ? throw new UserInputException(problem) :
         await Store.GetSessionAsync(session, ct) ?? throw new UserInputException($"no session '{Sva.Formats.InputLimits.Quote(session)}' (see 'sva sessions')");
 
     public ValueTask DisposeAsync() => Store.DisposeAsync();

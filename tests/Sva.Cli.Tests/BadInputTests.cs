@@ -222,6 +222,7 @@ public sealed class HardeningTests(OwnDatabase db) : IClassFixture<OwnDatabase>
         var session = new string('s', 201);
         await Rejected(["run", db.Repo + "/examples/uacce-double-open.sva", "--session", session], "--session: session name", "is 201 characters long; names are at most 200 characters");
         await Rejected(["state", session], "<session>: session name", "at most 200 characters");
+        await Rejected(["compare", session, "--kernel", "6.8"], "session name", "at most 200 characters"); // a script or a session
     }
 
     [Theory]
