@@ -28,7 +28,8 @@ public static class Output
     public static void JsonLine(JsonNode node) => System.Console.Out.WriteLine(node.ToJsonString(compact));
     public static void JsonDocument(JsonNode node) => System.Console.Out.WriteLine(node.ToJsonString(indented));
 
-    public static void Error(string message) => System.Console.Error.WriteLine($"sva: {message}");
+    /// <summary>A message on stderr; control characters (a NUL, an ESC echoed from input) are escaped, line breaks kept.</summary>
+    public static void Error(string message) => System.Console.Error.WriteLine($"sva: {Sva.Formats.InputLimits.Escape(message, keepNewlines: true)}");
 
     /// <summary>
     /// Runs <paramref name="work"/> with a Spectre.Console progress bar on stderr when stderr is a terminal (nothing extra

@@ -15,8 +15,12 @@ var root = new RootCommand("""
     in PostgreSQL (SVA_DB, an Npgsql connection string; without it a throwaway local PostgreSQL 15 cluster is
     started by postgres-init/pg-up.sh). Positions are per-session seqs 1, 2, 3, ...
 
-    Exit codes: 0 ok; 1 findings or differences (projections verify); 2 bad input (file:line or seq named);
-    3 database unavailable; 4 internal error.
+    Exit codes: 0 ok; 1 findings or differences (check, compare, history, verify, bisect, projections verify);
+    2 bad input, nothing recorded (a script or capture line: file:line named; an option value, unknown verb or
+    option, missing argument; an input missing, a directory or unreadable; an output not writable; a malformed
+    SVA_DB); 3 database unavailable; 4 internal error.
+    Limits: session names and mm/device/domain/handle/iommu names at most 200 characters; script lines at most
+    4096 characters; pasids=N 0..2^20, PASIDs 0..2^20-1; seqs 0..2^63-1; no NUL byte in scripts or captures.
     """)
 {
     common.Verbose,
@@ -40,7 +44,10 @@ root.Subcommands.Add(ExportVerb.Build(common));
 root.Subcommands.Add(StepVerb.Build(common));
 root.Subcommands.Add(CheckVerb.Build(common));
 root.Subcommands.Add(CompareVerb.Build(common));
-return await root.Parse(args).InvokeAsync();
+CliParsing.Install(root);
+var parsed = root.Parse(args);
+if (CliParsing.Reject(parsed) is { } usage) return usage;
+return await parsed.InvokeAsync();
 
 namespace Sva.Replay
 {

@@ -28,6 +28,8 @@ public sealed class SvaHost : IAsyncDisposable
 
     public static async Task<SvaHost> OpenAsync(TextWriter? verboseLog, CancellationToken ct, bool readOnly = false)
     {
+        CheckConnectionString("SVA_DB");
+        if (readOnly) CheckConnectionString("SVA_DB_READER");
         var cs = await LocalCluster.ResolveConnectionStringAsync(ct);
         IEventStore store;
         if (readOnly)
@@ -85,8 +87,22 @@ public sealed class SvaHost : IAsyncDisposable
         return null;
     }
 
+    /// <summary>A connection string variable that is set must parse (exit 2 naming the variable, not a .NET exception).</summary>
+    public static void CheckConnectionString(string variable)
+    {
+        if (Environment.GetEnvironmentVariable(variable) is not { Length: > 0 } value) return;
+        try { _ = new Npgsql.NpgsqlConnectionStringBuilder(value).ConnectionString; }
+        catch (Exception e) when (e is ArgumentException or KeyNotFoundException or FormatException or InvalidOperationException)
+        {
+            var unknown = value.Split(';').Select(p => p.Split('=')[0].Trim()).FirstOrDefault(k => k.Length > 0 && !new Npgsql.NpgsqlConnectionStringBuilder().ContainsKey(k));
+            var why = unknown is not null ? $"unknown keyword '{Sva.Formats.InputLimits.Quote(unknown)}'" : e.Message;
+            throw new UserInputException($"{variable} is not an Npgsql connection string ({why}); expected e.g. Host=127.0.0.1;Port=5432;Username=postgres;Database=sva");
+        }
+    }
+
     public async Task<SessionInfo> SessionAsync(string session, CancellationToken ct) =>
-        await Store.GetSessionAsync(session, ct) ?? throw new UserInputException($"no session '{session}' (see 'sva sessions')");
+        CliParsing.SessionNameProblem(session, "session") is { } problem ? throw new UserInputException(problem) :
+        await Store.GetSessionAsync(session, ct) ?? throw new UserInputException($"no session '{Sva.Formats.InputLimits.Quote(session)}' (see 'sva sessions')");
 
     public async ValueTask DisposeAsync()
     {

@@ -26,9 +26,19 @@ public static class SvaCli
 
     public static string UniqueSession(string prefix) => $"{prefix}-{Guid.NewGuid().ToString("N")[..10]}";
 
-    public static Process Start(string connectionString, string repo, IReadOnlyDictionary<string, string>? env, params string[] args)
+    public static Process Start(string connectionString, string repo, IReadOnlyDictionary<string, string>? env, params string[] args) =>
+        Start(connectionString, repo, env, [], args);
+
+    /// <summary>As above, run under <paramref name="wrapper"/> (a command and its arguments, e.g. setpriv dropping
+    /// the capabilities that let root read and write any file), when it is not empty.</summary>
+    public static Process Start(string connectionString, string repo, IReadOnlyDictionary<string, string>? env, IReadOnlyList<string> wrapper, params string[] args)
     {
-        var psi = new ProcessStartInfo("dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        var psi = new ProcessStartInfo(wrapper.Count > 0 ? wrapper[0] : "dotnet") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        if (wrapper.Count > 0)
+        {
+            foreach (var w in wrapper.Skip(1)) psi.ArgumentList.Add(w);
+            psi.ArgumentList.Add("dotnet");
+        }
         psi.ArgumentList.Add(Dll);
         foreach (var a in args) psi.ArgumentList.Add(a);
         psi.Environment["SVA_DB"] = connectionString;
@@ -37,9 +47,12 @@ public static class SvaCli
         return Process.Start(psi) ?? throw new InvalidOperationException("dotnet did not start");
     }
 
-    public static async Task<CliResult> RunAsync(string connectionString, string repo, IReadOnlyDictionary<string, string>? env, params string[] args)
+    public static Task<CliResult> RunAsync(string connectionString, string repo, IReadOnlyDictionary<string, string>? env, params string[] args) =>
+        RunAsync(connectionString, repo, env, [], args);
+
+    public static async Task<CliResult> RunAsync(string connectionString, string repo, IReadOnlyDictionary<string, string>? env, IReadOnlyList<string> wrapper, params string[] args)
     {
-        using var p = Start(connectionString, repo, env, args);
+        using var p = Start(connectionString, repo, env, wrapper, args);
         var stdout = p.StandardOutput.ReadToEndAsync();
         var stderr = p.StandardError.ReadToEndAsync();
         using var cts = new CancellationTokenSource(TimeSpan.FromMinutes(5));

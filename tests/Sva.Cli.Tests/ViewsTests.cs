@@ -62,6 +62,85 @@ public sealed class ViewsTests(CliFixture f)
         Assert.True(bytes.Length > 20_000, $"screenshot is only {bytes.Length} bytes: the page looks empty");
     }
 
+    /// <summary>The JSON the page embeds.</summary>
+    private static JsonObject PageData(string html) =>
+        (JsonObject)JsonNode.Parse(Regex.Match(html, "<script id=\"sva-data\" type=\"application/json\">(.*?)</script>", RegexOptions.Singleline).Groups[1].Value)!;
+
+    private async Task<JsonObject> Timeline(string session, params string[] extra)
+    {
+        var html = Path.Combine(Path.GetTempPath(), $"{session}-{Guid.NewGuid().ToString("N")[..6]}.html");
+        var r = await f.RunAsync(["timeline", session, "-o", html, .. extra]);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        return PageData(await File.ReadAllTextAsync(html));
+    }
+
+    [Fact]
+    public async Task timeline_from_to_cuts_a_window_with_the_state_before_it()
+    {
+        var session = await Recorded();
+        var whole = await Timeline(session);
+        Assert.Equal("detail", (string?)whole["mode"]);
+        Assert.Equal(Enumerable.Range(1, 50).Select(i => (long)i), whole["events"]!.AsArray().Select(e => (long)e!["seq"]!));
+        var window = await Timeline(session, "--from", "20", "--to", "40");
+        Assert.Equal(Enumerable.Range(20, 21).Select(i => (long)i), window["events"]!.AsArray().Select(e => (long)e!["seq"]!));
+        Assert.NotNull(window["states"]!["19"]);                       // the slider starts at the state before the window
+        Assert.Null(window["states"]!["41"]);
+        var marks = window["lanes"]!.AsArray().SelectMany(l => l!["marks"]!.AsArray()).Select(m => (long)m!["seq"]!).ToList();
+        Assert.NotEmpty(marks);
+        Assert.All(marks, m => Assert.InRange(m, 20, 40));
+        // every mark of the whole page inside the window is on the window page
+        var inWindow = whole["lanes"]!.AsArray().SelectMany(l => l!["marks"]!.AsArray()).Select(m => (long)m!["seq"]!).Where(m => m is >= 20 and <= 40).Order();
+        Assert.Equal(inWindow, marks.Order());
+        var bad = await f.RunAsync("timeline", session, "-o", Path.Combine(Path.GetTempPath(), "x.html"), "--from", "30", "--to", "9999");
+        Assert.Equal(2, bad.ExitCode);
+        Assert.Contains("--to 9999: session", bad.Stderr);
+    }
+
+    [Fact]
+    public async Task timeline_of_a_window_over_the_detail_limit_is_aggregated_and_counts_every_mark()
+    {
+        var session = await Recorded();
+        var whole = await Timeline(session);
+        var coarse = await Timeline(session, "--detail", "10");
+        Assert.Equal("coarse", (string?)coarse["mode"]);
+        Assert.Empty(coarse["events"]!.AsArray());
+        var lanes = coarse["lanes"]!.AsArray();
+        Assert.Equal(whole["lanes"]!.AsArray().Count, lanes.Count);
+        for (var i = 0; i < lanes.Count; i++)
+        {
+            var detailLane = whole["lanes"]![i]!;
+            var byKind = detailLane["marks"]!.AsArray().GroupBy(m => $"{m!["kind"]} {m["label"]}").ToDictionary(g => g.Key, g => g.Count());
+            var counted = lanes[i]!["counts"]!.AsArray().GroupBy(c => $"{c![1]} {c[2]}").ToDictionary(g => g.Key, g => g.Sum(c => (int)c![3]!));
+            Assert.Equal(byKind.OrderBy(kv => kv.Key), counted.OrderBy(kv => kv.Key)); // nothing lost by aggregating
+            Assert.NotEmpty(lanes[i]!["spans"]!.AsArray());
+        }
+    }
+
+    [Fact]
+    public async Task timeline_of_a_big_session_stays_small_at_coarse_zoom()
+    {
+        var session = CliFixture.UniqueSession("bigtl");
+        var gen = await f.RunAsync("generate", "--devices", "4", "--mms", "16", "--events", "30000", "--seed", "9", "--session", session);
+        Assert.True(gen.ExitCode == 0, gen.ToString());
+        var html = Path.Combine(Path.GetTempPath(), $"{session}.html");
+        var r = await f.RunAsync("timeline", session, "-o", html, "--detail", "2000");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var size = new FileInfo(html).Length;
+        var detail = Path.Combine(Path.GetTempPath(), $"{session}-detail.html");
+        Assert.Equal(0, (await f.RunAsync("timeline", session, "-o", detail, "--detail", "100000")).ExitCode);
+        var detailSize = new FileInfo(detail).Length;
+        Assert.True(size * 3 < detailSize, $"aggregated page {size} bytes vs {detailSize} with every event");
+        Assert.True(size < 4_000_000, $"aggregated page of 30,000 events is {size} bytes");
+        var (exit, dom) = await Chromium("--virtual-time-budget=10000", "--dump-dom", $"file://{html}");
+        Assert.Equal(0, exit);
+        Assert.Contains("data-ready=\"yes\"", dom);
+        Assert.Contains("aggregated:", dom);
+        var ms = int.Parse(Regex.Match(dom, "data-render-ms=\"(\\d+)\"").Groups[1].Value);
+        Assert.True(ms < 3000, $"the page took {ms} ms from navigation to drawn");
+        Assert.DoesNotContain("<circle", dom); // aggregated marks are a few paths per lane, not an element each
+        Assert.Contains("<path", dom);
+    }
+
     [Fact]
     public async Task perfetto_export_has_a_process_per_device_a_thread_per_pasid_and_a_slice_per_binding()
     {

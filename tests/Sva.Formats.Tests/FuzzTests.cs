@@ -3,11 +3,12 @@ using Sva.Formats.Captures;
 
 namespace Sva.Formats.Tests;
 
-/// <summary>Bounded, deterministic fuzzing of the captures: cut, wrapped, garbled, padded with garbage, CRLF.</summary>
+/// <summary>Bounded fuzzing of the captures and the .sva scripts: cut, wrapped, garbled, padded with garbage, CRLF,
+/// and byte-level damage (bit flips, NULs, invalid UTF-8, huge numbers, control characters, 1 MB lines). The seed
+/// changes per run (SVA_FUZZ_SEED replays one) and is printed on failure.</summary>
 public class FuzzTests
 {
-    // Fixed by default; SVA_FUZZ_SEED / SVA_FUZZ_MUTATIONS widen a local run.
-    private static readonly int Seed = int.TryParse(Environment.GetEnvironmentVariable("SVA_FUZZ_SEED"), out var s) ? s : 20240521;
+    // SVA_FUZZ_MUTATIONS widens a local run.
     private static readonly int Mutations = int.TryParse(Environment.GetEnvironmentVariable("SVA_FUZZ_MUTATIONS"), out var m) ? m : 2000;
 
     private static readonly (string File, string Format)[] Sources =
@@ -54,15 +55,19 @@ public class FuzzTests
     ];
 
     [Fact]
-    public async Task mutated_captures_never_throw_anything_but_a_located_capture_format_exception()
+    public Task mutated_captures_never_throw_anything_but_a_located_capture_format_exception() =>
+        Fuzz.WithSeedAsync("capture fuzz", MutatedCaptures);
+
+    private static async Task MutatedCaptures(int seed)
     {
-        var rng = new Random(Seed);
+        var rng = new Random(seed);
         var sources = Sources.Select(s => (s.File, s.Format, Lines: File.ReadAllLines(TestData.PathOf(s.File)))).ToArray();
         int thrown = 0;
         for (int i = 0; i < Mutations; i++)
         {
             var (file, format, original) = sources[rng.Next(sources.Length)];
             var text = Mutate(rng, original.ToList());
+            if (rng.Next(3) == 0) text = Fuzz.MutateBytes(text, rng, allowHugeLines: i % 100 == 7);
             var name = $"fuzz-{i}.txt";
             int lineCount = CountLines(text);
             string context = $"mutation {i} of {file}:\n{text}";
@@ -95,6 +100,7 @@ public class FuzzTests
             int previous = 0;
             foreach (var item in lenient)
             {
+                if (item is Observation o) AssertStorable(o, context);
                 Assert.InRange(item.Source.Line, 1, lineCount);
                 Assert.InRange(item.Source.EndLine, item.Source.Line, lineCount);
                 Assert.True(item.Source.Line >= previous, $"items out of order at {item.Source}\n{context}");
@@ -113,6 +119,94 @@ public class FuzzTests
             }
         }
         Assert.InRange(thrown, 1, Mutations - 1); // the fuzzing does reach malformed lines, and not only them
+    }
+
+    /// <summary>What reaches the database holds no NUL / unpaired surrogate and names within the limit.</summary>
+    private static void AssertStorable(Observation o, string context)
+    {
+        foreach (var v in new[] { o.RawText, o.Device, o.Task, o.Access }.Concat(o.Fields.Keys).Concat(o.Fields.Values))
+            if (v is not null)
+                Assert.True(InputLimits.FirstUnstorable(v) < 0, $"{o.Source}: unstorable text '{InputLimits.Quote(v)}' passed\n{Cut(context)}");
+        Assert.True((o.Device?.Length ?? 0) <= InputLimits.MaxNameLength, $"{o.Source}: device name of {o.Device?.Length} characters passed");
+        foreach (var f in new[] { "mm", "handle", "name", "iommu" })
+            Assert.True((o.Field(f)?.Length ?? 0) <= InputLimits.MaxNameLength, $"{o.Source}: {f} of {o.Field(f)?.Length} characters passed");
+    }
+
+    private static string Cut(string context) => context.Length <= 4000 ? context : context[..4000] + $"… ({context.Length} characters)";
+
+    // ------------------------------------------------------------------ .sva scripts
+
+    private static readonly string[] ScriptGarbage =
+    [
+        "device 0000:00:03.0 pasids=", "mm ", "bind h1 0000:00:03.0 ", "unbind ", "fault 0000:00:03.0 pasid=1 addr=0x", "vma m1 0x1000-",
+        "invalidate m1 0x1000-0x2000", "domain d1 type=", "attach d1 0000:00:03.0 pasid=", "map d1 0x0-0x1000 paddr=", "kernel ", "exit ", "drop ",
+        "# comment", "pasids=99999999999999999999", "group=-1", "iommu=", "access=rwxq", "last last", "=", "0x-", "\t",
+    ];
+
+    [Fact]
+    public Task mutated_scripts_parse_or_name_file_and_line() => Fuzz.WithSeedAsync("script fuzz", seed =>
+    {
+        var rng = new Random(seed ^ 0x5c71);
+        var scripts = Directory.GetFiles(TestData.PathOf("scripts"), "*.sva").Select(File.ReadAllLines).ToArray();
+        Assert.NotEmpty(scripts);
+        int rejected = 0, parsed = 0;
+        for (var i = 0; i < Mutations; i++)
+        {
+            var lines = scripts[rng.Next(scripts.Length)].ToList();
+            var text = rng.Next(2) == 0 ? MutateScript(rng, lines) : string.Join("\n", lines);
+            if (rng.Next(2) == 0 || text == string.Join("\n", lines)) text = Fuzz.MutateBytes(text, rng, allowHugeLines: i % 100 == 3);
+            var name = $"fuzz-{i}.sva";
+            var lineCount = CountLines(text);
+            try
+            {
+                var script = Formats.Script.ScriptParser.Parse(text, name);
+                parsed++;
+                foreach (var line in script.Lines)
+                    foreach (var p in line.Call.GetType().GetProperties().Where(p => p.PropertyType == typeof(string)))
+                        if (p.GetValue(line.Call) is string v)
+                        {
+                            Assert.True(v.Length <= InputLimits.MaxNameLength, $"{line.Source}: {p.Name} of {v.Length} characters accepted");
+                            Assert.True(InputLimits.FirstUnstorable(v) < 0 && !v.Any(char.IsControl), $"{line.Source}: {p.Name} '{InputLimits.Quote(v)}' accepted");
+                        }
+            }
+            catch (Formats.Script.ScriptFormatException e)
+            {
+                rejected++;
+                Assert.StartsWith($"{name}:{e.Line}: ", e.Message);
+                Assert.InRange(e.Line, 1, lineCount);
+                Assert.True(Fuzz.Printable(e.Message), $"control characters echoed raw: {InputLimits.Escape(e.Message)}");
+                Assert.True(e.Message.Length < 2000, $"a message of {e.Message.Length} characters: input is echoed uncut");
+            }
+            catch (Exception e)
+            {
+                Assert.Fail($"{e.GetType().Name}: {e.Message}\n{Cut(text)}\n{e.StackTrace}");
+            }
+        }
+        Assert.True(rejected > 0 && parsed > 0, $"{parsed} parsed, {rejected} rejected: the fuzzing reaches both");
+        return Task.CompletedTask;
+    });
+
+    private static string MutateScript(Random rng, List<string> lines)
+    {
+        for (int m = 0, n = 1 + rng.Next(3); m < n && lines.Count > 0; m++)
+        {
+            var at = rng.Next(lines.Count);
+            var line = lines[at];
+            switch (rng.Next(6))
+            {
+                case 0: lines[at] = line[..rng.Next(line.Length + 1)]; break;
+                case 1: lines.Insert(at, ScriptGarbage[rng.Next(ScriptGarbage.Length)] + new string((char)rng.Next(33, 127), rng.Next(4))); break;
+                case 2: lines.RemoveAt(at); break;
+                case 3: lines.Insert(at, line); break;
+                case 4:
+                    var words = line.Split(' ');
+                    words[rng.Next(words.Length)] = ScriptGarbage[rng.Next(ScriptGarbage.Length)];
+                    lines[at] = string.Join(' ', words);
+                    break;
+                default: lines[at] = line + " " + ScriptGarbage[rng.Next(ScriptGarbage.Length)]; break;
+            }
+        }
+        return string.Join("\n", lines);
     }
 
     private static int CountLines(string text)

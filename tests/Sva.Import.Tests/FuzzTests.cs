@@ -102,9 +102,11 @@ public sealed partial class FuzzTests(ImportFixture f)
     }
 
     [Fact]
-    public async Task mutants_through_the_cli_exit_0_or_2_naming_file_and_line()
+    public Task mutants_through_the_cli_exit_0_or_2_naming_file_and_line() => Fuzz.WithSeedAsync("CLI fuzz", MutantsThroughTheCli);
+
+    private async Task MutantsThroughTheCli(int seed)
     {
-        var rnd = new Random(4242);
+        var rnd = new Random(seed);
         var sources = new[]
         {
             "captures/ftrace-sva-smmu-2.txt", "synthetic/dmesg-smmuv3-variants.txt", "synthetic/session.jsonl", "synthetic/ftrace-wrapped.txt",
@@ -116,14 +118,18 @@ public sealed partial class FuzzTests(ImportFixture f)
             var original = File.ReadAllText(ImportFixture.Data(src));
             for (var m = 0; m < 2; m++)
             {
-                var text = Mutate(original, rnd) + $"\n# {Guid.NewGuid():N}\n";
+                var text = Mutate(original, rnd);
+                if (m == 1) text = Fuzz.MutateBytes(text, rnd, allowHugeLines: rnd.Next(4) == 0);
+                text += $"\n\n# {Guid.NewGuid():N}\n";
                 var path = f.WriteTemp(Path.GetFileName(src), text);
+                if (rnd.Next(3) == 0) File.WriteAllBytes(path, Fuzz.WithInvalidUtf8(text, rnd)); // bytes the CLI decodes itself
                 foreach (var strict in new[] { false, true })
                 {
                     var args = new List<string> { "import", path, "--format", FormatOf(original), "--json" };
                     if (strict) args.Add("--strict");
                     var r = await f.RunAsync(args.ToArray());
-                    Assert.True(r.ExitCode is 0 or 2, r.ToString());
+                    Assert.True(r.ExitCode is 0 or 2, Short(r));
+                    Assert.True(Fuzz.Printable(r.Stderr), $"raw control characters on stderr: {Short(r)}");
                     if (r.ExitCode == 2)
                         Assert.Matches($@"{Regex.Escape(Path.GetFileName(src))}:\d+", r.Stderr);
                     else
@@ -131,5 +137,30 @@ public sealed partial class FuzzTests(ImportFixture f)
                 }
             }
         }
+
+        // .sva scripts through `sva run`: a bad line is exit 2 naming file:line, and nothing is recorded
+        var scripts = Directory.GetFiles(Path.Combine(f.Repo, "examples"), "*.sva");
+        for (var m = 0; m < 6; m++)
+        {
+            var src = scripts[rnd.Next(scripts.Length)];
+            var text = Fuzz.MutateBytes(File.ReadAllText(src), rnd, allowHugeLines: m == 5);
+            var path = f.WriteTemp(Path.GetFileName(src), text);
+            if (rnd.Next(3) == 0) File.WriteAllBytes(path, Fuzz.WithInvalidUtf8(text, rnd));
+            var session = ImportFixture.UniqueSession("fuzz-run");
+            var r = await f.RunAsync("run", path, "--session", session, "--json");
+            Assert.True(r.ExitCode is 0 or 2, Short(r));
+            Assert.True(Fuzz.Printable(r.Stderr), $"raw control characters on stderr: {Short(r)}");
+            if (r.ExitCode == 2)
+            {
+                Assert.Matches($@"{Regex.Escape(Path.GetFileName(src))}:\d+: ", r.Stderr);
+                Assert.Null(await f.SessionVersionAsync(session));
+            }
+        }
+    }
+
+    private static string Short(CliResult r)
+    {
+        var s = r.ToString();
+        return s.Length <= 4000 ? s : s[..4000] + $"… ({s.Length} characters)";
     }
 }

@@ -42,15 +42,18 @@ public static class CompareVerb
             List<SourcedKernelCall> calls;
             string? ownKernel;
             string kind;
-            if (File.Exists(what))
+            if (File.Exists(what) || Directory.Exists(what))
             {
-                var script = ScriptParser.Parse(await File.ReadAllTextAsync(what, ct), Path.GetFileName(what));
+                var script = ScriptParser.Parse(await InputFiles.ReadAllTextAsync(new FileInfo(what), ct), Path.GetFileName(what));
                 calls = script.Lines.Select(l => new SourcedKernelCall(l.Call, l.Source, null)).ToList();
                 ownKernel = script.Kernel;
                 kind = "script";
             }
             else if (what.EndsWith(".sva", StringComparison.OrdinalIgnoreCase) || what.Contains('/') || what.Contains('\\'))
+            {
+                InputFiles.CheckReadable(new FileInfo(what)); // says what is wrong with the path
                 throw new UserInputException($"{what}: no such file");
+            }
             else
             {
                 await using var host = await common.OpenReadOnlyAsync(pr, ct);

@@ -23,6 +23,7 @@ public static class DiffVerb
         {
             session, from, to, common.Json,
         };
+        CliParsing.FromNotAfterTo(cmd, from, to);
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             await using var host = await common.OpenReadOnlyAsync(pr, ct);

@@ -21,12 +21,13 @@ public static class ExportVerb
         {
             var clk = pr.GetValue(clock);
             if (clk is not ("seq" or "recorded")) throw new UserInputException($"--clock '{clk}': expected seq or recorded");
+            var file = pr.GetValue(perfetto)!;
+            InputFiles.CheckWritable(file, "--perfetto");
             await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var info = await host.SessionAsync(pr.GetValue(session)!, ct);
             var tl = await SessionTimeline.BuildAsync(host.Store, info, ct);
             var json = Perfetto(tl, clk == "recorded");
-            var file = pr.GetValue(perfetto)!;
-            await File.WriteAllTextAsync(file.FullName, json.ToJsonString(), ct);
+            await InputFiles.WriteAllTextAsync(file, "--perfetto", json.ToJsonString(), ct);
             Output.Info($"{file.FullName}: {json["traceEvents"]!.AsArray().Count} trace events, {tl.Lanes.Count} lanes");
             return 0;
         }));

@@ -24,7 +24,7 @@ public static class GenerateVerb
         var events = new Option<long>("--events") { Description = "Events to generate (the last call completes, so a few more may be recorded)", Required = true };
         var seed = new Option<ulong>("--seed") { Description = "PRNG seed: the same options and seed give the same calls, byte for byte", DefaultValueFactory = _ => 1 };
         var kernel = new Option<string>("--kernel") { Description = $"Kernel version whose rules decide the calls. Supported: {KernelVersions.SupportedList}", DefaultValueFactory = _ => "6.8" };
-        var session = new Option<string?>("--session") { Description = "Record into this session (default: a new session named after the options)" };
+        var session = new Option<string?>("--session") { Description = "Record into this session (at most 200 characters; default: a new session named after the options)" };
         var output = new Option<FileInfo?>("--output", "-o") { Description = "Write a .sva script instead of recording (sva run FILE records the same events)" };
         var chunk = new Option<int>("--chunk") { Description = "Events appended per transaction (whole calls; the inline projections run in each)", DefaultValueFactory = _ => DefaultChunk };
         var cmd = new Command("generate", """

@@ -38,6 +38,7 @@ public static class HistoryVerb
             var dev = pr.GetValue(device) is { } d ? ScriptParser.NormalizeBdf(d) ?? throw new UserInputException($"--device '{d}': not a PCI BDF such as 0000:6a:01.0") : null;
             var a = await Position(host, name, pr.GetValue(from), "--from", 1, ct);
             var b = await Position(host, name, pr.GetValue(to), "--to", long.MaxValue, ct);
+            if (a > b) throw new UserInputException($"--from {pr.GetValue(from)} (seq {a}) is after --to {pr.GetValue(to)} (seq {b}): give a range with --from <= --to");
             var filter = new HistoryFilter(dev, pr.GetValue(pasid), pr.GetValue(mm), a, b);
             // Intervals that overlap [a, b] may have begun before a: the log is read from seq 1 up to b.
             var result = await BindingHistory.BuildAsync(TimeTravel.ReadAsync(host.Store, name, 1, b, ct), filter, ct);
@@ -53,6 +54,8 @@ public static class HistoryVerb
     {
         if (text is null) return dflt;
         if (long.TryParse(text, NumberStyles.None, CultureInfo.InvariantCulture, out var seq)) return seq;
+        if (text.Length > 0 && text.TrimStart('-').All(char.IsAsciiDigit))
+            throw new UserInputException($"{option}: '{Sva.Formats.InputLimits.Quote(text)}' is not a seq ({CliParsing.SeqRange}) or a time (ISO 8601)");
         var t = StateVerb.ParseTime(text, option);
         var at = await host.Store.SeqAtTimeAsync(session, t, ct);
         return option == "--from" ? Math.Max(1, at) : at;

@@ -22,7 +22,7 @@ public static class ImportVerb
         var file = new Argument<FileInfo>("file") { Description = "The captured session: ftrace text, dmesg/journal, QEMU -trace output or our jsonl (see 'sva formats')" };
         var format = new Option<string>("--format") { Description = "auto (default: detected from the first 1000 lines, up to 10000 when those fit nothing), ftrace, dmesg, qemu-trace or jsonl", DefaultValueFactory = _ => "auto" };
         var kernel = new Option<string?>("--kernel") { Description = $"Kernel version whose rules decide the calls the capture implies. Default: proposed from the capture: {KernelProposal.SmmuV3Development} for SMMUv3 SVA development traces (smmu_* events, e.g. seed 004), else {KernelProposal.Default}. Supported: {KernelVersions.SupportedList}" };
-        var session = new Option<string?>("--session") { Description = "Session name. Default: <file stem>-<first 8 hex of the content's SHA-256>-<kernel>. The same capture under the same kernel always goes to the session it was first imported into" };
+        var session = new Option<string?>("--session") { Description = "Session name (at most 200 characters). Default: <file stem>-<first 8 hex of the content's SHA-256>-<kernel>. The same capture under the same kernel always goes to the session it was first imported into" };
         var strict = new Option<bool>("--strict") { Description = "Fail on any unrecognised or malformed line (comments apart), with nothing recorded; default: such lines are counted as skipped" };
         var showSkipped = new Option<bool>("--show-skipped") { Description = "List every skipped line with its reason (with --json: in the summary's skipped_lines)" };
         var batch = new Option<int>("--batch") { Description = "Events per append: each batch is one transaction with its projection rows and the resume checkpoint", DefaultValueFactory = _ => ImportCaptureHandler.DefaultBatchEvents };
@@ -42,7 +42,7 @@ public static class ImportVerb
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             var path = pr.GetValue(file)!;
-            if (!path.Exists) throw new UserInputException($"{path.FullName}: no such file");
+            InputFiles.CheckReadable(path);
             var json = pr.GetValue(common.Json);
             var listSkipped = pr.GetValue(showSkipped);
             var skippedLines = new List<JsonNode>();
@@ -60,7 +60,7 @@ public static class ImportVerb
                         if (skippedLines.Count < JsonSkippedLimit)
                             skippedLines.Add(new JsonObject { ["source"] = s.Source.ToString(), ["line"] = s.Source.Line, ["reason"] = s.Reason, ["text"] = s.Text });
                     }
-                    else Console.Out.WriteLine($"skipped {s.Source}: {s.Reason}: {s.Text.ReplaceLineEndings(" ")}");
+                    else Console.Out.WriteLine($"skipped {s.Source}: {s.Reason}: {Sva.Formats.InputLimits.Escape(s.Text)}");
                 };
             }
 

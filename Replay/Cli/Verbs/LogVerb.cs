@@ -12,6 +12,7 @@ public static class LogVerb
         var from = new Option<long>("--from") { Description = "First seq to show", DefaultValueFactory = _ => 1 };
         var to = new Option<long?>("--to") { Description = "Last seq to show (default: the end)" };
         var cmd = new Command("log", "The events of a session in seq order, with the call and source line that produced them") { session, from, to, common.Json };
+        CliParsing.FromNotAfterTo(cmd, from, to);
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             await using var host = await common.OpenReadOnlyAsync(pr, ct);

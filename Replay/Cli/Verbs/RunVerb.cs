@@ -12,7 +12,7 @@ public static class RunVerb
     {
         var file = new Argument<FileInfo>("file") { Description = "A .sva scenario script (grammar in the README and below)" };
         var kernel = new Option<string?>("--kernel") { Description = $"Kernel version whose rules decide the calls; overrides the script's 'kernel' line (default 6.8). Supported: {KernelVersions.SupportedList}" };
-        var session = new Option<string?>("--session") { Description = "Session name; an existing session is continued (same kernel only). Default: the script's name plus a unique suffix" };
+        var session = new Option<string?>("--session") { Description = "Session name (at most 200 characters); an existing session is continued (same kernel only). Default: the script's name plus a unique suffix" };
         var chunk = new Option<int>("--chunk") { Description = "Calls decided and appended per transaction (a version conflict re-decides the chunk)", DefaultValueFactory = _ => 64 };
         var again = new Option<bool>("--again") { Description = "Append the script although it was recorded into this --session completely before (without it: refused; an interrupted run of the same script resumes after its last committed call)" };
         var explain = new Option<bool>("--explain") { Description = "Under each call, the rule that decided it: kernel function (and driver), the commit or release that introduced it, confidence (V read in source, I inferred, U uncertain)" };
@@ -23,12 +23,12 @@ public static class RunVerb
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             var path = pr.GetValue(file)!;
-            if (!path.Exists) throw new UserInputException($"{path.FullName}: no such file");
+            InputFiles.CheckReadable(path);
             var bytes = await File.ReadAllBytesAsync(path.FullName, ct);
-            var script = ScriptParser.Parse(new System.Text.UTF8Encoding(false).GetString(bytes), path.Name);
+            var script = ScriptParser.Parse(await InputFiles.ReadAllTextAsync(path, ct), path.Name);
             var kernelName = pr.GetValue(kernel) ?? script.Kernel ?? "6.8";
             var version = KernelVersions.Get(kernelName);
-            var sessionName = pr.GetValue(session) ?? $"{Path.GetFileNameWithoutExtension(path.Name)}-{Guid.NewGuid().ToString("N")[..6]}";
+            var sessionName = pr.GetValue(session) ?? $"{DefaultStem(path.Name)}-{Guid.NewGuid().ToString("N")[..6]}";
             await using var host = await common.OpenAsync(pr, ct);
             var calls = script.Lines.Select(l => new SourcedCall(l.Call, l.Source)).ToList();
             var json = pr.GetValue(common.Json);
@@ -77,6 +77,15 @@ public static class RunVerb
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>The script's file stem as the start of a default session name: letters, digits, '.', '_', '-' (others
+    /// become '_'), at most 80 characters, so the name stays within the limit whatever the file is called.</summary>
+    public static string DefaultStem(string fileName)
+    {
+        var stem = new string(Path.GetFileNameWithoutExtension(fileName)
+            .Select(c => char.IsAsciiLetterOrDigit(c) || c is '.' or '_' or '-' ? c : '_').ToArray());
+        return stem.Length == 0 ? "script" : stem.Length > 80 ? stem[..80] : stem;
     }
 
     public static JsonObject CallJson(string session, RecordedCall c, int? line)

@@ -51,7 +51,7 @@ public static class StateVerb
         if (DateTimeOffset.TryParse(text, System.Globalization.CultureInfo.InvariantCulture,
                 System.Globalization.DateTimeStyles.AssumeUniversal | System.Globalization.DateTimeStyles.AllowWhiteSpaces, out var t))
             return t;
-        throw new UserInputException($"{option} '{text}': not a time; expected ISO 8601 such as 2026-11-21T15:49:34Z or 2026-11-21 15:49:34.5+01:00");
+        throw new UserInputException($"{option} '{Sva.Formats.InputLimits.Quote(text)}': not a time; expected ISO 8601 such as 2026-11-21T15:49:34Z or 2026-11-21 15:49:34.5+01:00");
     }
 
     public static void Render(StateView v)

@@ -9,14 +9,23 @@ public static class TimelineVerb
     {
         var session = new Argument<string>("session") { Description = "Session name" };
         var output = new Option<FileInfo>("--output", "-o") { Description = "The HTML file to write (self-contained: no network, no other file)", Required = true };
-        var cmd = new Command("timeline", "One self-contained HTML page: a lane per (device, PASID) with binding intervals, fault and invalidation marks, mm exit/drop; hover shows the event; a slider moves the time-travel point and shows the state tables (open FILE.html?seq=N to start at N)") { session, output };
+        var from = new Option<long>("--from") { Description = "First seq of the window shown (default 1)", DefaultValueFactory = _ => 1 };
+        var to = new Option<long?>("--to") { Description = "Last seq of the window shown (default: the session's last event)" };
+        var detail = new Option<int>("--detail") { Description = "A window of at most this many events shows every event; a longer one is aggregated (marks counted per column, bindings merged into spans) so that the page stays small", DefaultValueFactory = _ => Views.TimelineModel.DefaultDetailLimit };
+        var cmd = new Command("timeline", "One self-contained HTML page: a lane per (device, PASID) with binding intervals, fault and invalidation marks, mm exit/drop; hover shows the event; a slider moves the time-travel point and shows the state tables (open FILE.html?seq=N to start at N). A window of more than --detail events is aggregated: cut one with --from/--to to see each event") { session, output, from, to, detail };
+        CliParsing.FromNotAfterTo(cmd, from, to);
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
+            var file = pr.GetValue(output)!;
+            InputFiles.CheckWritable(file, "--output");
             await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var info = await host.SessionAsync(pr.GetValue(session)!, ct);
-            var html = await TimelineHtml.RenderAsync(host.Store, info, ct);
-            var file = pr.GetValue(output)!;
-            await File.WriteAllTextAsync(file.FullName, html, ct);
+            var a = Math.Max(1, pr.GetValue(from));
+            var b = pr.GetValue(to) ?? info.Version;
+            if (b > info.Version) throw new UserInputException($"--to {b}: session '{info.Id}' has seqs 1..{info.Version}");
+            if (a > b && info.Version > 0) throw new UserInputException($"--from {a}: session '{info.Id}' has seqs 1..{info.Version}");
+            var html = await TimelineHtml.RenderAsync(host.Store, info, a, b, pr.GetValue(detail), ct);
+            await InputFiles.WriteAllTextAsync(file, "--output", html, ct);
             Output.Info($"{file.FullName}: {html.Length / 1024} KiB");
             return 0;
         }));

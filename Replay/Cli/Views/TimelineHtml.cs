@@ -12,48 +12,10 @@ namespace Sva.Replay.Views;
 /// </summary>
 public static class TimelineHtml
 {
-    public const int EverySeqUpTo = 1500;
-    public const int SampledPoints = 400;
-
-    public static async Task<string> RenderAsync(Sva.EventStore.IEventStore store, Sva.EventStore.SessionInfo info, CancellationToken ct)
+    /// <summary>The page for seqs [from, to] of a session (<see cref="TimelineModel"/>: detail or aggregated).</summary>
+    public static async Task<string> RenderAsync(Sva.EventStore.IEventStore store, Sva.EventStore.SessionInfo info, long from, long to, int detailLimit, CancellationToken ct)
     {
-        var tl = await SessionTimeline.BuildAsync(store, info, ct);
-        var points = new SortedSet<long> { 0, tl.LastSeq };
-        if (tl.LastSeq <= EverySeqUpTo) for (long s = 0; s <= tl.LastSeq; s++) points.Add(s);
-        else for (var i = 0; i <= SampledPoints; i++) points.Add(tl.LastSeq * i / SampledPoints);
-        var states = new JsonObject();
-        var state = new SvaState();
-        if (points.Contains(0)) states["0"] = StateView.Of(info.Id, info.Kernel, state).ToJson();
-        await foreach (var e in store.ReadSessionAsync(info.Id, ct: ct))
-        {
-            Evolve.Apply(state, EventCodec.Decode(e));
-            if (points.Contains(e.Seq)) states[e.Seq.ToString(System.Globalization.CultureInfo.InvariantCulture)] = StateView.Of(info.Id, info.Kernel, state).ToJson();
-        }
-        var data = new JsonObject
-        {
-            ["session"] = info.Id,
-            ["kernel"] = info.Kernel,
-            ["last_seq"] = tl.LastSeq,
-            ["lanes"] = new JsonArray(tl.Lanes.Select(l => (JsonNode)new JsonObject
-            {
-                ["device"] = l.Device,
-                ["pasid"] = l.Pasid,
-                ["intervals"] = new JsonArray(l.Intervals.Select(b => (JsonNode)new JsonObject
-                {
-                    ["handle"] = b.Handle, ["mm"] = b.Mm, ["domain"] = b.Domain, ["from"] = b.FromSeq, ["to"] = b.ToSeq,
-                    ["from_source"] = b.FromSource, ["to_source"] = b.ToSource,
-                }).ToArray()),
-                ["marks"] = new JsonArray(l.Marks.Select(m => (JsonNode)new JsonObject
-                {
-                    ["seq"] = m.Seq, ["kind"] = m.Kind, ["label"] = m.Label, ["detail"] = m.Detail,
-                }).ToArray()),
-            }).ToArray()),
-            ["events"] = new JsonArray(tl.Events.Select(e => (JsonNode)new JsonObject
-            {
-                ["seq"] = e.Seq, ["type"] = e.Type, ["data"] = JsonNode.Parse(e.Data), ["source"] = e.Source, ["at"] = e.Time.ToString("O"),
-            }).ToArray()),
-            ["states"] = states,
-        };
+        var data = await TimelineModel.BuildAsync(store, info, from, to, detailLimit, ct);
         // </script> cannot appear inside the JSON: escape every '<'.
         var json = data.ToJsonString().Replace("<", "\\u003c");
         return Template.Replace("/*DATA*/null", json).Replace("{{TITLE}}", System.Net.WebUtility.HtmlEncode($"sva timeline: {info.Id}"));
@@ -90,34 +52,61 @@ public static class TimelineHtml
         const NS = 'http://www.w3.org/2000/svg';
         const el = (tag, attrs, parent) => { const e = document.createElementNS(NS, tag); for (const k in attrs) e.setAttribute(k, attrs[k]); if (parent) parent.appendChild(e); return e; };
         const tip = document.getElementById('tip');
-        const eventAt = seq => D.events[seq - 1];
+        const eventAt = seq => D.events[seq - D.from];
         const show = (ev, text) => { tip.textContent = text; tip.style.display = 'block'; tip.style.left = (ev.clientX + 12) + 'px'; tip.style.top = (ev.clientY + 12) + 'px'; };
         const hide = () => { tip.style.display = 'none'; };
         const describe = seq => { const e = eventAt(seq); return e ? `seq ${e.seq}  ${e.type}${e.source ? '  (' + e.source + ')' : ''}\n${JSON.stringify(e.data, null, 1)}` : ''; };
-        document.getElementById('title').textContent = `session ${D.session} — kernel ${D.kernel} — ${D.last_seq} events, ${D.lanes.length} lanes`;
+        document.getElementById('title').textContent = `session ${D.session} — kernel ${D.kernel} — ${D.last_seq} events` + (D.from > 1 || D.to < D.last_seq ? `, seqs ${D.from}..${D.to} shown` : '') + `, ${D.lanes.length} lanes`
+          + (D.mode === 'coarse' ? ` — aggregated: ${Math.round(D.bucket_width)} seqs per column (more than ${D.detail_limit} events; cut a window with sva timeline --from/--to for each event)` : '');
         document.getElementById('legend').textContent = 'bars: bindings (green: still bound); marks: page responses (green SUCCESS, orange INVALID, red FAILURE), grey queued, cyan invalidation, brown exit, black drop, pink DMA fault, yellow observed';
-        const left = 210, laneH = 26, width = Math.max(900, Math.min(4000, D.last_seq * 6)), last = Math.max(D.last_seq, 1);
-        const x = seq => left + (width - left - 10) * seq / last;
+        const first = D.from - 1, last = D.to, span = Math.max(last - first, 1);
+        const left = 210, laneH = 26, width = Math.max(900, Math.min(4000, span * 6));
+        const x = seq => left + (width - left - 10) * (seq - first) / span;
         const svg = el('svg', { width, height: D.lanes.length * laneH + 30, id: 'svg' }, document.getElementById('lanes'));
         D.lanes.forEach((lane, i) => {
           const y = 20 + i * laneH;
           const label = el('text', { x: 4, y: y + 15, class: 'lane-label' }, svg); label.textContent = `${lane.device} pasid ${lane.pasid}`;
-          lane.intervals.forEach(b => {
+          (lane.intervals || []).forEach(b => {
             const to = b.to ?? D.last_seq;
             const r = el('rect', { x: x(b.from), y: y + 4, width: Math.max(x(to) - x(b.from), 2), height: laneH - 10, class: 'bind' + (b.to == null ? ' open' : '') }, svg);
             r.addEventListener('mousemove', ev => show(ev, `${b.handle}: mm ${b.mm}, domain ${b.domain ?? '-'}\nbound at seq ${b.from}${b.from_source ? ' (' + b.from_source + ')' : ''}\n${b.to == null ? 'still bound' : 'unbound at seq ' + b.to + (b.to_source ? ' (' + b.to_source + ')' : '')}\n\n${describe(b.from)}`));
             r.addEventListener('mouseleave', hide);
           });
-          lane.marks.forEach(m => {
+          if (D.mode === 'coarse') {
+            // Aggregated: one path per lane for its spans and one per (lane, kind) for its counts, so that the page
+            // stays light with thousands of lanes; the tooltip looks up the column under the pointer.
+            const paths = {};
+            const add = (cls, d) => { paths[cls] = (paths[cls] || '') + d; };
+            lane.spans.forEach(([from, to]) => add('bind' + (to == null ? ' open' : ''), `M${x(from).toFixed(1)} ${y + 4}h${Math.max(x(to ?? last) - x(from), 2).toFixed(1)}v${laneH - 10}h${-Math.max(x(to ?? last) - x(from), 2).toFixed(1)}z`));
+            lane.counts.forEach(([bucket, kind, label, n]) => {
+              const cx = x(D.from + (bucket + 0.5) * D.bucket_width), r = Math.min(3 + Math.log2(n), 9);
+              add(`mark ${kind} ${label}`, `M${(cx - r).toFixed(1)} ${y + laneH / 2 - 1}a${r} ${r} 0 1 0 ${2 * r} 0a${r} ${r} 0 1 0 ${-2 * r} 0`);
+            });
+            for (const cls in paths) el('path', { d: paths[cls], class: cls }, svg);
+          }
+          (lane.marks || []).forEach(m => {
             const c = el('circle', { cx: x(m.seq), cy: y + laneH / 2 - 1, r: 4, class: `mark ${m.kind} ${m.label}` }, svg);
             c.addEventListener('mousemove', ev => show(ev, `${m.label}: ${m.detail}\n\n${describe(m.seq)}`));
             c.addEventListener('mouseleave', hide);
           });
         });
+        if (D.mode === 'coarse') {
+          svg.addEventListener('mousemove', ev => {
+            const box = svg.getBoundingClientRect(), px = ev.clientX - box.left, py = ev.clientY - box.top;
+            const lane = D.lanes[Math.floor((py - 20) / laneH)];
+            if (!lane || px < left) { hide(); return; }
+            const seq = first + (px - left) / (width - left - 10) * span, bucket = Math.floor((seq - D.from) / D.bucket_width);
+            const a = Math.round(D.from + bucket * D.bucket_width), b = Math.min(D.to, Math.round(D.from + (bucket + 1) * D.bucket_width) - 1);
+            const counts = lane.counts.filter(c => c[0] === bucket).map(([, kind, label, n]) => `${n} × ${kind} ${label}`);
+            const spans = lane.spans.filter(([f, t]) => f <= b && (t ?? last) >= a).map(([f, t, n]) => `${n} binding${n === 1 ? '' : 's'} in seqs ${f}..${t ?? 'still bound'}`);
+            show(ev, `${lane.device} pasid ${lane.pasid}, seqs ${a}..${b}\n${spans.concat(counts).join('\n') || 'nothing'}`);
+          });
+          svg.addEventListener('mouseleave', hide);
+        }
         const cursor = el('line', { id: 'cursor', x1: x(0), x2: x(0), y1: 0, y2: D.lanes.length * laneH + 30 }, svg);
         const points = Object.keys(D.states).map(Number).sort((a, b) => a - b);
         const slider = document.getElementById('slider');
-        slider.max = D.last_seq;
+        slider.min = first; slider.max = last;
         const table = (title, cols, rows) => {
           const t = document.createElement('table'); const cap = t.createCaption(); cap.textContent = title;
           const h = t.insertRow(); cols.forEach(c => { const th = document.createElement('th'); th.textContent = c; h.appendChild(th); });
@@ -130,7 +119,7 @@ public static class TimelineHtml
           document.getElementById('seqlabel').textContent = p;
           document.getElementById('snap').textContent = p === seq ? '' : `(nearest recorded point at or below ${seq})`;
           cursor.setAttribute('x1', x(p)); cursor.setAttribute('x2', x(p));
-          document.getElementById('applied').textContent = p > 0 ? 'event just applied: ' + describe(p) : 'before the first event';
+          document.getElementById('applied').textContent = p > 0 ? (D.mode === 'detail' && p >= D.from ? 'event just applied: ' + describe(p) : `state after seq ${p}`) : 'before the first event';
           const tables = document.getElementById('tables'); tables.replaceChildren();
           tables.appendChild(table('devices and PASID tables', ['device', 'max_pasids', 'pasid', 'domain', 'mm', 'mode'],
             s.devices.flatMap(d => d.pasids.length ? d.pasids.map(p => [d.id, d.max_pasids, p.pasid, p.domain, p.mm, p.mode]) : [[d.id, d.max_pasids, null, null, null, null]])));
@@ -139,8 +128,9 @@ public static class TimelineHtml
           tables.appendChild(table('handles', ['handle', 'device', 'mm', 'domain', 'pasid', 'users'], s.handles.map(h => [h.id, h.device, h.mm, h.domain, h.pasid, h.users])));
         }
         slider.addEventListener('input', () => moveTo(Number(slider.value)));
-        const start = Number(new URLSearchParams(location.search).get('seq') ?? D.last_seq);
+        const start = Math.min(last, Math.max(first, Number(new URLSearchParams(location.search).get('seq') ?? last)));
         slider.value = start; moveTo(start);
+        document.body.setAttribute('data-render-ms', String(Math.round(performance.now())));
         document.body.setAttribute('data-ready', 'yes');
         </script></body></html>
         """;

@@ -122,7 +122,7 @@ public static class CaptureReader
             foreach (var line in head)
             {
                 ct.ThrowIfCancellationRequested();
-                var error = Feed(parser, line, ++lineNumber, buffer);
+                var error = Feed(parser, line, ++lineNumber, buffer, lenient);
                 foreach (var item in buffer)
                     yield return item;
                 buffer.Clear();
@@ -134,7 +134,7 @@ public static class CaptureReader
         while (await reader.ReadLineAsync(ct).ConfigureAwait(false) is { } line)
         {
             ct.ThrowIfCancellationRequested();
-            var error = Feed(parser, line, ++lineNumber, buffer);
+            var error = Feed(parser, line, ++lineNumber, buffer, lenient);
             foreach (var item in buffer)
                 yield return item;
             buffer.Clear();
@@ -150,6 +150,8 @@ public static class CaptureReader
         {
             last = ExceptionDispatchInfo.Capture(e);
         }
+        if (Screen(buffer, lenient) is { } unstorable)
+            last = unstorable;
         foreach (var item in buffer)
             yield return item;
         last?.Throw();
@@ -161,6 +163,65 @@ public static class CaptureReader
         return best is not null && score >= MinimumScore;
     }
 
+    /// <summary>Skip reason of a record holding a character PostgreSQL text cannot store (NUL, an unpaired surrogate).</summary>
+    public const string UnstorableReason = "unstorable: a NUL byte or an unpaired surrogate (PostgreSQL text cannot hold it)";
+
+    /// <summary>Skip reason of a record naming a device, mm, handle or iommu longer than the limit.</summary>
+    public static readonly string TooLongReason = $"too long: a name of more than {InputLimits.MaxNameLength} characters";
+
+    /// <summary>Fields that become identifiers (besides <see cref="Observation.Device"/>).</summary>
+    private static readonly string[] NameFields = ["mm", "handle", "name", "iommu", "@dev", "id", "domain"];
+
+    /// <summary>
+    /// Nothing a database cannot hold leaves the reader: an observation with a NUL (or unpaired surrogate) in any field,
+    /// or an identifier over <see cref="InputLimits.MaxNameLength"/> characters, becomes a skipped line with that reason
+    /// (lenient) or a <see cref="CaptureFormatException"/> naming file:line (strict); skip reasons are escaped.
+    /// </summary>
+    private static ExceptionDispatchInfo? Screen(List<CaptureItem> buffer, bool lenient)
+    {
+        for (var i = 0; i < buffer.Count; i++)
+        {
+            switch (buffer[i])
+            {
+                case SkippedLine sk when InputLimits.FirstUnstorable(sk.Reason) >= 0:
+                    buffer[i] = sk with { Reason = InputLimits.Escape(sk.Reason) };
+                    break;
+                case Observation o when Problem(o) is { } reason:
+                    if (!lenient)
+                    {
+                        // strict: what came before is kept, the record and what follows it are not
+                        buffer.RemoveRange(i, buffer.Count - i);
+                        try
+                        {
+                            throw new CaptureFormatException(o.Source, o.Kind.ToString(),
+                                reason == UnstorableReason ? "text without NUL bytes or unpaired surrogates" : $"names of at most {InputLimits.MaxNameLength} characters",
+                                InputLimits.Quote(o.RawText));
+                        }
+                        catch (CaptureFormatException e)
+                        {
+                            return ExceptionDispatchInfo.Capture(e);
+                        }
+                    }
+                    buffer[i] = new SkippedLine(o.Source, o.RawText, reason);
+                    break;
+            }
+        }
+        return null;
+    }
+
+    private static string? Problem(Observation o)
+    {
+        if (Unstorable(o.RawText) || Unstorable(o.Device) || Unstorable(o.Task) || Unstorable(o.Access)) return UnstorableReason;
+        foreach (var (k, v) in o.Fields)
+            if (Unstorable(k) || Unstorable(v)) return UnstorableReason;
+        if (o.Device is { Length: > InputLimits.MaxNameLength }) return TooLongReason;
+        foreach (var f in NameFields)
+            if (o.Field(f) is { Length: > InputLimits.MaxNameLength }) return TooLongReason;
+        return null;
+
+        static bool Unstorable(string? text) => text is not null && InputLimits.FirstUnstorable(text) >= 0;
+    }
+
     /// <summary>Convenience: reads a whole capture into a list (tests, small inputs).</summary>
     public static async Task<List<CaptureItem>> ReadAllAsync(TextReader reader, string fileName, string format, bool lenient, CancellationToken ct = default)
     {
@@ -170,16 +231,18 @@ public static class CaptureReader
         return list;
     }
 
-    private static ExceptionDispatchInfo? Feed(ICaptureParser parser, string line, int lineNumber, List<CaptureItem> buffer)
+    private static ExceptionDispatchInfo? Feed(ICaptureParser parser, string line, int lineNumber, List<CaptureItem> buffer, bool lenient)
     {
+        ExceptionDispatchInfo? error = null;
         try
         {
             parser.Feed(line, lineNumber, buffer);
-            return null;
         }
         catch (CaptureFormatException e)
         {
-            return ExceptionDispatchInfo.Capture(e);
+            error = ExceptionDispatchInfo.Capture(e);
         }
+        // The items a parser handed over before it threw are screened too.
+        return Screen(buffer, lenient) ?? error;
     }
 }

@@ -45,6 +45,12 @@ public static partial class ScriptParser
         unmap DOMAIN IOVA-END
         """;
 
+    /// <summary>PASIDs are 20 bits: a device has at most 2^20 of them (max_pasids), numbered 0..2^20-1.</summary>
+    public const int MaxPasids = 1 << 20;
+
+    /// <summary>Input echoed in a message: escaped and cut (<see cref="InputLimits.Quote"/>).</summary>
+    private static string Q(string text) => InputLimits.Quote(text);
+
     public static Script Parse(string text, string file) => Parse(new StringReader(text), file);
 
     public static Script Parse(TextReader reader, string file)
@@ -58,13 +64,17 @@ public static partial class ScriptParser
             var hash = raw.IndexOf('#');
             var text = (hash >= 0 ? raw[..hash] : raw).Trim();
             if (text.Length == 0) continue;
+            if (text.Length > InputLimits.MaxScriptLineLength)
+                throw new ScriptFormatException(file, n, $"the line is {text.Length} characters long; script lines are at most {InputLimits.MaxScriptLineLength} (comments apart)");
+            if (InputLimits.FirstUnstorable(text) is var bad and >= 0)
+                throw new ScriptFormatException(file, n, $"{InputLimits.Describe(text[bad])} at column {bad + 1}: a script is text ('{Q(text)}')");
             var words = text.Split((char[]?)null, StringSplitOptions.RemoveEmptyEntries);
             var ctx = new LineContext(file, n, words);
             if (words[0] == "kernel")
             {
                 ctx.Arity(1, 1, "kernel VERSION");
                 if (!KernelVersions.TryGet(words[1], out _))
-                    throw ctx.Error($"unsupported kernel version '{words[1]}'; supported: {KernelVersions.SupportedList}");
+                    throw ctx.Error($"unsupported kernel version '{Q(words[1])}'; supported: {KernelVersions.SupportedList}");
                 kernel = words[1];
                 continue;
             }
@@ -87,14 +97,14 @@ public static partial class ScriptParser
                 var driver = kv.TryGetValue("driver", out var dv) ? dv : Drivers.Default;
                 if (!Drivers.All.Contains(driver)) throw c.Error($"unknown driver '{driver}'; expected '{usage}'");
                 if (!kv.TryGetValue("pasids", out var pasids)) throw c.Error($"missing pasids=N; expected '{usage}'");
-                return new ProbeDevice(dev, c.Int(pasids, "pasids"), kv.TryGetValue("group", out var g) ? c.Int(g, "group") : null,
+                return new ProbeDevice(dev, c.Int(pasids, "pasids", 0, MaxPasids, "0..2^20"), kv.TryGetValue("group", out var g) ? c.Int(g, "group") : null,
                     !kv.TryGetValue("sva", out var sva) || c.OnOff(sva, "sva"),
                     !kv.TryGetValue("iopf", out var iopf) || c.OnOff(iopf, "iopf"),
-                    kv.TryGetValue("iommu", out var iommu) ? iommu : "iommu0", Driver: driver);
+                    kv.TryGetValue("iommu", out var iommu) ? c.Name(iommu, usage) : "iommu0", Driver: driver);
             }
             case "mm":
                 c.Arity(1, 2, "mm NAME [lam]");
-                if (w.Length == 3 && w[2] != "lam") throw c.Error($"unexpected '{w[2]}'; expected 'mm NAME [lam]'");
+                if (w.Length == 3 && w[2] != "lam") throw c.Error($"unexpected '{Q(w[2])}'; expected 'mm NAME [lam]'");
                 return new CreateMm(c.Name(w[1], "mm NAME [lam]"), w.Length == 3);
             case "vma":
             {
@@ -126,7 +136,7 @@ public static partial class ScriptParser
                 if (!kv.TryGetValue("access", out var access)) throw c.Error($"missing access=r|w|rw|x; expected '{usage}'");
                 int? group = kv.TryGetValue("group", out var g) ? c.Int(g, "group") : null;
                 // A request without a group id is a single-page request: its own last.
-                return new PageFault(dev, kv.TryGetValue("pasid", out var p) ? c.Int(p, "pasid") : null, c.Number(addr, "addr"),
+                return new PageFault(dev, kv.TryGetValue("pasid", out var p) ? c.Int(p, "pasid", 0, MaxPasids - 1, "0..2^20-1") : null, c.Number(addr, "addr"),
                     c.Access(access, "access"), group, last || group is null);
             }
             case "invalidate":
@@ -155,7 +165,7 @@ public static partial class ScriptParser
                 var usage = $"{w[0]} DOMAIN BDF [pasid=N]";
                 c.Arity(2, 3, usage);
                 var kv = c.Options(3, usage, "pasid");
-                int? pasid = kv.TryGetValue("pasid", out var p) ? c.Int(p, "pasid") : null;
+                int? pasid = kv.TryGetValue("pasid", out var p) ? c.Int(p, "pasid", 0, MaxPasids - 1, "0..2^20-1") : null;
                 return w[0] == "attach"
                     ? new AttachDomain(c.Name(w[1], usage), c.Device(w[2], usage), pasid)
                     : new DetachDomain(c.Name(w[1], usage), c.Device(w[2], usage), pasid);
@@ -176,7 +186,7 @@ public static partial class ScriptParser
                 return new UnmapIova(c.Name(w[1], usage), start, end);
             }
             default:
-                throw c.Error($"unknown call '{w[0]}'; expected one of: kernel, device, mm, vma, bind, unbind, fault, invalidate, exit, drop, domain, attach, detach, map, unmap");
+                throw c.Error($"unknown call '{Q(w[0])}'; expected one of: kernel, device, mm, vma, bind, unbind, fault, invalidate, exit, drop, domain, attach, detach, map, unmap");
         }
     }
 
@@ -207,12 +217,27 @@ public static partial class ScriptParser
             if (args < min || args > max) throw Error($"expected '{usage}'");
         }
 
-        public string Device(string text, string usage) =>
-            NormalizeBdf(text) ?? (NameRegex().IsMatch(text) && text.Contains('.') && !text.Contains(':') ? text
-                : throw Error($"'{text}' is not a device (PCI BDF like 0000:00:03.0); expected '{usage}'"));
+        public string Device(string text, string usage)
+        {
+            if (NormalizeBdf(text) is { } bdf) return bdf;
+            Limit(text, "device name");
+            return NameRegex().IsMatch(text) && text.Contains('.') && !text.Contains(':') ? text
+                : throw Error($"'{Q(text)}' is not a device (PCI BDF like 0000:00:03.0); expected '{usage}'");
+        }
 
-        public string Name(string text, string usage) =>
-            NameRegex().IsMatch(text) ? text : throw Error($"'{text}' is not a valid name; expected '{usage}'");
+        public string Name(string text, string usage)
+        {
+            Limit(text, "name");
+            return NameRegex().IsMatch(text) ? text
+                : throw Error($"'{Q(text)}' is not a valid name (letters, digits, '_', then also '.', ':', '-'); expected '{usage}'");
+        }
+
+        /// <summary>Names are at most <see cref="InputLimits.MaxNameLength"/> characters.</summary>
+        private void Limit(string text, string what)
+        {
+            if (text.Length > InputLimits.MaxNameLength)
+                throw Error($"{what} '{Q(text)}' is {text.Length} characters long; names are {InputLimits.NameLimitText}");
+        }
 
         public Dictionary<string, string> Options(int from, string usage, params string[] allowed)
         {
@@ -221,10 +246,10 @@ public static partial class ScriptParser
             {
                 if (word == "last" && allowed.Contains("last")) continue;
                 var eq = word.IndexOf('=');
-                if (eq <= 0) throw Error($"unexpected '{word}'; expected '{usage}'");
+                if (eq <= 0) throw Error($"unexpected '{Q(word)}'; expected '{usage}'");
                 var key = word[..eq];
-                if (!allowed.Contains(key)) throw Error($"unknown option '{key}'; expected '{usage}'");
-                if (!kv.TryAdd(key, word[(eq + 1)..])) throw Error($"option '{key}' given twice");
+                if (!allowed.Contains(key)) throw Error($"unknown option '{Q(key)}'; expected '{usage}'");
+                if (!kv.TryAdd(key, word[(eq + 1)..])) throw Error($"option '{Q(key)}' given twice");
             }
             foreach (var required in allowed.Where(a => usage.Contains($" {a}=") && !usage.Contains($"[{a}=")))
                 if (!kv.ContainsKey(required))
@@ -235,36 +260,52 @@ public static partial class ScriptParser
             return kv;
         }
 
-        public int Int(string text, string what)
+        /// <summary>A whole number in [min, max]; a number outside (negative, too big) says the range.</summary>
+        public int Int(string text, string what, long min = 0, long max = int.MaxValue, string? range = null)
         {
-            if (SvaJson.TryParseNumber(text, out var v) && v <= int.MaxValue) return (int)v;
-            throw Error($"{what}='{text}' is not a number (decimal or 0x hex)");
+            range ??= $"{min}..{max}";
+            if (SvaJson.TryParseNumber(text, out var v))
+                return v >= (ulong)min && v <= (ulong)max ? (int)v : throw Error($"{what}={Q(text)} is out of range {range}");
+            if (LooksNumeric(text)) throw Error($"{what}={Q(text)} is out of range {range}");
+            throw Error($"{what}='{Q(text)}' is not a number (decimal or 0x hex, {range})");
         }
 
-        public ulong Number(string text, string what) =>
-            SvaJson.TryParseNumber(text, out var v) ? v : throw Error($"{what}='{text}' is not a number (decimal or 0x hex)");
+        public ulong Number(string text, string what)
+        {
+            if (SvaJson.TryParseNumber(text, out var v)) return v;
+            if (LooksNumeric(text)) throw Error($"{what}={Q(text)} is out of range 0..2^64-1");
+            throw Error($"{what}='{Q(text)}' is not a number (decimal or 0x hex)");
+        }
+
+        /// <summary>"-5", "99999999999999999999", "0x1ffffffffffffffff": a number, just not one that fits.</summary>
+        private static bool LooksNumeric(string text)
+        {
+            var t = text.StartsWith('-') ? text[1..] : text;
+            if (t.StartsWith("0x", StringComparison.OrdinalIgnoreCase)) return t.Length > 2 && t[2..].All(char.IsAsciiHexDigit);
+            return t.Length > 0 && t.All(char.IsAsciiDigit);
+        }
 
         public bool OnOff(string text, string what) => text switch
         {
             "on" => true,
             "off" => false,
-            _ => throw Error($"{what}='{text}': expected on or off"),
+            _ => throw Error($"{what}='{Q(text)}': expected on or off"),
         };
 
         public string Access(string text, string what)
         {
             if (text.Length == 0 || text.Any(ch => ch is not ('r' or 'w' or 'x')) || text.Distinct().Count() != text.Length)
-                throw Error($"{what}='{text}': expected r, w, x or a combination such as rw");
+                throw Error($"{what}='{Q(text)}': expected r, w, x or a combination such as rw");
             return new string("rwx".Where(text.Contains).ToArray());
         }
 
         public (ulong Start, ulong End) Range(string text, string usage)
         {
             var dash = text.IndexOf('-');
-            if (dash <= 0) throw Error($"'{text}' is not a range START-END; expected '{usage}'");
+            if (dash <= 0) throw Error($"'{Q(text)}' is not a range START-END; expected '{usage}'");
             var start = Number(text[..dash], "start");
             var end = Number(text[(dash + 1)..], "end");
-            if (end <= start) throw Error($"range '{text}' is empty (end must be above start)");
+            if (end <= start) throw Error($"range '{Q(text)}' is empty (end must be above start)");
             return (start, end);
         }
     }

@@ -1,0 +1,251 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Sva.Domain;
+using Sva.Domain.Json;
+using Sva.EventStore;
+using Sva.Projections;
+
+namespace Sva.Replay.Views;
+
+/// <summary>
+/// The data of a timeline page for a window [from, to] of a session, built in one pass over the log that keeps
+/// only what the page shows (the events are not held): memory and page size depend on the window and the zoom,
+/// not on the session's length.
+/// <list type="bullet">
+/// <item>Detail (the window has at most <c>detailLimit</c> events): every binding interval and mark, and every
+/// event of the window for the hover text, as the page always showed.</item>
+/// <item>Coarse (more events): the window is cut into <see cref="Buckets"/> buckets; per lane, the marks are
+/// counted per bucket and kind, and bindings are merged into spans (overlapping or closer than a bucket), each
+/// with its number of handles. The page says to cut a window with --from/--to for the events themselves.</item>
+/// </list>
+/// Lanes follow <see cref="Sva.Projections.Views.SessionTimeline"/>: one per (device, PASID), bindings from
+/// handle_issued to handle_freed, marks for page responses (and withheld ones), queued requests, DMA faults,
+/// ATC invalidations, mm exit/drop on every lane the mm was bound on, and capture observations.
+/// </summary>
+public sealed class TimelineModel
+{
+    public const int Buckets = 600;
+    public const int DefaultDetailLimit = 20_000;
+    /// <summary>State tables embedded for the slider: at most this many characters of JSON (points are thinned).</summary>
+    public const int StateBudget = 3_000_000;
+    public const int MaxStatePoints = 400;
+    /// <summary>Coarse mode: at most this many (lane, column, kind) counts; columns are widened until they fit.</summary>
+    public const int MaxCountEntries = 100_000;
+
+    private sealed class LaneData(string device, string pasid)
+    {
+        public string Device { get; } = device;
+        public string Pasid { get; } = pasid;
+        public List<JsonObject> Intervals { get; } = [];
+        public List<JsonObject> Marks { get; } = [];
+        public Dictionary<string, (long From, long? To)> Open { get; } = new(StringComparer.Ordinal);
+        // coarse: merged binding spans and mark counts per (bucket, kind, label)
+        public List<(long From, long? To, int Handles)> Spans { get; } = [];
+        public SortedDictionary<(int Bucket, string Kind, string Label), int> Counts { get; } = new();
+    }
+
+    public static async Task<JsonObject> BuildAsync(IEventStore store, SessionInfo info, long from, long to, int detailLimit, CancellationToken ct)
+    {
+        var last = info.Version;
+        var window = Math.Max(0, to - from + 1);
+        var detail = window <= detailLimit;
+        double bucketWidth = Math.Max(1.0, (double)window / Buckets);
+        int BucketOf(long seq) => (int)Math.Min(Buckets - 1, (seq - from) / bucketWidth);
+
+        var lanes = new SortedDictionary<string, LaneData>(StringComparer.Ordinal);
+        var lanesOfMm = new Dictionary<string, HashSet<LaneData>>(StringComparer.Ordinal);
+        var events = new JsonArray();
+        var state = new SvaState();
+
+        // State points for the slider: every seq of a small window, else evenly spaced; thinned to the budget.
+        var points = new SortedSet<long> { from - 1, to };
+        if (window <= 1500) for (var s = from - 1; s <= to; s++) points.Add(s);
+        else for (var i = 0; i <= MaxStatePoints; i++) points.Add(from - 1 + window * i / MaxStatePoints);
+        var states = new SortedDictionary<long, string>();
+        long stateChars = 0;
+        void TakeState(long seq)
+        {
+            var json = StateView.Of(info.Id, info.Kernel, state).ToJson().ToJsonString();
+            states[seq] = json;
+            stateChars += json.Length;
+            while (stateChars > StateBudget && states.Count > 2)
+            {
+                // drop every other point, keeping the first and the newest
+                var keys = states.Keys.ToList();
+                for (var k = 1; k < keys.Count - 1; k += 2) { stateChars -= states[keys[k]].Length; states.Remove(keys[k]); }
+            }
+        }
+
+        LaneData LaneOf(string device, int? pasid)
+        {
+            var p = pasid?.ToString(CultureInfo.InvariantCulture) ?? "-";
+            var key = $"{device}\u0000{p.PadLeft(8, '0')}";
+            if (!lanes.TryGetValue(key, out var lane)) lanes[key] = lane = new LaneData(device, p);
+            return lane;
+        }
+        void Mark(LaneData lane, long seq, string kind, string label, string detailText)
+        {
+            if (seq < from) return;
+            if (detail) lane.Marks.Add(new JsonObject { ["seq"] = seq, ["kind"] = kind, ["label"] = label, ["detail"] = detailText });
+            else
+            {
+                var k = (BucketOf(seq), kind, label);
+                lane.Counts[k] = lane.Counts.GetValueOrDefault(k) + 1;
+            }
+        }
+        void Bound(LaneData lane, string handle, string mm, string? domain, long seq, string? source)
+        {
+            lane.Open[handle] = (seq, null);
+            if (detail)
+                lane.Intervals.Add(new JsonObject { ["handle"] = handle, ["mm"] = mm, ["domain"] = domain, ["from"] = Math.Max(seq, from - 1), ["to"] = null, ["from_source"] = source, ["to_source"] = null, ["clipped"] = seq < from - 1 ? true : null });
+        }
+        void Unbound(LaneData lane, string handle, long seq, string? source)
+        {
+            if (!lane.Open.Remove(handle, out var b)) return;
+            if (seq < from) { RemoveDetail(lane, handle); return; } // ended before the window
+            if (detail)
+            {
+                var i = lane.Intervals.FindLastIndex(x => (string?)x["handle"] == handle && x["to"] is null);
+                if (i >= 0) { lane.Intervals[i]["to"] = seq; lane.Intervals[i]["to_source"] = source; }
+            }
+            else Span(lane, b.From, seq);
+        }
+        void RemoveDetail(LaneData lane, string handle)
+        {
+            if (!detail) return;
+            var i = lane.Intervals.FindLastIndex(x => (string?)x["handle"] == handle && x["to"] is null);
+            if (i >= 0) lane.Intervals.RemoveAt(i);
+        }
+        void Span(LaneData lane, long bFrom, long? bTo)
+        {
+            var f = Math.Max(bFrom, from - 1);
+            if (lane.Spans.Count > 0)
+            {
+                var (pf, pt, n) = lane.Spans[^1];
+                // merge into the previous span when it is still open, overlaps, or ends less than a bucket before
+                if (pt is null || f <= pt.Value + bucketWidth)
+                {
+                    lane.Spans[^1] = (Math.Min(pf, f), pt is null || bTo is null ? null : Math.Max(pt.Value, bTo.Value), n + 1);
+                    return;
+                }
+            }
+            lane.Spans.Add((f, bTo, 1));
+        }
+
+        if (points.Contains(0)) TakeState(0);
+        await foreach (var stored in store.ReadSessionAsync(info.Id, 1, to, ct))
+        {
+            var e = EventCodec.Decode(stored);
+            var seq = stored.Seq;
+            var inWindow = seq >= from;
+            string? source = null;
+            if (inWindow && (detail || e is HandleIssued or HandleFreed))
+                source = Sva.Projections.EventCodec.Metadata(stored).Source;
+            if (inWindow && detail)
+                events.Add(new JsonObject { ["seq"] = seq, ["type"] = stored.Type, ["data"] = JsonNode.Parse(stored.DataJson), ["source"] = source, ["at"] = stored.RecordedAt.ToString("O") });
+            switch (e)
+            {
+                case HandleIssued h:
+                {
+                    var lane = LaneOf(h.Device, h.Pasid);
+                    Bound(lane, h.Handle, h.Mm, h.Domain, seq, source);
+                    if (!lanesOfMm.TryGetValue(h.Mm, out var set)) lanesOfMm[h.Mm] = set = [];
+                    set.Add(lane);
+                    break;
+                }
+                case HandleFreed f when state.HandleById(f.Handle) is { } freed:
+                    Unbound(LaneOf(freed.Device, freed.Pasid), f.Handle, seq, source);
+                    break;
+                case PageResponseSent r when inWindow:
+                    Mark(LaneOf(r.Device, r.Pasid), seq, "response", r.Code.ToString(), $"group {r.Group?.ToString(CultureInfo.InvariantCulture) ?? "-"}: {r.Reason}");
+                    break;
+                case PageResponseWithheld w when inWindow:
+                    Mark(LaneOf(w.Device, w.Pasid), seq, "withheld", "NO RESPONSE", w.Reason);
+                    break;
+                case PageRequestQueued q when inWindow:
+                    Mark(LaneOf(q.Device, q.Pasid), seq, "queued", "queued", $"{SvaJson.Hex(q.Address)} {q.Access} group {q.Group?.ToString(CultureInfo.InvariantCulture) ?? "-"}");
+                    break;
+                case DmaFaultReported d when inWindow:
+                    Mark(LaneOf(d.Device, d.Pasid), seq, "dma-fault", "DMA fault", $"{SvaJson.Hex(d.Address)}: {d.Reason}");
+                    break;
+                case SecondaryTlbInvalidated inv when inWindow:
+                    foreach (var dev in inv.Atc)
+                        Mark(LaneOf(dev, inv.Pasid), seq, "invalidate", "inv", $"{(inv.End == ulong.MaxValue ? "all" : $"{SvaJson.Hex(inv.Start)}-{SvaJson.Hex(inv.End)}")} via {inv.Via} {inv.Tlbi ?? "no TLBI"}");
+                    break;
+                case MmReleased or MmDropped when inWindow:
+                {
+                    var mm = e is MmReleased rel ? rel.Mm : ((MmDropped)e).Mm;
+                    if (lanesOfMm.TryGetValue(mm, out var mmLanes))
+                        foreach (var lane in mmLanes)
+                            Mark(lane, seq, e is MmReleased ? "exit" : "drop", e is MmReleased ? "exit" : "drop", $"mm {mm}");
+                    break;
+                }
+                case CaptureObserved o when inWindow && o.Device is not null:
+                    Mark(LaneOf(o.Device, o.Pasid), seq, "observed", o.Kind, o.Text);
+                    break;
+            }
+            Evolve.Apply(state, e);
+            if (points.Contains(seq)) TakeState(seq);
+        }
+
+        // Coarse: fewer, wider columns until the counts fit the budget (many lanes × many kinds).
+        var factor = 1;
+        if (!detail)
+        {
+            while (lanes.Values.Sum(l => l.Counts.Count) > MaxCountEntries && factor < Buckets)
+            {
+                factor *= 2;
+                foreach (var lane in lanes.Values)
+                {
+                    var merged = new SortedDictionary<(int Bucket, string Kind, string Label), int>();
+                    foreach (var (k, n) in lane.Counts)
+                    {
+                        var key = (k.Bucket / 2, k.Kind, k.Label);
+                        merged[key] = merged.GetValueOrDefault(key) + n;
+                    }
+                    lane.Counts.Clear();
+                    foreach (var (k, n) in merged) lane.Counts[k] = n;
+                }
+            }
+            bucketWidth *= factor;
+        }
+
+        // Bindings still open at the window's end; lanes with nothing in the window are left out.
+        var laneArray = new JsonArray();
+        foreach (var lane in lanes.Values)
+        {
+            if (!detail)
+                foreach (var (_, b) in lane.Open.OrderBy(kv => kv.Value.From)) Span(lane, b.From, null);
+            var o = new JsonObject { ["device"] = lane.Device, ["pasid"] = lane.Pasid };
+            if (detail)
+            {
+                if (lane.Intervals.Count == 0 && lane.Marks.Count == 0) continue;
+                o["intervals"] = new JsonArray(lane.Intervals.ToArray());
+                o["marks"] = new JsonArray(lane.Marks.ToArray());
+            }
+            else
+            {
+                if (lane.Spans.Count == 0 && lane.Counts.Count == 0) continue;
+                o["spans"] = new JsonArray(lane.Spans.Select(s => (JsonNode)new JsonArray(s.From, s.To, s.Handles)).ToArray());
+                o["counts"] = new JsonArray(lane.Counts.Select(kv => (JsonNode)new JsonArray(kv.Key.Bucket, kv.Key.Kind, kv.Key.Label, kv.Value)).ToArray());
+            }
+            laneArray.Add(o);
+        }
+        var stateObject = new JsonObject();
+        foreach (var (seq, json) in states) stateObject[seq.ToString(CultureInfo.InvariantCulture)] = JsonNode.Parse(json);
+        return new JsonObject
+        {
+            ["session"] = info.Id,
+            ["kernel"] = info.Kernel,
+            ["last_seq"] = last,
+            ["from"] = from,
+            ["to"] = to,
+            ["mode"] = detail ? "detail" : "coarse",
+            ["detail_limit"] = detailLimit,
+            ["bucket_width"] = bucketWidth,
+            ["lanes"] = laneArray,
+            ["events"] = detail ? events : new JsonArray(),
+            ["states"] = stateObject,
+        };
+    }
+}
