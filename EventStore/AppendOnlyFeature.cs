@@ -16,6 +16,8 @@ internal sealed class AppendOnlyFeature(StoreOptions options) : FeatureSchemaBas
 {
     public const string FunctionName = "sva_events_append_only";
 
+    // Idempotent without taking a lock when everything is in place (Weasel re-applies custom objects on every diff):
+    // triggers are created only when missing, the privilege is revoked only when held.
     private const string Body =
         """
         CREATE OR REPLACE FUNCTION public.sva_events_append_only() RETURNS trigger LANGUAGE plpgsql AS $fn$
@@ -25,19 +27,24 @@ internal sealed class AppendOnlyFeature(StoreOptions options) : FeatureSchemaBas
                       DETAIL = format('%s on table %s is not allowed', TG_OP, TG_TABLE_NAME);
         END
         $fn$;
-        DROP TRIGGER IF EXISTS sva_events_append_only ON public.mt_events;
-        CREATE TRIGGER sva_events_append_only BEFORE UPDATE OR DELETE ON public.mt_events
-            FOR EACH ROW EXECUTE FUNCTION public.sva_events_append_only();
-        DROP TRIGGER IF EXISTS sva_events_no_truncate ON public.mt_events;
-        CREATE TRIGGER sva_events_no_truncate BEFORE TRUNCATE ON public.mt_events
-            FOR EACH STATEMENT EXECUTE FUNCTION public.sva_events_append_only();
-        DO $grants$
+        DO $triggers$
         BEGIN
-            IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sva_writer') THEN
+            IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'public.mt_events'::regclass AND tgname = 'sva_events_append_only') THEN
+                CREATE TRIGGER sva_events_append_only BEFORE UPDATE OR DELETE ON public.mt_events
+                    FOR EACH ROW EXECUTE FUNCTION public.sva_events_append_only();
+            END IF;
+            IF NOT EXISTS (SELECT 1 FROM pg_trigger WHERE tgrelid = 'public.mt_events'::regclass AND tgname = 'sva_events_no_truncate') THEN
+                CREATE TRIGGER sva_events_no_truncate BEFORE TRUNCATE ON public.mt_events
+                    FOR EACH STATEMENT EXECUTE FUNCTION public.sva_events_append_only();
+            END IF;
+            IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sva_writer')
+               AND (has_table_privilege('sva_writer', 'public.mt_events', 'UPDATE')
+                    OR has_table_privilege('sva_writer', 'public.mt_events', 'DELETE')
+                    OR has_table_privilege('sva_writer', 'public.mt_events', 'TRUNCATE')) THEN
                 REVOKE UPDATE, DELETE, TRUNCATE ON public.mt_events FROM sva_writer;
             END IF;
         END
-        $grants$;
+        $triggers$;
         """;
 
     public override Type StorageType => typeof(AppendOnlyFeature);

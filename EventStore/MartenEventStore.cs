@@ -73,11 +73,13 @@ public sealed class MartenEventStore : IEventStore
             if (!names.Add(p.Name)) throw new ArgumentException($"two projections are named '{p.Name}'", nameof(setup));
 
         var adapters = setup.Projections.Select(p => new MartenProjection(p)).ToList();
-        var store = DocumentStore.For(o =>
+        // The working store never runs DDL (AutoCreate.None): a writer first applies the schema through a short-lived
+        // migrating store of the same configuration, one process at a time (EnsureSchemaAsync).
+        DocumentStore Build(AutoCreate auto, bool withProjections) => DocumentStore.For(o =>
         {
             o.Connection(dataSource);
             o.DatabaseSchemaName = "public";
-            o.AutoCreateSchemaObjects = readOnly ? AutoCreate.None : AutoCreate.CreateOrUpdate;
+            o.AutoCreateSchemaObjects = auto;
             o.UseSystemTextJsonForSerialization(setup.Json, EnumStorage.AsString, Casing.SnakeCase);
 
             o.Events.StreamIdentity = StreamIdentity.AsString;
@@ -106,47 +108,73 @@ public sealed class MartenEventStore : IEventStore
             foreach (var a in adapters)
             {
                 foreach (var t in a.Inner.DocumentTypes) o.RegisterDocumentType(t);
+                if (!withProjections) continue;
                 var lifecycle = a.Inner.Mode == ProjectionMode.Inline ? ProjectionLifecycle.Inline : ProjectionLifecycle.Async;
                 o.Projections.Add(a, lifecycle, a.Inner.Name, x => x.BatchSize = setup.DaemonBatchSize);
             }
         });
+        if (!readOnly)
+        {
+            using var migrator = Build(AutoCreate.CreateOrUpdate, withProjections: false);
+            try { await EnsureSchemaAsync(migrator, dataSource, ct); }
+            catch (Exception ex) when (IsUnavailable(ex) && !ct.IsCancellationRequested)
+            {
+                await dataSource.DisposeAsync();
+                throw new EventStoreUnavailableException(endpoint, Unwrap(ex));
+            }
+        }
+        var store = Build(AutoCreate.None, withProjections: true);
         var self = new MartenEventStore(store, dataSource, endpoint, setup.Projections.Where(p => p.Mode == ProjectionMode.Inline).ToArray(), readOnly)
         {
             _adapters = adapters,
         };
         foreach (var a in adapters) a.Reader = self;
-        if (!readOnly) await self.RunAsync(async () => { await self.EnsureSchemaAsync(ct); return true; }, ct);
         return self;
     }
 
+    // Grants of postgres-init's roles on what Marten created; only where missing (no lock taken when all is in place).
     private const string GrantRoles =
         """
         DO $grants$
+        DECLARE t regclass;
         BEGIN
             IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sva_reader') THEN
-                GRANT USAGE ON SCHEMA public TO sva_reader;
-                GRANT SELECT ON ALL TABLES IN SCHEMA public TO sva_reader;
-                GRANT SELECT ON ALL SEQUENCES IN SCHEMA public TO sva_reader;
+                IF NOT has_schema_privilege('sva_reader', 'public', 'USAGE') THEN GRANT USAGE ON SCHEMA public TO sva_reader; END IF;
+                FOR t IN SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p', 'v', 'S')
+                           AND NOT has_table_privilege('sva_reader', c.oid, 'SELECT') LOOP
+                    EXECUTE format('GRANT SELECT ON %s TO sva_reader', t);
+                END LOOP;
             END IF;
             IF EXISTS (SELECT 1 FROM pg_roles WHERE rolname = 'sva_writer') THEN
-                GRANT USAGE ON SCHEMA public TO sva_writer;
-                GRANT SELECT, INSERT, UPDATE, DELETE ON ALL TABLES IN SCHEMA public TO sva_writer;
-                GRANT USAGE, SELECT, UPDATE ON ALL SEQUENCES IN SCHEMA public TO sva_writer;
-                REVOKE UPDATE, DELETE, TRUNCATE ON public.mt_events FROM sva_writer;
+                IF NOT has_schema_privilege('sva_writer', 'public', 'USAGE') THEN GRANT USAGE ON SCHEMA public TO sva_writer; END IF;
+                FOR t IN SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE n.nspname = 'public' AND c.relkind IN ('r', 'p') AND c.relname <> 'mt_events'
+                           AND NOT has_table_privilege('sva_writer', c.oid, 'INSERT') LOOP
+                    EXECUTE format('GRANT SELECT, INSERT, UPDATE, DELETE ON %s TO sva_writer', t);
+                END LOOP;
+                IF NOT has_table_privilege('sva_writer', 'public.mt_events', 'INSERT') THEN
+                    GRANT SELECT, INSERT ON public.mt_events TO sva_writer;
+                END IF;
+                FOR t IN SELECT c.oid FROM pg_class c JOIN pg_namespace n ON n.oid = c.relnamespace
+                         WHERE n.nspname = 'public'
+                           AND CASE WHEN c.relkind = 'S' THEN NOT has_sequence_privilege('sva_writer', c.oid, 'USAGE') ELSE false END LOOP
+                    EXECUTE format('GRANT USAGE, SELECT, UPDATE ON SEQUENCE %s TO sva_writer', t);
+                END LOOP;
             END IF;
         END
         $grants$;
         """;
 
-    private async Task EnsureSchemaAsync(CancellationToken ct)
+    private static async Task EnsureSchemaAsync(DocumentStore migrator, NpgsqlDataSource dataSource, CancellationToken ct)
     {
         // Marten compares the configured schema with the database and applies the difference; one process at a time.
-        await using var conn = await _dataSource.OpenConnectionAsync(ct);
+        await using var conn = await dataSource.OpenConnectionAsync(ct);
         await using (var l = new NpgsqlCommand("SELECT pg_advisory_lock($1)", conn) { Parameters = { Bigint(SchemaLockKey) } })
             await l.ExecuteNonQueryAsync(ct);
         try
         {
-            await _store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+            await migrator.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
             // The roles of postgres-init (when this cluster has them) on whatever Marten just created in this database.
             await using var g = new NpgsqlCommand(GrantRoles, conn);
             await g.ExecuteNonQueryAsync(ct);
