@@ -2,6 +2,8 @@ using Sva.Formats.Captures;
 
 namespace Sva.Formats.Tests;
 
+/// <summary>Runs alone: it measures the process's live memory, which tests running beside it would add to.</summary>
+[Collection("alone")]
 public class StreamingTests
 {
     /// <summary>Produces lines on demand and counts how many were read.</summary>
@@ -72,3 +74,6 @@ public class StreamingTests
         Assert.True(reader.LinesRead < 10);
     }
 }
+
+[CollectionDefinition("alone", DisableParallelization = true)]
+public sealed class AloneCollection;
