@@ -28,34 +28,35 @@ public sealed class SvaHost : IAsyncDisposable
 
     public static async Task<SvaHost> OpenAsync(TextWriter? verboseLog, CancellationToken ct, bool readOnly = false)
     {
-        var cs = await LocalCluster.ResolveConnectionStringAsync(ct);
         IEventStore store;
-        if (readOnly)
+        if (Sharding.Enabled)
         {
-            // Query verbs read through the read-only role: SVA_DB_READER, else the same server as sva_reader (created by
-            // postgres-init; the local throwaway cluster trusts loopback logins). A database without the schema yet gets
-            // it from a writer first (Marten creates it), then the reader reads.
-            var reader = Environment.GetEnvironmentVariable("SVA_DB_READER") is { Length: > 0 } r
-                ? r
-                : new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString(cs)) { Username = ReaderRole, Password = null }.ConnectionString;
-            try
-            {
-                store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
-                try { await store.ListSessionsAsync(ct); }
-                catch (Exception ex) when (FindPostgres(ex) is { SqlState: "42P01" })
-                {
-                    await store.DisposeAsync();
-                    await (await SvaStoreSetup.OpenAsync(ConnectionString(cs), readOnly: false, ct)).DisposeAsync();
-                    store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
-                    await store.ListSessionsAsync(ct);
-                }
-            }
-            catch (Exception ex) when (FindPostgres(ex) is { SqlState: "28000" or "28P01" or "42501" } pg)
-            {
-                throw new UserInputException($"cannot read as the read-only role ({pg.MessageText}); query commands read as '{ReaderRole}': set SVA_DB_READER to a read-only connection string");
-            }
+            // Sessions over several databases (SVA_SHARDS): each shard opened on first use (README, "More than one machine").
+            store = Sharding.Open(readOnly, OpenReaderAsync);
         }
-        else store = await SvaStoreSetup.OpenAsync(ConnectionString(cs), readOnly: false, ct);
+        else
+        {
+            var cs = ConnectionString(await LocalCluster.ResolveConnectionStringAsync(ct));
+            if (readOnly)
+            {
+                // Query verbs read through the read-only role: SVA_DB_READER, else the same server as sva_reader (created by
+                // postgres-init; the local throwaway cluster trusts loopback logins). SVA_DB_READER may be a streaming replica:
+                // reads then wait until it has replayed what the primary had committed (else read the primary, and say so).
+                var primaryReader = new Npgsql.NpgsqlConnectionStringBuilder(cs) { Username = ReaderRole, Password = null }.ConnectionString;
+                if (Environment.GetEnvironmentVariable("SVA_DB_READER") is { Length: > 0 } r)
+                {
+                    var rw = new ReadYourWritesStore("the database", primaryReader, r, (c, t) => OpenReaderAsync(c, cs, t), cs)
+                    {
+                        Timeout = Sharding.ReplicaWait(),
+                        Log = m => Console.Error.WriteLine($"sva: {m}"),
+                    };
+                    await rw.ListSessionsAsync(ct); // the barrier, and the reader's errors, now
+                    store = rw;
+                }
+                else store = await OpenReaderAsync(primaryReader, cs, ct);
+            }
+            else store = await SvaStoreSetup.OpenAsync(cs, readOnly: false, ct);
+        }
 
         var services = new ServiceCollection();
         services.AddSingleton(store);
@@ -66,6 +67,30 @@ public sealed class SvaHost : IAsyncDisposable
             o.PipelineBehaviors = [typeof(LoggingBehavior<,>), typeof(ValidationBehavior<,>)];
         });
         return new SvaHost(services.BuildServiceProvider());
+    }
+
+    /// <summary>A read-only store on <paramref name="reader"/>; a database without the schema yet gets it from a writer on
+    /// <paramref name="writer"/> first (Marten creates it), then the reader reads.</summary>
+    private static async Task<IEventStore> OpenReaderAsync(string reader, string writer, CancellationToken ct)
+    {
+        IEventStore store;
+        try
+        {
+            store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
+            try { await store.ListSessionsAsync(ct); }
+            catch (Exception ex) when (FindPostgres(ex) is { SqlState: "42P01" })
+            {
+                await store.DisposeAsync();
+                await (await SvaStoreSetup.OpenAsync(writer, readOnly: false, ct)).DisposeAsync();
+                store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
+                await store.ListSessionsAsync(ct);
+            }
+        }
+        catch (Exception ex) when (FindPostgres(ex) is { SqlState: "28000" or "28P01" or "42501" } pg)
+        {
+            throw new UserInputException($"cannot read as the read-only role ({pg.MessageText}); query commands read as '{ReaderRole}': set SVA_DB_READER to a read-only connection string");
+        }
+        return store;
     }
 
     /// <summary>The connection string, or exit 2 naming the variable when it cannot be parsed.</summary>

@@ -14,6 +14,21 @@ public static class SessionsVerb
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             await using var host = await common.OpenReadOnlyAsync(pr, ct);
+            if (host.Store is Sva.EventStore.ShardedEventStore sharded)
+            {
+                // Every shard listed in parallel; each session with the shard it lives on.
+                var placed = await sharded.ListSessionsWithShardsAsync(ct);
+                if (pr.GetValue(common.Json))
+                    foreach (var (s, shard) in placed)
+                        Output.JsonLine(new JsonObject { ["session"] = s.Id, ["kernel"] = s.Kernel, ["events"] = s.Version, ["source"] = s.Source, ["created_at"] = s.CreatedAt.ToString("O"), ["shard"] = shard });
+                else
+                {
+                    var t = Output.Table("session", "kernel", "events", "source", "created", "shard");
+                    foreach (var (s, shard) in placed) t.Row(s.Id, s.Kernel, s.Version, s.Source, s.CreatedAt.ToString("u"), shard);
+                    Output.Console.Write(t);
+                }
+                return 0;
+            }
             var all = await host.Store.ListSessionsAsync(ct);
             if (pr.GetValue(common.Json))
                 foreach (var s in all)
