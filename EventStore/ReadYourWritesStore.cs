@@ -41,6 +41,8 @@ public sealed class ReadYourWritesStore : IEventStore
 
     public TimeSpan Timeout { get; init; } = TimeSpan.FromSeconds(5);
     public Action<string> Log { get; init; } = _ => { };
+    /// <summary>Told where reads go when the replica caught up (for --verbose).</summary>
+    public Action<string>? Trace { get; init; }
 
     /// <summary>What the barrier found: "replica" (read there), "primary" (fell back) or null (no read yet).</summary>
     public string? ReadingFrom { get; private set; }
@@ -104,7 +106,12 @@ public sealed class ReadYourWritesStore : IEventStore
                 {
                     await rd.ReadAsync(ct);
                     if (!rd.GetBoolean(0)) { Waited = sw.Elapsed; return true; } // not a standby: nothing to wait for
-                    if (rd.GetBoolean(1)) { Waited = sw.Elapsed; return true; }
+                    if (rd.GetBoolean(1))
+                    {
+                        Waited = sw.Elapsed;
+                        Trace?.Invoke($"{_name}: reading the replica at {EndpointOf(_replicaCs)}: it had replayed the primary's position {target} after {sw.Elapsed.TotalMilliseconds:F0} ms");
+                        return true;
+                    }
                     at = rd.IsDBNull(2) ? null : rd.GetString(2);
                 }
                 if (sw.Elapsed >= Timeout) break;

@@ -52,7 +52,7 @@ public static class Sharding
     public static TimeSpan ReplicaWait() =>
         int.TryParse(Environment.GetEnvironmentVariable("SVA_REPLICA_WAIT_MS"), out var ms) && ms >= 0 ? TimeSpan.FromMilliseconds(ms) : TimeSpan.FromSeconds(5);
 
-    public static ShardedEventStore Open(bool readOnly, Func<string, string, CancellationToken, Task<IEventStore>> openReader)
+    public static ShardedEventStore Open(bool readOnly, Func<string, string, CancellationToken, Task<IEventStore>> openReader, TextWriter? verbose = null)
     {
         var primaries = Entries(ShardsVariable, keepEmpty: false);
         if (primaries.Count == 0) throw new UserInputException($"{ShardsVariable} names no shard");
@@ -64,15 +64,15 @@ public static class Sharding
             var name = $"shard{i + 1}";
             var reader = i < readers.Count && readers[i].Length > 0 ? readers[i] : null;
             Func<CancellationToken, Task<IEventStore>> open = readOnly
-                ? ct => Reader(name, cs, reader, openReader, ct)
-                : async ct => await SvaStoreSetup.OpenAsync(cs, readOnly: false, ct);
+                ? ct => Reader(name, cs, reader, openReader, verbose, ct)
+                : async ct => await SvaStoreSetup.OpenAsync(SvaHost.DaemonName(cs), readOnly: false, ct);
             return new ShardSpec(name, ReadYourWritesStore.EndpointOf(cs), open);
         }).ToList();
         return new ShardedEventStore(specs);
     }
 
     /// <summary>A shard's reader: its replica behind the read-your-writes barrier when one is configured, else its primary as sva_reader.</summary>
-    private static async Task<IEventStore> Reader(string name, string primary, string? replica, Func<string, string, CancellationToken, Task<IEventStore>> openReader, CancellationToken ct)
+    private static async Task<IEventStore> Reader(string name, string primary, string? replica, Func<string, string, CancellationToken, Task<IEventStore>> openReader, TextWriter? verbose, CancellationToken ct)
     {
         var primaryReader = new NpgsqlConnectionStringBuilder(primary) { Username = SvaHost.ReaderRole, Password = null }.ConnectionString;
         if (replica is null) return await openReader(primaryReader, primary, ct);
@@ -80,6 +80,7 @@ public static class Sharding
         {
             Timeout = ReplicaWait(),
             Log = m => Console.Error.WriteLine($"sva: {m}"),
+            Trace = verbose is null ? null : m => verbose.WriteLine($"sva: {m}"),
         };
     }
 }

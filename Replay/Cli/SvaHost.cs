@@ -32,7 +32,7 @@ public sealed class SvaHost : IAsyncDisposable
         if (Sharding.Enabled)
         {
             // Sessions over several databases (SVA_SHARDS): each shard opened on first use (README, "More than one machine").
-            store = Sharding.Open(readOnly, OpenReaderAsync);
+            store = Sharding.Open(readOnly, OpenReaderAsync, verboseLog);
         }
         else
         {
@@ -49,13 +49,14 @@ public sealed class SvaHost : IAsyncDisposable
                     {
                         Timeout = Sharding.ReplicaWait(),
                         Log = m => Console.Error.WriteLine($"sva: {m}"),
+                        Trace = verboseLog is null ? null : m => verboseLog.WriteLine($"sva: {m}"),
                     };
                     await rw.ListSessionsAsync(ct); // the barrier, and the reader's errors, now
                     store = rw;
                 }
                 else store = await OpenReaderAsync(primaryReader, cs, ct);
             }
-            else store = await SvaStoreSetup.OpenAsync(cs, readOnly: false, ct);
+            else store = await SvaStoreSetup.OpenAsync(DaemonName(cs), readOnly: false, ct);
         }
 
         var services = new ServiceCollection();
@@ -92,6 +93,12 @@ public sealed class SvaHost : IAsyncDisposable
         }
         return store;
     }
+
+    /// <summary>A daemon process names its connections (application_name sva-daemon-PID), so that who holds Marten's
+    /// leader lock can be seen in pg_stat_activity.</summary>
+    internal static string DaemonName(string cs) => SvaStoreSetup.HotColdDaemon
+        ? new Npgsql.NpgsqlConnectionStringBuilder(cs) { ApplicationName = $"sva-daemon-{Environment.ProcessId}" }.ConnectionString
+        : cs;
 
     /// <summary>The connection string, or exit 2 naming the variable when it cannot be parsed.</summary>
     private static string ConnectionString(string cs)

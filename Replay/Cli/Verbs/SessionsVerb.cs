@@ -124,6 +124,8 @@ public static class SessionsVerb
         var run = new Command("daemon", "Run the async projections with Marten's daemon: catch up from each checkpoint, then follow new events (LISTEN/NOTIFY, polling fallback) until Ctrl-C") { once, timeout };
         run.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
+            // Following: any number of daemon processes may run; Marten elects one leader per database (HotCold).
+            if (!pr.GetValue(once)) Sva.Projections.SvaStoreSetup.HotColdDaemon = true;
             await using var host = await common.OpenAsync(pr, ct);
             if (pr.GetValue(once))
             {
@@ -132,7 +134,7 @@ public static class SessionsVerb
                     Output.Info($"{p.Name}: at position {p.Position}");
                 return 0;
             }
-            Output.Info("projection daemon running; Ctrl-C stops it");
+            Output.Info($"projection daemon running (pid {Environment.ProcessId}; with other daemon processes on the same database, the one Marten elects leader projects, the others stand by); Ctrl-C stops it");
             await host.Store.RunDaemonAsync(once: false, TimeSpan.Zero, ct);
             return 0;
         }));
