@@ -57,6 +57,9 @@ public sealed class ReadYourWritesStore : IEventStore
         return $"{(string.IsNullOrEmpty(b.Host) ? "localhost" : b.Host)}:{b.Port}";
     }
 
+    /// <summary>Takes the barrier and opens the store it chose now (instead of at the first read).</summary>
+    public async Task EnsureAsync(CancellationToken ct = default) => await InnerAsync(ct);
+
     private async Task<IEventStore> InnerAsync(CancellationToken ct)
     {
         if (Volatile.Read(ref _inner) is { } s) return s;

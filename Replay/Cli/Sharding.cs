@@ -76,11 +76,13 @@ public static class Sharding
     {
         var primaryReader = new NpgsqlConnectionStringBuilder(primary) { Username = SvaHost.ReaderRole, Password = null }.ConnectionString;
         if (replica is null) return await openReader(primaryReader, primary, ct);
-        return new ReadYourWritesStore(name, primaryReader, replica, (cs, c) => openReader(cs, primary, c), primary)
+        var rw = new ReadYourWritesStore(name, primaryReader, replica, (cs, c) => openReader(cs, primary, c), primary)
         {
             Timeout = ReplicaWait(),
             Log = m => Console.Error.WriteLine($"sva: {m}"),
             Trace = verbose is null ? null : m => verbose.WriteLine($"sva: {m}"),
         };
+        await SvaHost.ReaderErrors(() => rw.EnsureAsync(ct));
+        return rw;
     }
 }

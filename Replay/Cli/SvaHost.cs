@@ -51,7 +51,7 @@ public sealed class SvaHost : IAsyncDisposable
                         Log = m => Console.Error.WriteLine($"sva: {m}"),
                         Trace = verboseLog is null ? null : m => verboseLog.WriteLine($"sva: {m}"),
                     };
-                    await rw.ListSessionsAsync(ct); // the barrier, and the reader's errors, now
+                    await ReaderErrors(() => rw.EnsureAsync(ct)); // the barrier, and the reader's errors, now
                     store = rw;
                 }
                 else store = await OpenReaderAsync(primaryReader, cs, ct);
@@ -92,6 +92,16 @@ public sealed class SvaHost : IAsyncDisposable
             throw new UserInputException($"cannot read as the read-only role ({pg.MessageText}); query commands read as '{ReaderRole}': set SVA_DB_READER to a read-only connection string");
         }
         return store;
+    }
+
+    /// <summary>Runs <paramref name="body"/>; a login or permission error of the read-only role is exit 2 saying so.</summary>
+    internal static async Task ReaderErrors(Func<Task> body)
+    {
+        try { await body(); }
+        catch (Exception ex) when (FindPostgres(ex) is { SqlState: "28000" or "28P01" or "42501" } pg)
+        {
+            throw new UserInputException($"cannot read as the read-only role ({pg.MessageText}); query commands read as '{ReaderRole}': set SVA_DB_READER (or SVA_SHARD_READERS) to a read-only connection string");
+        }
     }
 
     /// <summary>A daemon process names its connections (application_name sva-daemon-PID), so that who holds Marten's
