@@ -55,6 +55,39 @@ public sealed class ShardingTests(TopologyFixture t)
     }
 
     [Fact]
+    public async Task Run_and_import_record_into_a_session_wherever_it_lives_and_find_it_again()
+    {
+        var script = Path.Combine(t.Repo, "examples", "two-devices-one-mm.sva");
+        var ran = t.SessionOn(1, "run");
+        var r1 = await t.Sva("run", script, "--session", ran);
+        Assert.True(r1.ExitCode == 0, r1.ToString());
+        Assert.True(await HasSession(t.Shard2, ran));
+        Assert.False(await HasSession(t.Shard1, ran));
+        var seq1 = (await t.Sva("state", ran, "--json")).Json()["seq"]!.GetValue<long>();
+        // Appending once more finds the session on shard2 (a second session on shard1 would be an error, not a guess).
+        var r2 = await t.Sva("run", script, "--session", ran, "--again");
+        Assert.True(r2.ExitCode == 0, r2.ToString());
+        var seq2 = (await t.Sva("state", ran, "--json")).Json()["seq"]!.GetValue<long>();
+        Assert.True(seq2 > seq1, $"{seq1} -> {seq2}");
+        Assert.False(await HasSession(t.Shard1, ran));
+        var events2 = (long)(await TopologyFixture.ScalarAsync(t.Shard2, $"SELECT count(*) FROM mt_events WHERE stream_id = '{ran}'"))!;
+        Assert.Equal(seq2, events2);
+
+        var capture = Path.Combine(t.Repo, "tests", "data", "captures", "dmesg-smmuv3-1.txt");
+        var imported = t.SessionOn(1, "imp");
+        var i1 = await t.Sva("import", capture, "--session", imported);
+        Assert.True(i1.ExitCode is 0 or 1, i1.ToString()); // 1: the capture has findings
+        Assert.True(await HasSession(t.Shard2, imported));
+        var before = (long)(await TopologyFixture.ScalarAsync(t.Shard2, $"SELECT count(*) FROM mt_events WHERE stream_id = '{imported}'"))!;
+        Assert.True(before > 0);
+        // Importing the same capture again finds its recorded progress on shard2: nothing is appended twice.
+        var i2 = await t.Sva("import", capture, "--session", imported);
+        Assert.True(i2.ExitCode is 0 or 1, i2.ToString());
+        Assert.Equal(before, (long)(await TopologyFixture.ScalarAsync(t.Shard2, $"SELECT count(*) FROM mt_events WHERE stream_id = '{imported}'"))!);
+        Assert.False(await HasSession(t.Shard1, imported));
+    }
+
+    [Fact]
     public async Task Fan_out_verbs_list_every_session_with_its_shard()
     {
         var a = await Generate(t.SessionOn(0, "fa"));
