@@ -104,7 +104,8 @@ public sealed class MartenEventStore : IEventStore
             o.Projections.UseTransactionEvidenceForGapSkipping = true;
             o.Events.UseListenNotifyForEventAppends = true;
             // The daemon runs in its own process (`sva projections daemon`), not inside every CLI call.
-            o.Projections.AsyncMode = DaemonMode.ExternallyManaged;
+            o.Projections.AsyncMode = setup.HotColdDaemon ? DaemonMode.HotCold : DaemonMode.ExternallyManaged;
+            if (setup.HotColdDaemon) o.Projections.LeadershipPollingTime = 1000; // a standby tries for the lock every second
             foreach (var a in adapters)
             {
                 foreach (var t in a.Inner.DocumentTypes) o.RegisterDocumentType(t);
@@ -667,6 +668,17 @@ public sealed class MartenEventStore : IEventStore
             if (once)
             {
                 await daemon.CatchUpAsync(catchUpTimeout, ct);
+                return true;
+            }
+            if (_store.Options.Projections.AsyncMode == DaemonMode.HotCold)
+            {
+                // Marten's own coordinator: leader election on an advisory lock; a standby takes over from the checkpoints.
+                await using var coordinator = new Marten.Events.Daemon.Coordination.ProjectionCoordinator(_store,
+                    Microsoft.Extensions.Logging.Abstractions.NullLogger<Marten.Events.Daemon.Coordination.ProjectionCoordinator>.Instance);
+                await coordinator.StartAsync(CancellationToken.None);
+                try { await Task.Delay(Timeout.Infinite, ct); }
+                catch (OperationCanceledException) { }
+                await coordinator.StopAsync(CancellationToken.None);
                 return true;
             }
             await daemon.StartAllAsync();

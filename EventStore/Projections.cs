@@ -47,4 +47,7 @@ public sealed class StoreSetup
     public IReadOnlyList<IDocumentProjection> Projections { get; init; } = [];
     /// <summary>The async daemon's page size (Marten's default 500 rebuilds ~10× slower than 5,000 here).</summary>
     public int DaemonBatchSize { get; init; } = 5000;
+    /// <summary>The async daemon is run by several processes that share it through Marten's leader election
+    /// (<c>DaemonMode.HotCold</c>: an advisory lock per database; the holder runs the projections, the others wait to take over).</summary>
+    public bool HotColdDaemon { get; init; }
 }

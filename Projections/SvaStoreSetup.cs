@@ -15,7 +15,12 @@ public static class SvaStoreSetup
         Json = SvaJson.Options,
         Projections = [new SvaReadModelProjection(), new AuditBindingsProjection()],
         DaemonBatchSize = daemonBatchSize,
+        HotColdDaemon = HotColdDaemon,
     };
+
+    /// <summary>Set by `sva projections daemon` (following, not --once) before it opens the store: the daemon processes
+    /// share the work through Marten's leader election (DaemonMode.HotCold).</summary>
+    public static bool HotColdDaemon { get; set; }
 
     /// <summary>Opens the store as a writer (Marten creates or migrates its schema) or as a reader.</summary>
     public static async Task<IEventStore> OpenAsync(string connectionString, bool readOnly = false, CancellationToken ct = default) =>

@@ -3,6 +3,10 @@
 #
 #   postgres-init/pg-down.sh           stop it (fast shutdown)
 #   postgres-init/pg-down.sh --purge   stop it and delete its data directory
+#   postgres-init/pg-down.sh --shards N [--replica] [--purge]
+#                                      stop the topology pg-up.sh --shards N [--replica] started
+#   postgres-init/pg-down.sh --all [--purge]
+#                                      stop every shard and replica of this data dir, and the default cluster
 #
 # Same environment as pg-up.sh (SVA_PG_DATA, SVA_PG_BIN). Messages go to stderr.
 set -euo pipefail
@@ -10,11 +14,16 @@ SVA_ME=pg-down
 # shellcheck source=pg-common.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pg-common.sh"
 
+for arg in "$@"; do
+  case "$arg" in
+    --shards|--shards=*|--replica|--all) exec bash "$SVA_SCRIPT_DIR/pg-topology.sh" down "$@" ;;
+  esac
+done
 PURGE=0
 for arg in "$@"; do
   case "$arg" in
     --purge) PURGE=1 ;;
-    -h|--help) sed -n '2,7p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
+    -h|--help) sed -n '2,11p' "${BASH_SOURCE[0]}" | sed 's/^# \{0,1\}//' >&2; exit 0 ;;
     *) sva_die "unknown argument '$arg' (usage: pg-down.sh [--purge])" ;;
   esac
 done

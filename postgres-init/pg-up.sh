@@ -12,8 +12,22 @@
 #   SVA_PG_BIN    PostgreSQL bin directory (default /usr/lib/postgresql/15/bin, else the newest installed)
 #
 # Safe to run concurrently (flock); fast (no lock, no DDL) when the cluster is up and the schema unchanged.
+#
+#   postgres-init/pg-up.sh --shards N [--replica]
+#                                 -> the local topology for sharding (README, "More than one machine"): N primaries
+#                                    (shard1 is the default cluster above, shardK on port SVA_PG_PORT+K-1, data dir
+#                                    <data dir>-shardK) and, with --replica, a streaming hot standby of shard1 made
+#                                    with pg_basebackup -R (port SVA_PG_PORT+N, data dir <data dir>-replica1).
+#                                    Prints one line per cluster on stdout: "<name><TAB><connection string>", e.g.
+#                                    shard1  Host=127.0.0.1;Port=54329;Username=postgres;Database=sva
+#                                    shard2  Host=127.0.0.1;Port=54330;Username=postgres;Database=sva
+#                                    replica1        Host=127.0.0.1;Port=54331;Username=sva_reader;Database=sva
 set -euo pipefail
 SVA_ME=pg-up
+if (( $# > 0 )); then
+  # Topology mode: this script once per primary (each its own port and data dir), then the replica.
+  exec "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pg-topology.sh" up "$@"
+fi
 exec 3>&1 1>&2 # fd 3 = the real stdout, reserved for the connection string
 # shellcheck source=pg-common.sh
 source "$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/pg-common.sh"
@@ -133,6 +147,8 @@ max_connections = 200
 log_min_messages = warning
 log_min_error_statement = panic   # do not log statements (some carry 100k-element arrays)
 log_line_prefix = '%m [%p] %q%u@%d '
+wal_level = replica               # (the default) a streaming replica can be made of any cluster (pg-up.sh --replica)
+max_wal_senders = 10
 EOF
   if (( SVA_IS_ROOT )); then chown postgres:postgres "$DATA/sva.conf"; fi
   sva_log "starting PostgreSQL $PG_MAJOR on $SVA_HOST:$SVA_PORT ..."

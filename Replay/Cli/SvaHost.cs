@@ -30,34 +30,36 @@ public sealed class SvaHost : IAsyncDisposable
     {
         CheckConnectionString("SVA_DB");
         if (readOnly) CheckConnectionString("SVA_DB_READER");
-        var cs = await LocalCluster.ResolveConnectionStringAsync(ct);
         IEventStore store;
-        if (readOnly)
+        if (Sharding.Enabled)
         {
-            // Query verbs read through the read-only role: SVA_DB_READER, else the same server as sva_reader (created by
-            // postgres-init; the local throwaway cluster trusts loopback logins). A database without the schema yet gets
-            // it from a writer first (Marten creates it), then the reader reads.
-            var reader = Environment.GetEnvironmentVariable("SVA_DB_READER") is { Length: > 0 } r
-                ? r
-                : new Npgsql.NpgsqlConnectionStringBuilder(ConnectionString(cs)) { Username = ReaderRole, Password = null }.ConnectionString;
-            try
-            {
-                store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
-                try { await store.ListSessionsAsync(ct); }
-                catch (Exception ex) when (FindPostgres(ex) is { SqlState: "42P01" })
-                {
-                    await store.DisposeAsync();
-                    await (await SvaStoreSetup.OpenAsync(ConnectionString(cs), readOnly: false, ct)).DisposeAsync();
-                    store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
-                    await store.ListSessionsAsync(ct);
-                }
-            }
-            catch (Exception ex) when (FindPostgres(ex) is { SqlState: "28000" or "28P01" or "42501" } pg)
-            {
-                throw new UserInputException($"cannot read as the read-only role ({pg.MessageText}); query commands read as '{ReaderRole}': set SVA_DB_READER to a read-only connection string");
-            }
+            // Sessions over several databases (SVA_SHARDS): each shard opened on first use (README, "More than one machine").
+            store = Sharding.Open(readOnly, OpenReaderAsync, verboseLog);
         }
-        else store = await SvaStoreSetup.OpenAsync(ConnectionString(cs), readOnly: false, ct);
+        else
+        {
+            var cs = ConnectionString(await LocalCluster.ResolveConnectionStringAsync(ct));
+            if (readOnly)
+            {
+                // Query verbs read through the read-only role: SVA_DB_READER, else the same server as sva_reader (created by
+                // postgres-init; the local throwaway cluster trusts loopback logins). SVA_DB_READER may be a streaming replica:
+                // reads then wait until it has replayed what the primary had committed (else read the primary, and say so).
+                var primaryReader = new Npgsql.NpgsqlConnectionStringBuilder(cs) { Username = ReaderRole, Password = null }.ConnectionString;
+                if (Environment.GetEnvironmentVariable("SVA_DB_READER") is { Length: > 0 } r)
+                {
+                    var rw = new ReadYourWritesStore("the database", primaryReader, r, (c, t) => OpenReaderAsync(c, cs, t), cs)
+                    {
+                        Timeout = Sharding.ReplicaWait(),
+                        Log = m => Console.Error.WriteLine($"sva: {m}"),
+                        Trace = verboseLog is null ? null : m => verboseLog.WriteLine($"sva: {m}"),
+                    };
+                    await ReaderErrors(() => rw.EnsureAsync(ct)); // the barrier, and the reader's errors, now
+                    store = rw;
+                }
+                else store = await OpenReaderAsync(primaryReader, cs, ct);
+            }
+            else store = await SvaStoreSetup.OpenAsync(DaemonName(cs), readOnly: false, ct);
+        }
 
         var services = new ServiceCollection();
         services.AddSingleton(store);
@@ -69,6 +71,46 @@ public sealed class SvaHost : IAsyncDisposable
         });
         return new SvaHost(services.BuildServiceProvider());
     }
+
+    /// <summary>A read-only store on <paramref name="reader"/>; a database without the schema yet gets it from a writer on
+    /// <paramref name="writer"/> first (Marten creates it), then the reader reads.</summary>
+    private static async Task<IEventStore> OpenReaderAsync(string reader, string writer, CancellationToken ct)
+    {
+        IEventStore store;
+        try
+        {
+            store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
+            try { await store.ListSessionsAsync(ct); }
+            catch (Exception ex) when (FindPostgres(ex) is { SqlState: "42P01" })
+            {
+                await store.DisposeAsync();
+                await (await SvaStoreSetup.OpenAsync(writer, readOnly: false, ct)).DisposeAsync();
+                store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
+                await store.ListSessionsAsync(ct);
+            }
+        }
+        catch (Exception ex) when (FindPostgres(ex) is { SqlState: "28000" or "28P01" or "42501" } pg)
+        {
+            throw new UserInputException($"cannot read as the read-only role ({pg.MessageText}); query commands read as '{ReaderRole}': set SVA_DB_READER to a read-only connection string");
+        }
+        return store;
+    }
+
+    /// <summary>Runs <paramref name="body"/>; a login or permission error of the read-only role is exit 2 saying so.</summary>
+    internal static async Task ReaderErrors(Func<Task> body)
+    {
+        try { await body(); }
+        catch (Exception ex) when (FindPostgres(ex) is { SqlState: "28000" or "28P01" or "42501" } pg)
+        {
+            throw new UserInputException($"cannot read as the read-only role ({pg.MessageText}); query commands read as '{ReaderRole}': set SVA_DB_READER (or SVA_SHARD_READERS) to a read-only connection string");
+        }
+    }
+
+    /// <summary>A daemon process names its connections (application_name sva-daemon-PID), so that who holds Marten's
+    /// leader lock can be seen in pg_stat_activity.</summary>
+    internal static string DaemonName(string cs) => SvaStoreSetup.HotColdDaemon
+        ? new Npgsql.NpgsqlConnectionStringBuilder(cs) { ApplicationName = $"sva-daemon-{Environment.ProcessId}" }.ConnectionString
+        : cs;
 
     /// <summary>The connection string, or exit 2 naming the variable when it cannot be parsed.</summary>
     private static string ConnectionString(string cs)

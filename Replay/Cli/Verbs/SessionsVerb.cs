@@ -14,6 +14,21 @@ public static class SessionsVerb
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             await using var host = await common.OpenReadOnlyAsync(pr, ct);
+            if (host.Store is Sva.EventStore.ShardedEventStore sharded)
+            {
+                // Every shard listed in parallel; each session with the shard it lives on.
+                var placed = await sharded.ListSessionsWithShardsAsync(ct);
+                if (pr.GetValue(common.Json))
+                    foreach (var (s, shard) in placed)
+                        Output.JsonLine(new JsonObject { ["session"] = s.Id, ["kernel"] = s.Kernel, ["events"] = s.Version, ["source"] = s.Source, ["created_at"] = s.CreatedAt.ToString("O"), ["shard"] = shard });
+                else
+                {
+                    var t = Output.Table("session", "kernel", "events", "source", "created", "shard");
+                    foreach (var (s, shard) in placed) t.Row(s.Id, s.Kernel, s.Version, s.Source, s.CreatedAt.ToString("u"), shard);
+                    Output.Console.Write(t);
+                }
+                return 0;
+            }
             var all = await host.Store.ListSessionsAsync(ct);
             if (pr.GetValue(common.Json))
                 foreach (var s in all)
@@ -115,6 +130,8 @@ public static class SessionsVerb
         var run = new Command("daemon", "Run the async projections with Marten's daemon: catch up from each checkpoint, then follow new events (LISTEN/NOTIFY, polling fallback) until Ctrl-C") { once, timeout };
         run.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
+            // Following: any number of daemon processes may run; Marten elects one leader per database (HotCold).
+            if (!pr.GetValue(once)) Sva.Projections.SvaStoreSetup.HotColdDaemon = true;
             await using var host = await common.OpenAsync(pr, ct);
             if (pr.GetValue(once))
             {
@@ -123,7 +140,7 @@ public static class SessionsVerb
                     Output.Info($"{p.Name}: at position {p.Position}");
                 return 0;
             }
-            Output.Info("projection daemon running; Ctrl-C stops it");
+            Output.Info($"projection daemon running (pid {Environment.ProcessId}; with other daemon processes on the same database, the one Marten elects leader projects, the others stand by); Ctrl-C stops it");
             await host.Store.RunDaemonAsync(once: false, TimeSpan.Zero, ct);
             return 0;
         }));

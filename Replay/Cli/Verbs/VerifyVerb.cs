@@ -23,19 +23,32 @@ public static class VerifyVerb
                 ? [(await host.SessionAsync(one, ct)).Id]
                 : (await host.Store.ListSessionsAsync(ct)).Select(s => s.Id).ToList();
             var json = pr.GetValue(common.Json);
-            var t = json ? null : Output.Table("session", "result", "events checked", "first broken seq", "reason");
+            var sharded = host.Store as Sva.EventStore.ShardedEventStore;
+            var t = json ? null : sharded is null
+                ? Output.Table("session", "result", "events checked", "first broken seq", "reason")
+                : Output.Table("session", "result", "events checked", "first broken seq", "reason", "shard");
             var broken = 0;
+            // Sharded: the shards verify in parallel (one session at a time on each); results are printed in list order.
+            var results = sharded is null
+                ? null
+                : await VerifyPerShardAsync(sharded, names, ct);
             foreach (var name in names)
             {
-                var r = await host.Store.VerifyAsync(name, ct);
+                var r = results is null ? await host.Store.VerifyAsync(name, ct) : results[name];
                 if (!r.Ok) broken++;
+                var shard = sharded?.ShardOf(name);
                 if (json)
-                    Output.JsonLine(new JsonObject
+                {
+                    var o = new JsonObject
                     {
                         ["session"] = r.Session, ["ok"] = r.Ok, ["events_checked"] = r.EventsChecked,
                         ["first_broken_seq"] = r.FirstBrokenSeq, ["reason"] = r.Reason,
-                    });
-                else t!.Row(r.Session, r.Ok ? "ok" : "BROKEN", r.EventsChecked, r.FirstBrokenSeq, r.Reason);
+                    };
+                    if (sharded is not null) o["shard"] = shard;
+                    Output.JsonLine(o);
+                }
+                else if (sharded is null) t!.Row(r.Session, r.Ok ? "ok" : "BROKEN", r.EventsChecked, r.FirstBrokenSeq, r.Reason);
+                else t!.Row(r.Session, r.Ok ? "ok" : "BROKEN", r.EventsChecked, r.FirstBrokenSeq, r.Reason, shard);
             }
             if (t is not null)
             {
@@ -45,5 +58,19 @@ public static class VerifyVerb
             return broken == 0 ? 0 : 1;
         }));
         return cmd;
+    }
+
+    private static async Task<Dictionary<string, Sva.EventStore.VerifyResult>> VerifyPerShardAsync(
+        Sva.EventStore.ShardedEventStore store, IReadOnlyList<string> names, CancellationToken ct)
+    {
+        foreach (var n in names) if (store.ShardOf(n) is null) await store.GetSessionAsync(n, ct); // placement known
+        var groups = names.GroupBy(n => store.ShardOf(n) ?? "");
+        var done = await Task.WhenAll(groups.Select(async g =>
+        {
+            var list = new List<Sva.EventStore.VerifyResult>();
+            foreach (var n in g) list.Add(await store.VerifyAsync(n, ct));
+            return list;
+        }));
+        return done.SelectMany(x => x).ToDictionary(r => r.Session, StringComparer.Ordinal);
     }
 }
