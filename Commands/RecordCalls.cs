@@ -117,7 +117,7 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             var decided = new List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)>(chunks[k].Length);
             var encoded = new List<NewEvent>();
             var snapshots = new List<SnapshotToSave>();
-            var commandId = Guid.NewGuid();
+            var commandId = Guid.CreateVersion7(); // time-ordered: the event-id index grows at its right edge
             foreach (var call in chunks[k])
             {
                 var seqBefore = state.Seq;

@@ -117,6 +117,17 @@ public sealed class StoreTests(StoreFixture f) : IClassFixture<StoreFixture>
         var del = await Assert.ThrowsAsync<PostgresException>(() => f.ExecAsync($"DELETE FROM mt_events WHERE stream_id = '{s}'"));
         Assert.Equal("23001", del.SqlState);
         await Assert.ThrowsAsync<PostgresException>(() => f.ExecAsync("TRUNCATE mt_events CASCADE"));
+        // The writer role (postgres-init) may append but holds no UPDATE, DELETE or TRUNCATE on the log at all.
+        var writer = new NpgsqlConnectionStringBuilder(f.ConnectionString) { Username = "sva_writer", Password = null, Pooling = false }.ConnectionString;
+        foreach (var sql in new[] { $"UPDATE mt_events SET type = 'x' WHERE stream_id = '{s}'", $"DELETE FROM mt_events WHERE stream_id = '{s}'", "TRUNCATE mt_events" })
+            Assert.Equal("42501", (await Assert.ThrowsAsync<PostgresException>(() => StoreFixture.ExecAsync(writer, sql))).SqlState);
+        await using (var asWriter = await MartenEventStore.OpenAsync(writer, StoreFixture.Setup(), readOnly: true))
+        {
+            // ... and it can read the log it may not change (the read path of the adapter, as that role)
+            var n = 0;
+            await foreach (var _ in asWriter.ReadSessionAsync(s)) n++;
+            Assert.Equal(2, n);
+        }
         Assert.Equal(2, (await f.Store.GetSessionAsync(s))!.Version);
     }
 
