@@ -172,7 +172,7 @@ if [[ "$exists" != 1 ]]; then
 fi
 hash="$(sva_schema_hash)"
 while IFS= read -r f; do
-  # One transaction per file, serialized against PgEventStore.EnsureSchemaAsync by the advisory lock.
+  # One transaction per file, under the advisory lock sva takes while Marten migrates the schema.
   if ! out="$(PGOPTIONS='-c client_min_messages=warning' psql_cmd -d "$SVA_DB_NAME" -1 -c "$SVA_SCHEMA_LOCK_SQL" -f "$f" 2>&1 >/dev/null)"; then
     printf '%s\n' "$out" >&2
     sva_die "applying schema file $f failed (psql output above)"
