@@ -27,17 +27,23 @@ public sealed partial class MartenEventStore
         ValidateSessionId(session);
         return RunAsync(async () =>
         {
-            // Newest first; the first whose digest the log vouches for wins. Only the seqs are listed; a snapshot's
-            // document (large) is loaded one at a time, so a forged newest one costs one extra load, not all of them.
-            await using var q = _store.QuerySession();
-            var seqs = await q.Query<SnapshotDoc>().Where(x => x.Session == session && x.Seq <= atOrBelowSeq)
-                .OrderByDescending(x => x.Seq).Select(x => x.Seq).Take(8).ToListAsync(ct);
-            foreach (var seq in seqs)
+            // Newest first; the first whose digest the log vouches for wins. Only the seqs (with the digest the log recorded
+            // there) are listed; a snapshot's document (large) is loaded one at a time, so a forged newest one costs one extra
+            // load, not all of them. Plain SQL on Marten's document table: no DocumentStore is built for a read.
+            await using var conn = await _dataSource.OpenConnectionAsync(ct);
+            var candidates = new List<(long Seq, string? Recorded)>();
+            await using (var list = new NpgsqlCommand(
+                "SELECT s.seq, e.headers->>'state' FROM mt_doc_snapshotdoc s LEFT JOIN mt_events e ON e.stream_id = s.session AND e.version = s.seq " +
+                "WHERE s.session = $1 AND s.seq <= $2 ORDER BY s.seq DESC LIMIT 8", conn) { Parameters = { Text(session), Bigint(atOrBelowSeq) } })
+            await using (var r = await list.ExecuteReaderAsync(ct))
+                while (await r.ReadAsync(ct)) candidates.Add((r.GetInt64(0), r.IsDBNull(1) ? null : r.GetString(1)));
+            foreach (var (seq, recorded) in candidates)
             {
-                var recordedTask = StateDigestAtAsync(session, seq, ct);
-                var snap = await q.LoadAsync<SnapshotDoc>(SnapshotDoc.IdOf(session, seq), ct);
-                if (snap is not null && await recordedTask is { } recorded && recorded == Digest(snap.Json))
-                    return new LoadedSnapshot(snap.Seq, snap.Json);
+                if (recorded is null) continue;
+                await using var load = new NpgsqlCommand("SELECT data->>'json' FROM mt_doc_snapshotdoc WHERE id = $1", conn)
+                    { Parameters = { Text(SnapshotDoc.IdOf(session, seq)) } };
+                if (await load.ExecuteScalarAsync(ct) is string json && recorded == Digest(json))
+                    return new LoadedSnapshot(seq, json);
             }
             return null;
         }, ct);
