@@ -37,12 +37,30 @@ public sealed partial class MartenEventStore
         }
     }
 
-    private async Task<List<StoredEvent>> ReadPageAsync(string session, long from, long to, CancellationToken ct)
+    public async IAsyncEnumerable<StoredEvent> ReadSessionOfTypesAsync(string session, IReadOnlyCollection<string> types, long fromSeq, long toSeq,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        ValidateSessionId(session);
+        var typeArray = types.ToArray();
+        var next = Math.Max(fromSeq, 1);
+        while (next <= toSeq)
+        {
+            var from = next;
+            var page = await RunAsync(() => ReadPageAsync(session, from, toSeq, ct, typeArray), ct);
+            foreach (var e in page) yield return e;
+            if (page.Count < PageSize || page[^1].Seq == long.MaxValue) yield break;
+            next = page[^1].Seq + 1;
+        }
+    }
+
+    private async Task<List<StoredEvent>> ReadPageAsync(string session, long from, long to, CancellationToken ct, string[]? types = null)
     {
         await using var conn = await _dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand(
-            "SELECT seq_id, version, type, data::text, headers::text, timestamp FROM mt_events WHERE stream_id = $1 AND version >= $2 AND version <= $3 ORDER BY version LIMIT $4",
+            "SELECT seq_id, version, type, data::text, headers::text, timestamp FROM mt_events WHERE stream_id = $1 AND version >= $2 AND version <= $3" +
+            (types is null ? "" : " AND type = ANY($5)") + " ORDER BY version LIMIT $4",
             conn) { Parameters = { Text(session), Bigint(from), Bigint(to), new NpgsqlParameter<int> { TypedValue = PageSize } } };
+        if (types is not null) cmd.Parameters.Add(new NpgsqlParameter<string[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, TypedValue = types });
         await cmd.PrepareAsync(ct);
         await using var r = await cmd.ExecuteReaderAsync(ct);
         var list = new List<StoredEvent>();

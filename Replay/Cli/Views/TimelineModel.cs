@@ -4,6 +4,7 @@ using Sva.Domain;
 using Sva.Domain.Json;
 using Sva.EventStore;
 using Sva.Projections;
+using Sva.Projections.Queries;
 
 namespace Sva.Replay.Views;
 
@@ -44,7 +45,10 @@ public sealed class TimelineModel
         public SortedDictionary<(int Bucket, string Kind, string Label), int> Counts { get; } = new();
     }
 
-    public static async Task<JsonObject> BuildAsync(IEventStore store, SessionInfo info, long from, long to, int detailLimit, CancellationToken ct)
+    /// <param name="useSnapshots">False: read from event 1 (the same page, slower).</param>
+    /// <param name="started">Told the seq the build started after (0: event 1; else a snapshot's seq).</param>
+    public static async Task<JsonObject> BuildAsync(IEventStore store, SessionInfo info, long from, long to, int detailLimit, CancellationToken ct,
+        bool useSnapshots = true, Action<long>? started = null)
     {
         var last = info.Version;
         var window = Math.Max(0, to - from + 1);
@@ -133,7 +137,26 @@ public sealed class TimelineModel
         }
 
         if (points.Contains(0)) TakeState(0);
-        await foreach (var stored in store.ReadSessionAsync(info.Id, 1, to, ct))
+        // A window that starts later begins at the nearest snapshot before from - 1 (not at event 1): the state is the
+        // snapshot's; the bindings open there and the lanes each mm was ever bound on (where its exit and drop are marked)
+        // come from the handle_issued events before it alone, read with a filter in the database. What the page shows
+        // is the same as from event 1: a binding issued before from - 1 is clipped there either way.
+        long start = 0;
+        if (useSnapshots && from > 2 && await TimeTravel.NearestSnapshotAsync(store, info.Id, from - 2, ct) is { } snap)
+        {
+            state = snap;
+            start = snap.Seq;
+            await foreach (var stored in store.ReadSessionOfTypesAsync(info.Id, [EventTypes.NameOf(typeof(HandleIssued))], 1, start, ct))
+            {
+                if (EventCodec.Decode(stored) is not HandleIssued h) continue;
+                var lane = LaneOf(h.Device, h.Pasid);
+                if (state.HandleById(h.Handle) is not null) Bound(lane, h.Handle, h.Mm, h.Domain, stored.Seq, null);
+                if (!lanesOfMm.TryGetValue(h.Mm, out var set)) lanesOfMm[h.Mm] = set = [];
+                set.Add(lane);
+            }
+        }
+        started?.Invoke(start);
+        await foreach (var stored in store.ReadSessionAsync(info.Id, start + 1, to, ct))
         {
             var e = EventCodec.Decode(stored);
             var seq = stored.Seq;
