@@ -142,6 +142,29 @@ public sealed class ViewsTests(CliFixture f)
     }
 
     [Fact]
+    public async Task timeline_of_a_later_window_starts_at_the_nearest_snapshot_and_draws_the_same_page_as_from_event_1()
+    {
+        var session = CliFixture.UniqueSession("snaptl");
+        var gen = await f.RunAsync("generate", "--devices", "4", "--mms", "8", "--events", "14000", "--seed", "5", "--session", session);
+        Assert.True(gen.ExitCode == 0, gen.ToString());
+        // a detail window and an aggregated one, both after the first snapshots (every 4096 events)
+        foreach (var window in new[] { new[] { "--from", "12001", "--to", "13500" }, ["--from", "9000", "--detail", "1000"] })
+        {
+            var fast = Path.Combine(Path.GetTempPath(), $"{session}-{Guid.NewGuid().ToString("N")[..6]}.html");
+            var slow = Path.Combine(Path.GetTempPath(), $"{session}-{Guid.NewGuid().ToString("N")[..6]}.html");
+            var a = await f.RunAsync(["timeline", session, "-o", fast, "-v", .. window]);
+            Assert.True(a.ExitCode == 0, a.ToString());
+            Assert.Matches(@"from the snapshot at seq \d+", a.Stderr);
+            var b = await f.RunAsync(["timeline", session, "-o", slow, "-v", "--no-snapshots", .. window]);
+            Assert.True(b.ExitCode == 0, b.ToString());
+            Assert.Contains("from event 1", b.Stderr);
+            var fastPage = PageData(await File.ReadAllTextAsync(fast));
+            Assert.NotEmpty(fastPage["lanes"]!.AsArray());
+            Assert.Equal(PageData(await File.ReadAllTextAsync(slow)).ToJsonString(), fastPage.ToJsonString());
+        }
+    }
+
+    [Fact]
     public async Task perfetto_export_has_a_process_per_device_a_thread_per_pasid_and_a_slice_per_binding()
     {
         var session = await Recorded();
