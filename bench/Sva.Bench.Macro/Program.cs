@@ -350,6 +350,32 @@ public sealed class Bench(string cs, Sizes z)
             Row("8. peak RSS (Process.PeakWorkingSet64)", proc.PeakWorkingSet64 / 1048576.0, "MiB",
                 $"peak GC heap {GC.GetGCMemoryInfo().HeapSizeBytes / 1048576.0:F0} MiB now, {GC.GetTotalAllocatedBytes() / 1048576.0:F0} MiB allocated in total");
 
+        // ---- 9. command start and the timeline (issue 15, read side): the CLI run as a user runs it, a process per command
+        {
+            var small = "bench-start";
+            await new RecordCallsHandler(store).Handle(Record(small, calls.Take(Math.Min(calls.Count, 40)).ToList(), 16), ct);
+            var smallSeq = (await store.GetSessionAsync(small, ct))!.Version;
+            var startRuns = z.Repeats < 3 ? 3 : 5;
+            var starts = await Sva.Bench.Macro.CommandStart.MeasureAsync(cs,
+                [["kernels"], ["sessions"], ["state", small, "--at", (smallSeq / 2).ToString(CultureInfo.InvariantCulture)], ["log", small]], startRuns, ct);
+            foreach (var t in starts)
+                Row($"9. command start: ./sva {t.Command} (wall, process start to exit)", t.MedianSeconds, "s",
+                    $"median of {t.Runs.Length}; {string.Join(" ", t.Runs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}{(t.Command == "kernels" ? "; no database" : "; target <= 0.3 s")}");
+            // A timeline page of the last 20,000 events of the time-travel session: from the nearest snapshot, and from event 1.
+            var from = Math.Max(1, ttVersion - 19_999);
+            var page = Path.Combine(Path.GetTempPath(), $"sva-bench-timeline-{Environment.ProcessId}.html");
+            try
+            {
+                foreach (var (label, extra) in new[] { ("from the nearest snapshot", Array.Empty<string>()), ("from event 1 (--no-snapshots)", ["--no-snapshots"]) })
+                {
+                    var (sec, exit, err) = await Sva.Bench.Macro.CommandStart.SvaAsync(cs, ["timeline", tt, "-o", page, "--from", from.ToString(CultureInfo.InvariantCulture), "-v", .. extra], ct);
+                    if (exit != 0) throw new InvalidOperationException($"timeline: exit {exit}: {err}");
+                    Row($"   timeline page of seqs {from}..{ttVersion} of {ttVersion}, {label}", sec, "s", err.Trim().Replace('\n', ' ') + (extra.Length == 0 ? "; target <= 10 s" : ""));
+                }
+            }
+            finally { File.Delete(page); }
+        }
+
         result["machine"]!["load_average_end"] = LoadAverage();
         result["seconds"] = Math.Round(total.Elapsed.TotalSeconds, 1);
         return result;
