@@ -81,7 +81,7 @@ sva projections verify >"$out/expected/projections-verify.txt"
 # Large answers are kept gzipped (the test reads FILE.gz as FILE).
 find "$out/expected" -type f -size +64k -exec gzip -9 -n {} +
 
-# Custom format, compressed; restored with pg_restore --no-owner --no-acl (roles are the cluster's).
+# Custom format, compressed; restored with pg_restore --no-owner (grants to the sva_* roles kept).
 pg_dump -Fc -Z 9 -h "$host" -p "$port" -U "$user" -d "$db" -f "$out/db.dump"
 (cd "$checkout" && git rev-parse HEAD) >"$out/commit"
 psql_admin -c "DROP DATABASE $db"
