@@ -235,9 +235,10 @@ public sealed record KernelVersion(string Name, string? Parent, string Summary, 
     /// <summary>A what-if version defined by a kernel file (null for the built-in ones).</summary>
     public KernelOrigin? Origin { get; init; }
 
-    /// <summary>The rule of an outcome as this version shows it: a kernel file's changed rules carry its commit and says.</summary>
+    /// <summary>The rule of an outcome as this version shows it: the rules of the switches a kernel file changed carry the
+    /// file's commit and says (when it gives them).</summary>
     public KernelRule? Explain(KernelRule? rule) =>
-        rule is null || Origin is null || !Introduces.Contains(rule.Id) ? rule
+        rule is null || Origin is null || (Origin.Commit is null && Origin.Says is null) || !Introduces.Contains(rule.Id) ? rule
         : rule with
         {
             Introduced = Origin.Commit ?? Name,
@@ -249,10 +250,10 @@ public sealed record KernelVersion(string Name, string? Parent, string Summary, 
 
 /// <summary>
 /// Where a what-if version comes from: its kernel file (<see cref="File"/>), the commit and words it gives, and
-/// <see cref="Definition"/>: the resolved content (base release, every switch value) a session stores so it replays
+/// <see cref="Base"/>: the built-in release at the root of its parent chain; <see cref="Definition"/>: the resolved content (base release, every switch value) a session stores so it replays
 /// identically after the file changed or went.
 /// </summary>
-public sealed record KernelOrigin(string? File, string? Commit, string? Says, string Definition);
+public sealed record KernelOrigin(string? File, string Base, string? Commit, string? Says, string Definition);
 
 /// <summary>
 /// The supported versions, each the parent's rules plus its differences. Read top to bottom it is the
