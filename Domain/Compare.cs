@@ -140,6 +140,7 @@ public static class Differential
             var call = calls[i].Call;
             var events = SvaKernel.Execute(version, state, call);
             var o = CallOutcome.Of(call, events, state);
+            if (version.Origin is not null) o = o with { Rule = version.Explain(o.Rule) };
             foreach (var h in events.OfType<HandleIssued>()) handleFrom[h.Handle] = i;
             foreach (var d in events.OfType<SvaDomainAllocated>()) domainFrom[d.Domain] = i;
             foreach (var d in events.OfType<DomainAllocated>()) domainFrom[d.Domain] = i;

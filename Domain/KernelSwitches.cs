@@ -60,7 +60,7 @@ public static class KernelSwitches
         ]),
         new("rebind-same-device-mm", nameof(KernelRules.RebindSameDeviceMm), Sva, null, "a second bind of the same (device, mm)",
         [
-            new("same-handle", RebindSameDeviceMm.SameHandle, "the same handle, users++ (G1 bond refs, G4 mm handle list, G5 attach handle)", "g4.handle-shared", "g1.bond-shared", "g5.handle-shared"),
+            new("same-handle", RebindSameDeviceMm.SameHandle, "the same handle, users++ (G1 bond refs, G4 mm handle list, G5 attach handle)", "g1.bond-shared", "g4.handle-shared", "g5.handle-shared"),
             new("new-handle", RebindSameDeviceMm.NewHandle, "G2: a fresh handle on the domain at (dev, pasid), domain users++", "g2.domain-reused"),
             new("ebusy", RebindSameDeviceMm.Ebusy, "G3: the mm's domain and a fresh one both find the slot taken: -EBUSY (the 6.8-rc1 regression)", "g3.rebind-ebusy"),
         ]),
@@ -98,7 +98,7 @@ public static class KernelSwitches
         ]),
         new("lam-mm", nameof(KernelRules.LamCheck), Sva, null, "binding an mm that uses x86 LAM",
         [
-            new("allowed", false, "≤6.3: not checked", "g2.domain-new"),
+            new("allowed", false, "≤6.3: not checked", "g1.bond-new"),
             new("ebusy", true, "6.4+: arch_pgtable_dma_compat() false: -EBUSY", "pasid.lam"),
         ]),
         new("exited-mm-bind", nameof(KernelRules.ExitedMmBind), Sva, null, "a bind that needs a new attachment for an mm whose process exited",

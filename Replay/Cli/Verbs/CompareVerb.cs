@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using Spectre.Console;
 using Sva.Domain;
+using Sva.Formats.Kernels;
 using Sva.Formats.Script;
 
 namespace Sva.Replay.Verbs;
@@ -41,12 +42,13 @@ public static class CompareVerb
             if (given.Length is < 1 or > 2) throw new UserInputException(KernelUsage(given.Length));
             List<SourcedKernelCall> calls;
             string? ownKernel;
+            KernelVersion? sessionKernel = null;
             string kind;
             if (File.Exists(what) || Directory.Exists(what))
             {
                 var script = ScriptParser.Parse(await InputFiles.ReadAllTextAsync(new FileInfo(what), ct), Path.GetFileName(what));
                 calls = script.Lines.Select(l => new SourcedKernelCall(l.Call, l.Source, null)).ToList();
-                ownKernel = script.Kernel;
+                ownKernel = script.Kernel is { } k && KernelFiles.LooksLikeFile(k) && !Path.IsPathRooted(k) ? Path.Combine(Path.GetDirectoryName(Path.GetFullPath(what)) ?? ".", k) : script.Kernel;
                 kind = "script";
             }
             else if (what.EndsWith(".sva", StringComparison.OrdinalIgnoreCase) || what.Contains('/') || what.Contains('\\'))
@@ -62,12 +64,13 @@ public static class CompareVerb
                 await foreach (var e in host.Store.ReadSessionAsync(what, 1, long.MaxValue, ct)) metadata.Add((e.Seq, e.Metadata));
                 calls = RecordedCalls.FromMetadata(metadata);
                 ownKernel = info.Kernel;
+                sessionKernel = await Sva.Commands.SessionKernels.ResolveAsync(host.Store, info, ct);
                 kind = "session";
             }
             if (given.Length == 1 && ownKernel is null)
                 throw new UserInputException($"{what} names no kernel of its own: give --kernel twice");
-            var a = KernelVersions.Get(given.Length == 2 ? given[0] : ownKernel);
-            var b = KernelVersions.Get(given[^1]);
+            var a = given.Length == 2 ? KernelArg.Resolve(given[0]) : sessionKernel ?? KernelArg.Resolve(ownKernel!);
+            var b = KernelArg.Resolve(given[^1]);
             var c = Differential.Compare(a, b, calls);
 
             if (pr.GetValue(common.Json)) Output.JsonDocument(Json(what, kind, c));
