@@ -84,7 +84,7 @@ public static class CorpusVerb
         if (json) foreach (var r in ordered) Output.JsonLine(r.ToJson(a, b));
         else Render(ordered, a, b);
         Output.Info($"corpus {a.Name} vs {b.Name}: {ordered.Count} sessions/captures, {diverging} diverging, {calls:N0} calls re-decided under both "
-                    + $"in {seconds:F2} s ({calls / Math.Max(seconds, 1e-9):N0} calls/s, {Environment.ProcessorCount} cores)");
+                    + $"in {seconds:F2} s wall, reading the store included ({Environment.ProcessorCount} cores; 'sva bench' measures re-deciding alone)");
         if (html is not null)
         {
             await File.WriteAllTextAsync(html.FullName, Html(ordered, a, b, calls), new UTF8Encoding(false), ct);
