@@ -53,7 +53,7 @@ public static partial class SvaKernel
         {
             var group = s.GroupOf(dev);
             Emit(new DomainAttached(domain, dev.Id, pasid, group.Devices.ToList()));
-            if (r.NotifierModel == NotifierModel.PerRidDomainAndMm) ArmBondGet(group, mm, writeEntries: false);
+            if (Notifier == NotifierModel.PerRidDomainAndMm) ArmBondGet(group, mm, writeEntries: false);
         }
 
         private void DetachSva(DomainObj d, DeviceObj dev, int pasid, MmObj mm)
@@ -61,7 +61,7 @@ public static partial class SvaKernel
             var group = s.GroupOf(dev);
             var at = d.Attached.FirstOrDefault(a => a.Pasid == pasid && s.Devices[a.Device].Group == group.Id);
             Emit(new DomainDetached(d.Id, at?.Device ?? dev.Id, pasid, at?.Devices.ToList() ?? group.Devices.ToList()));
-            if (r.NotifierModel == NotifierModel.PerRidDomainAndMm) ArmBondPut(group, mm, pasid, clearEntries: false);
+            if (Notifier == NotifierModel.PerRidDomainAndMm) ArmBondPut(group, mm, pasid, clearEntries: false);
             MaybeMmFree(mm);
         }
 
