@@ -32,10 +32,13 @@ public sealed record ImportCapture(
     /// <summary>Callbacks (skipped lines, progress, batch commits); not part of the request's identity.</summary>
     public ImportHooks? Hooks { get; init; }
 
+    /// <summary>The rule set <see cref="Kernel"/> resolved to (a kernel file's version); null: <see cref="Kernel"/> is resolved as a release.</summary>
+    public KernelVersion? Version { get; init; }
+
     public IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(Path)) yield return "no capture file given";
-        if (!KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
+        if (Version is null && !KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
         if (!ImportCaptureHandler.IsFormatName(Format))
             yield return $"unknown capture format '{Format}'; known formats: auto, {string.Join(", ", CaptureReader.Formats.Select(f => f.Name))}";
         if (Session is not null && (string.IsNullOrWhiteSpace(Session) || Session.Length > 200 || Session.Any(char.IsControl)))
@@ -48,6 +51,8 @@ public sealed record ImportCapture(
 public sealed record ImportOptions
 {
     public string Kernel { get; init; } = "6.8";
+    /// <summary>The rule set <see cref="Kernel"/> resolved to (a kernel file's version); null: <see cref="Kernel"/> is resolved as a release.</summary>
+    public KernelVersion? Version { get; init; }
     /// <summary>A format name or "auto" (the first 1000 lines are sniffed, then the stream continues).</summary>
     public string Format { get; init; } = "auto";
     /// <summary>The session; null: derived from the file name, <see cref="ContentHash"/> and kernel.</summary>
@@ -237,6 +242,7 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
         return await ImportAsync(reader, fileName, new ImportOptions
         {
             Kernel = request.Kernel,
+            Version = request.Version,
             Format = request.Format,
             Session = request.Session,
             ContentHash = hash,
@@ -313,7 +319,7 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
         if (options.ContentHash is null && options.Session is null)
             throw new ArgumentException("an import needs a content hash or a session name (its identity)", nameof(options));
         if (options.BatchEvents < 1) throw new ArgumentOutOfRangeException(nameof(options), "BatchEvents must be at least 1");
-        var version = KernelVersions.Get(options.Kernel);
+        var version = options.Version ?? KernelVersions.Get(options.Kernel);
         var started = Stopwatch.GetTimestamp();
 
         // Format: resolved before anything is written (auto sniffs the head and replays it).
@@ -360,9 +366,12 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
         }
 
         var info = await store.GetSessionAsync(session, ct);
-        if (info is not null && (!KernelVersions.TryGet(info.Kernel, out var recorded) || recorded.Name != version.Name))
+        if (info is not null && !SessionKernels.Same(await SessionKernels.ResolveAsync(store, info, ct), version))
             throw new SessionKernelMismatchException(session, info.Kernel, version.Name);
-        var create = new NewSession(version.Name, $"import {fileName} ({format}, sha256 {Short(identity, 16)})");
+        var create = new NewSession(version.Name, $"import {fileName} ({format}, sha256 {Short(identity, 16)})")
+        {
+            KernelGiven = options.Kernel.Trim() == version.Name ? null : options.Kernel.Trim(),
+        };
 
         var run = new ImportRun(this, store, session, version, fileName, format, identity, options, started, create);
         return await run.ExecuteAsync(lines, info?.Version ?? 0, ct);
@@ -647,7 +656,11 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
             {
                 var (e, source, ts, call, first) = events[i];
                 encoded.Add(EventCodec.Encode(e, new EventMetadata(id, source, first ? call?.Call : null, first && call is { Inferred: true }, ts,
-                    i == n - 1 ? new ImportCheckpoint(batchIndex, itemsThrough) : null)));
+                    i == n - 1 ? new ImportCheckpoint(batchIndex, itemsThrough) : null)
+                {
+                    // the session's first event carries a kernel file's resolved content (replays after the file is gone)
+                    KernelDefinition = expected == 0 && i == 0 ? version.Origin?.Definition : null,
+                }));
             }
             var prepared = new PreparedBatch(expected, id, encoded)
             {

@@ -31,12 +31,15 @@ public sealed record RecordCalls(string Session, string Kernel, string? SessionS
     /// <summary>Append the script even though it was recorded into this session before.</summary>
     public bool Again { get; init; }
 
+    /// <summary>The rule set <see cref="Kernel"/> resolved to (a kernel file's version); when null, <see cref="Kernel"/> is resolved as a release.</summary>
+    public KernelVersion? Version { get; init; }
+
     public IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(Session)) yield return "session name is empty";
         else if (Session.Length > 200) yield return $"session name is {Session.Length} characters long; the limit is 200";
         else if (Session.Any(char.IsControl)) yield return "session name contains a control character";
-        if (!KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
+        if (Version is null && !KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
         if (ChunkSize < 1) yield return "chunk size must be at least 1";
     }
 }
@@ -82,11 +85,11 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
 
     public async ValueTask<RecordResult> Handle(RecordCalls request, CancellationToken ct)
     {
-        var version = KernelVersions.Get(request.Kernel);
+        var version = request.Version ?? KernelVersions.Get(request.Kernel);
         var info = await store.GetSessionAsync(request.Session, ct);
         var created = info is null;
-        if (info is not null && (!KernelVersions.TryGet(info.Kernel, out var recorded) || recorded.Name != version.Name))
-            throw new SessionKernelMismatchException(request.Session, info.Kernel, version.Name);
+        if (info is not null && !SessionKernels.Same(await SessionKernels.ResolveAsync(store, info, ct), version))
+            throw new SessionKernelMismatchException(request.Session, info.Kernel, version.Name + (version.Origin is null ? "" : " (kernel file)"));
         var head = info?.Version ?? 0;
 
         var state = states.TryRemove(request.Session, out var cached) && cached.Seq == head
@@ -109,7 +112,10 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
         var callsBefore = new int[chunks.Count + 1];
         for (var c = 0; c < chunks.Count; c++) callsBefore[c + 1] = callsBefore[c] + chunks[c].Length;
         var policy = new SnapshotPolicy(request.SnapshotEvery);
-        var recorder = new SessionRecorder(store, request.Session, new NewSession(version.Name, request.SessionSource));
+        var recorder = new SessionRecorder(store, request.Session, new NewSession(version.Name, request.SessionSource)
+        {
+            KernelGiven = request.Kernel.Trim() == version.Name ? null : request.Kernel.Trim(),
+        });
 
         Prepared Prepare(int k)
         {
@@ -122,9 +128,15 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             {
                 var seqBefore = state.Seq;
                 var events = SvaKernel.Execute(version, state, call.Call);
-                decided.Add((call, events, CallOutcome.Of(call.Call, events, state)));
+                var outcome = CallOutcome.Of(call.Call, events, state);
+                if (version.Origin is not null) outcome = outcome with { Rule = version.Explain(outcome.Rule) };
+                decided.Add((call, events, outcome));
                 for (var i = 0; i < events.Count; i++)
-                    encoded.Add(EventCodec.Encode(events[i], new EventMetadata(commandId, call.Source, i == 0 ? call.Call : null)));
+                    encoded.Add(EventCodec.Encode(events[i], new EventMetadata(commandId, call.Source, i == 0 ? call.Call : null)
+                    {
+                        // the session's first event carries a kernel file's resolved content (replays after the file is gone)
+                        KernelDefinition = seqBefore == 0 && i == 0 ? version.Origin?.Definition : null,
+                    }));
                 if (policy.After(state, seqBefore) is { } snap) snapshots.Add(snap);
             }
             SourceProgress? progress = null;

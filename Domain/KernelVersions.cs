@@ -15,6 +15,30 @@ public enum Generation
     G5 = 5,
 }
 
+/// <summary>What iommu_sva_bind_device() binds an mm through (iommu-sva.c / the driver): one of the decisions <see cref="Generation"/> bundles.</summary>
+public enum SvaBindModel
+{
+    /// <summary>G1: a driver-owned bond per (dev, mm) with refs (__arm_smmu_sva_bind, intel_svm_bind).</summary>
+    Bond,
+    /// <summary>G2: one IOMMU_DOMAIN_SVA per (device, mm), found at (dev, pasid); domain->users counts binds.</summary>
+    DomainPerDevice,
+    /// <summary>G3/G4: per-mm iommu_mm_data, the mm's SVA domains tried on every device, else a fresh one.</summary>
+    SharedDomain,
+    /// <summary>G5: the iommu_attach_handle in the group pasid_array decides first, then G3's shared domains.</summary>
+    AttachHandle,
+}
+
+/// <summary>What a second bind of the same (device, mm) answers.</summary>
+public enum RebindSameDeviceMm
+{
+    /// <summary>G1 bond refs++ / G4 handle list / G5 attach handle: the same handle, users++.</summary>
+    SameHandle,
+    /// <summary>G2: users++ on the domain at (dev, pasid), a fresh handle.</summary>
+    NewHandle,
+    /// <summary>G3 (6.8-rc1, 092edaddb660): the slot is taken by the mm's own domain: -EBUSY.</summary>
+    Ebusy,
+}
+
 /// <summary>How an already-allocated mm PASID is checked against the device's max_pasids.</summary>
 public enum PasidRangeCheck
 {
@@ -144,7 +168,11 @@ public enum FaultHandlerLookup
 /// </summary>
 public sealed record KernelRules
 {
-    public required Generation Generation { get; init; }
+    /// <summary>G1 bond, G2 domain per device, G3/G4 shared domains, G5 attach handle.</summary>
+    public required SvaBindModel SvaBind { get; init; }
+    public required RebindSameDeviceMm RebindSameDeviceMm { get; init; }
+    /// <summary>6.2+: iommu_attach_device_pasid() exists (a script's <c>attach D dev pasid=N</c>).</summary>
+    public required bool PasidAttachApi { get; init; }
     /// <summary>5.11–5.17: PASID refcounted by bonds, freed at the last unbind; else freed in __mmdrop.</summary>
     public required bool PasidFreedAtLastUnbind { get; init; }
     public required PasidRangeCheck PasidRangeCheck { get; init; }
@@ -201,9 +229,31 @@ public sealed record KernelRules
 /// </summary>
 public sealed record KernelVersion(string Name, string? Parent, string Summary, KernelRules Rules, IReadOnlyList<string> Introduces)
 {
-    public Generation Generation => Rules.Generation;
+    /// <summary>The generation (G1–G5) it belongs to: a name for documentation; the code reads <see cref="Rules"/>.</summary>
+    public Generation Generation { get; init; }
+
+    /// <summary>A what-if version defined by a kernel file (null for the built-in ones).</summary>
+    public KernelOrigin? Origin { get; init; }
+
+    /// <summary>The rule of an outcome as this version shows it: the rules of the switches a kernel file changed carry the
+    /// file's commit and says (when it gives them).</summary>
+    public KernelRule? Explain(KernelRule? rule) =>
+        rule is null || Origin is null || (Origin.Commit is null && Origin.Says is null) || !Introduces.Contains(rule.Id) ? rule
+        : rule with
+        {
+            Introduced = Origin.Commit ?? Name,
+            Says = $"{(Origin.Says is { Length: > 0 } says ? says : "what-if")} [kernel file {Name}; the rule was: {rule.Says}]",
+        };
+
     public override string ToString() => Name;
 }
+
+/// <summary>
+/// Where a what-if version comes from: its kernel file (<see cref="File"/>), the commit and words it gives, and
+/// <see cref="Base"/>: the built-in release at the root of its parent chain; <see cref="Definition"/>: the resolved content (base release, every switch value) a session stores so it replays
+/// identically after the file changed or went.
+/// </summary>
+public sealed record KernelOrigin(string? File, string Base, string? Commit, string? Says, string Definition);
 
 /// <summary>
 /// The supported versions, each the parent's rules plus its differences. Read top to bottom it is the
@@ -219,7 +269,9 @@ public static class KernelVersions
     {
         var v511 = new KernelRules
         {
-            Generation = Generation.G1,
+            SvaBind = SvaBindModel.Bond,
+            RebindSameDeviceMm = RebindSameDeviceMm.SameHandle,
+            PasidAttachApi = false,
             PasidFreedAtLastUnbind = true,
             PasidRangeCheck = PasidRangeCheck.InsideRange,
             PasidExhausted = Errno.ENOMEM,
@@ -243,45 +295,47 @@ public static class KernelVersions
             ArmNotifierTlbi = ArmNotifierTlbi.AtcOnly,
             ArmReleaseAbortsAccess = false,
         };
-        Add("5.11", null, "G1 bond model: bond refs per (dev, mm); PASID refcounted, freed at last unbind; -ENOMEM on exhaustion. Arm SMMUv3 cannot enable SVA yet (no IOPF: bind -ENODEV); VT-d SVA works",
+        Add("5.11", null, "G1 bond model: bond refs per (dev, mm); PASID refcounted, freed at last unbind; -ENOMEM on exhaustion. Arm SMMUv3 cannot enable SVA yet (no IOPF: bind -ENODEV); VT-d SVA works", Generation.G1,
             v511, "g1.bond-new", "g1.vtd-bond", "arm.sva-needs-iopf", "inv.arm-btm-atc-only", "iopf.vendor-prq", "pasid.range-inside", "pasid.exhausted-ioasid", "pasid.empty-range", "g1.singleton-group", "g1.rid-not-s1", "bug.notifier-register",
             "g1.no-ssids", "sva.not-enabled", "g1.bond-shared", "g1.notifier-reused-after-exit", "g1.unbind", "inv.pasid-flush", "inv.no-notifier",
             "release.quiet-cd", "release.none", "domain.alloc", "domain.map", "attach.rid", "attach.no-pasid-api", "dma.non-sva-domain");
-        var v513 = Add("5.13", "5.11", "generic IOPF queue and Arm stall support: Arm SMMUv3 SVA works (bond model); range TLBI by ASID for any size; page requests through the generic IOPF path",
+        var v513 = Add("5.13", "5.11", "generic IOPF queue and Arm stall support: Arm SMMUv3 SVA works (bond model); range TLBI by ASID for any size; page requests through the generic IOPF path", Generation.G1,
             v511 with { GenericIopf = true, ArmNotifierTlbi = ArmNotifierTlbi.RangeByAsid },
             "iopf.global-pasid", "iopf.partial", "iopf.no-queue-failure", "inv.arm-range", "iopf.mm-exited", "iopf.vma-denied", "iopf.handled");
-        var v518 = Add("5.18", "5.13", "PASID lives as long as the mm (freed in __mmdrop); range check rejects the top value (off-by-one)",
+        var v518 = Add("5.18", "5.13", "PASID lives as long as the mm (freed in __mmdrop); range check rejects the top value (off-by-one)", Generation.G1,
             v513 with { PasidFreedAtLastUnbind = false, PasidRangeCheck = PasidRangeCheck.RejectTopValue },
             "pasid.range-off-by-one", "mm.drop");
-        var v62 = Add("6.2", "5.18", "G2: one SVA domain per (device, mm), fresh handle per bind, domain->users counts binds; -EOPNOTSUPP without PASIDs; groups allowed; non-paging RID domain -> -ENODEV [U] (set_dev_pasid); IOPF finds the domain by (dev, pasid)",
+        var v62 = Add("6.2", "5.18", "G2: one SVA domain per (device, mm), fresh handle per bind, domain->users counts binds; -EOPNOTSUPP without PASIDs; groups allowed; non-paging RID domain -> -ENODEV [U] (set_dev_pasid); IOPF finds the domain by (dev, pasid)", Generation.G2,
             v518 with
             {
-                Generation = Generation.G2,
+                SvaBind = SvaBindModel.DomainPerDevice,
+                RebindSameDeviceMm = RebindSameDeviceMm.NewHandle,
+                PasidAttachApi = true,
                 NoPasidDevice = NoPasidDeviceRule.CoreEopnotsupp,
                 SingletonGroupOnly = false,
                 NonPagingRidDomain = NonPagingRidDomainRule.UncertainEnodev,
                 FaultDispatch = FaultDispatch.DomainLookupInWork,
             },
             "g2.domain-new", "g2.domain-reused", "g2.slot-not-sva", "g2.unbind", "pasid.no-pasid-eopnotsupp", "attach.slot-busy", "attach.ok", "attach.detach", "attach.pasid-zero", "arm.rid-not-s1.uncertain", "iopf.domain-in-work");
-        var v64 = Add("6.4", "6.2", "IDA allocator: -ENOSPC on exhaustion; off-by-one fixed; LAM mm refused with -EBUSY (max_pasids 1 still -EINVAL: the argument check lives until 6.6)",
+        var v64 = Add("6.4", "6.2", "IDA allocator: -ENOSPC on exhaustion; off-by-one fixed; LAM mm refused with -EBUSY (max_pasids 1 still -EINVAL: the argument check lives until 6.6)", Generation.G2,
             v62 with { PasidExhausted = Errno.ENOSPC, PasidRangeCheck = PasidRangeCheck.RejectAboveMax, LamCheck = true },
             "pasid.exhausted-ida", "pasid.range-above-max", "pasid.lam");
-        var v66 = Add("6.6", "6.4", "global PASID allocator in the core: a device without PASIDs gets -EOVERFLOW (mm has a PASID) or -ENOSPC, max_pasids 1 no longer -EINVAL; Arm whole-ASID TLBI past the threshold (d5afb4b47e13)",
+        var v66 = Add("6.6", "6.4", "global PASID allocator in the core: a device without PASIDs gets -EOVERFLOW (mm has a PASID) or -ENOSPC, max_pasids 1 no longer -EINVAL; Arm whole-ASID TLBI past the threshold (d5afb4b47e13)", Generation.G2,
             v64 with { NoPasidDevice = NoPasidDeviceRule.GlobalAllocator, RejectEmptyPasidRange = false, ArmNotifierTlbi = ArmNotifierTlbi.WholeAsidPastThreshold },
             "pasid.exhausted-global", "inv.arm-threshold");
         // §9: in 6.7, 6.8-rc1 and 6.8 the work item iopf_handler looks the domain up and answers INVALID (the
         // "-EINVAL to the driver, Arm FAILURE" reading of §3.1 is the 6.9 code, 351ffcb11ca0).
-        var v67 = Add("6.7", "6.6", "IOPF: the domain is looked up in the report path; a fault at a (device, PASID) without domain is answered INVALID by the work item",
+        var v67 = Add("6.7", "6.6", "IOPF: the domain is looked up in the report path; a fault at a (device, PASID) without domain is answered INVALID by the work item", Generation.G2,
             v66 with { FaultDispatch = FaultDispatch.DomainLookupInReport },
             "iopf.no-domain-invalid-6.7");
-        var v68rc1 = Add("6.8-rc1", "6.7", "G3: per-mm iommu_mm, SVA domains shared across devices; a second bind of the same (dev, mm) fails -EBUSY (regression)",
-            v67 with { Generation = Generation.G3 },
+        var v68rc1 = Add("6.8-rc1", "6.7", "G3: per-mm iommu_mm, SVA domains shared across devices; a second bind of the same (dev, mm) fails -EBUSY (regression)", Generation.G3,
+            v67 with { SvaBind = SvaBindModel.SharedDomain, RebindSameDeviceMm = RebindSameDeviceMm.Ebusy },
             "g3.rebind-ebusy", "g3.domain-shared", "g3.domain-new", "g3.unbind");
-        var v68 = Add("6.8", "6.8-rc1", "G4: per-mm handle list restores sharing: re-bind returns the same handle, handle->users++ (6.8 still attaches past a group member's max_pasids)",
-            v68rc1 with { Generation = Generation.G4 },
+        var v68 = Add("6.8", "6.8-rc1", "G4: per-mm handle list restores sharing: re-bind returns the same handle, handle->users++ (6.8 still attaches past a group member's max_pasids)", Generation.G4,
+            v68rc1 with { RebindSameDeviceMm = RebindSameDeviceMm.SameHandle },
             "g4.handle-shared", "g4.unbind");
         // §9: 351ffcb11ca0, b554e396e51c, 3dfa64aecbaf, ae91f6552c30 and c404f55c26fc are all 6.9 merge-window commits.
-        var v69 = Add("6.9", "6.8", "fault report returns void: no domain -> 'iopf aborted' FAILURE; device not on an IOPF queue -> WARN, no response; PASID checked against every group member's max_pasids (c404f55c26fc); RID domain must be S1 (ae91f6552c30)",
+        var v69 = Add("6.9", "6.8", "fault report returns void: no domain -> 'iopf aborted' FAILURE; device not on an IOPF queue -> WARN, no response; PASID checked against every group member's max_pasids (c404f55c26fc); RID domain must be S1 (ae91f6552c30)", Generation.G4,
             v68 with
             {
                 NoDomainAnswer = RefusedFaultAnswer.Failure,
@@ -291,10 +345,10 @@ public static class KernelVersions
             },
             "iopf.no-domain-failure", "iopf.no-queue-withheld", "attach.member-max-pasids", "arm.rid-not-s1");
         // §9: b58b133e680b ("Handle iommu faults for a bad iopf setup") is 6.11 (v6.11-rc5), not 6.12.
-        Add("6.11", "6.9", "G5: iommu_attach_handle in the group pasid_array; Arm SVA domains own a private ASID and notifier; after release the SMMU aborts accesses (fault-everything CD); b58b133e680b: the fault handler is looked up first, no handler or no IOPF queue -> INVALID; RID domain type no longer checked [U]",
+        Add("6.11", "6.9", "G5: iommu_attach_handle in the group pasid_array; Arm SVA domains own a private ASID and notifier; after release the SMMU aborts accesses (fault-everything CD); b58b133e680b: the fault handler is looked up first, no handler or no IOPF queue -> INVALID; RID domain type no longer checked [U]", Generation.G5,
             v69 with
             {
-                Generation = Generation.G5,
+                SvaBind = SvaBindModel.AttachHandle,
                 NotifierModel = NotifierModel.PerSvaDomain,
                 AsidModel = AsidModel.PrivatePerDomain,
                 SvaDomainPerIommuInstance = true,
@@ -309,10 +363,10 @@ public static class KernelVersions
         _ = v68;
     }
 
-    private static KernelRules Add(string name, string? parent, string summary, KernelRules rules, params string[] introduces)
+    private static KernelRules Add(string name, string? parent, string summary, Generation g, KernelRules rules, params string[] introduces)
     {
         foreach (var id in introduces) _ = KernelRuleTable.Get(id); // a typo fails at type initialisation, not in a report
-        all.Add(new KernelVersion(name, parent, summary, rules, introduces));
+        all.Add(new KernelVersion(name, parent, summary, rules, introduces) { Generation = g });
         return rules;
     }
 
@@ -328,25 +382,93 @@ public static class KernelVersions
 
     public static string SupportedList => string.Join(", ", all.Select(v => v.Name));
 
-    public static bool TryGet(string? text, out KernelVersion version)
+    /// <summary>
+    /// Rule sets that were renamed or merged: the old name a session may have been recorded under → the rule set that
+    /// now stands for it. Names are never removed from here: a session recorded under one loads and replays forever.
+    /// </summary>
+    private static readonly Dictionary<string, string> aliases = new(StringComparer.OrdinalIgnoreCase)
     {
-        version = null!;
-        if (string.IsNullOrWhiteSpace(text)) return false;
-        var name = text.Trim();
-        if (name.StartsWith('v') || name.StartsWith('V')) name = name[1..];
-        var found = all.FirstOrDefault(v => string.Equals(v.Name, name, StringComparison.OrdinalIgnoreCase));
-        if (found is null) return false;
-        version = found;
-        return true;
+        // 6.12 was a version of its own until the "bad iopf" fix b58b133e680b was found to be 6.11 (kernel-sva.md §9).
+        ["6.12"] = "6.11",
+    };
+
+    public static IReadOnlyDictionary<string, string> Aliases => aliases;
+
+    /// <summary>The first release the model covers: below it there is no SVA rule set.</summary>
+    public const string Oldest = "5.11";
+
+    private static readonly System.Text.RegularExpressions.Regex release = new(
+        @"^[vV]?(?<major>\d{1,3})\.(?<minor>\d{1,3})(?:\.(?<patch>\d{1,5}))?(?:-rc(?<rc>\d{1,3}))?(?<suffix>(?!-rc)[-+_.~][A-Za-z0-9._+~-]*)?$",
+        System.Text.RegularExpressions.RegexOptions.CultureInvariant);
+
+    private static (int Major, int Minor, int Rc) Key(string name)
+    {
+        var m = release.Match(name);
+        return (int.Parse(m.Groups["major"].Value), int.Parse(m.Groups["minor"].Value), m.Groups["rc"].Success ? int.Parse(m.Groups["rc"].Value) : int.MaxValue);
     }
 
-    /// <summary>The version named, or an <see cref="UnsupportedKernelException"/> listing the supported ones.</summary>
+    /// <summary>"5.11–5.12", "6.8-rc1", "6.11 onwards": the releases a rule set stands for.</summary>
+    public static string Covers(KernelVersion v)
+    {
+        var i = all.IndexOf(v);
+        if (i < 0) return v.Name;
+        if (i == all.Count - 1) return $"{v.Name} onwards";
+        var (maj, min, rc) = Key(v.Name);
+        if (rc != int.MaxValue) return $"{v.Name} to {maj}.{min}'s last rc";
+        var next = Key(all[i + 1].Name);
+        // the last release before the next rule set: 5.18 stands for 5.18, 5.19, 6.0 and 6.1 (below 6.2).
+        var last = next.Minor > 0 ? (next.Major, next.Minor - 1) : (next.Major - 1, -1);
+        if (next.Rc != int.MaxValue && next.Minor == min && next.Major == maj) last = (maj, min);
+        if (last == (maj, min)) return v.Name;
+        return last.Item2 < 0 ? $"{v.Name} up to {next.Major}.0" : $"{v.Name}–{last.Item1}.{last.Item2}";
+    }
+
+    /// <summary>
+    /// Any kernel release ≥ 5.11, as a user names it (<c>6.15</c>, <c>v6.8-rc3</c>, <c>6.8.0-31-generic</c>,
+    /// <c>6.12.9-arch1-1</c>), or a rule-set name or alias, resolved to the rule set that covers it. A release
+    /// candidate X.Y-rcN has X.Y's rules (the merge window is over) unless a rule set of X.Y's rcs exists
+    /// (6.8-rc1 stands for 6.8's rcs before the handle-list fix 65d4418c5002). Null when it names no release ≥ 5.11.
+    /// </summary>
+    public static KernelResolution? Resolve(string? text)
+    {
+        if (string.IsNullOrWhiteSpace(text)) return null;
+        var given = text.Trim();
+        var bare = given.StartsWith('v') || given.StartsWith('V') ? given[1..] : given;
+        var exact = all.FirstOrDefault(v => string.Equals(v.Name, bare, StringComparison.OrdinalIgnoreCase));
+        if (exact is not null) return new KernelResolution(given, exact, null);
+        if (aliases.TryGetValue(bare, out var target))
+        {
+            var to = all.First(v => v.Name == target);
+            return new KernelResolution(given, to, $"{given} → rules of {to.Name} ({Covers(to)}; '{bare}' is an alias: its rules were merged into {to.Name})");
+        }
+        if (!release.IsMatch(given)) return null;
+        var key = Key(given);
+        if (key.Rc != int.MaxValue && !all.Any(v => Key(v.Name) is var k && k.Major == key.Major && k.Minor == key.Minor && k.Rc <= key.Rc))
+            key = (key.Major, key.Minor, int.MaxValue);
+        KernelVersion? found = null;
+        foreach (var v in all)
+            if (Key(v.Name).CompareTo(key) <= 0) found = v;
+        if (found is null) return null;
+        return new KernelResolution(given, found, $"{given} → rules of {found.Name} ({Covers(found)})");
+    }
+
+    public static bool TryGet(string? text, out KernelVersion version)
+    {
+        var r = Resolve(text);
+        version = r?.Version!;
+        return r is not null;
+    }
+
+    /// <summary>The rule set covering the release named, or an <see cref="UnsupportedKernelException"/> listing the supported ones.</summary>
     public static KernelVersion Get(string? text) =>
         TryGet(text, out var v) ? v : throw new UnsupportedKernelException(text ?? "");
 }
 
+/// <summary>A kernel name as the user gave it, the rule set it resolved to, and (when they differ) the line that says so.</summary>
+public sealed record KernelResolution(string Given, KernelVersion Version, string? Note);
+
 public sealed class UnsupportedKernelException(string requested)
-    : Exception($"unsupported kernel version '{requested}'; supported: {KernelVersions.SupportedList}")
+    : Exception($"unsupported kernel version '{requested}': give a release ≥ {KernelVersions.Oldest} (e.g. 6.8, v6.8-rc3, 6.8.0-31-generic) or a kernel file (.toml); supported: {KernelVersions.SupportedList}")
 {
     public string Requested { get; } = requested;
 }

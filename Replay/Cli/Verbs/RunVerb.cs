@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using Sva.Commands;
 using Sva.Domain;
+using Sva.Formats.Kernels;
 using Sva.Formats.Script;
 
 namespace Sva.Replay.Verbs;
@@ -11,7 +12,7 @@ public static class RunVerb
     public static Command Build(CliCommon common)
     {
         var file = new Argument<FileInfo>("file") { Description = "A .sva scenario script (grammar in the README and below)" };
-        var kernel = new Option<string?>("--kernel") { Description = $"Kernel version whose rules decide the calls; overrides the script's 'kernel' line (default 6.8). Supported: {KernelVersions.SupportedList}" };
+        var kernel = new Option<string?>("--kernel") { Description = $"Kernel whose rules decide the calls; overrides the script's 'kernel' line (default 6.8): any release ≥ {KernelVersions.Oldest} (6.15, v6.8-rc3, 6.8.0-31-generic: resolved to the rule set that covers it, said once on stderr) or a kernel file (.toml, see 'sva kernels --switches'). Rule sets: {KernelVersions.SupportedList}" };
         var session = new Option<string?>("--session") { Description = "Session name (at most 200 characters); an existing session is continued (same kernel only). Default: the script's name plus a unique suffix" };
         var chunk = new Option<int>("--chunk") { Description = "Calls decided and appended per transaction (a version conflict re-decides the chunk)", DefaultValueFactory = _ => 64 };
         var again = new Option<bool>("--again") { Description = "Append the script although it was recorded into this --session completely before (without it: refused; an interrupted run of the same script resumes after its last committed call)" };
@@ -26,8 +27,10 @@ public static class RunVerb
             InputFiles.CheckReadable(path);
             var bytes = await File.ReadAllBytesAsync(path.FullName, ct);
             var script = ScriptParser.Parse(await InputFiles.ReadAllTextAsync(path, ct), path.Name);
-            var kernelName = pr.GetValue(kernel) ?? script.Kernel ?? "6.8";
-            var version = KernelVersions.Get(kernelName);
+            var kernelName = pr.GetValue(kernel)
+                ?? (script.Kernel is { } k && KernelFiles.LooksLikeFile(k) && !Path.IsPathRooted(k) ? Path.Combine(path.DirectoryName ?? ".", k) : script.Kernel)
+                ?? "6.8";
+            var version = KernelArg.Resolve(kernelName);
             var sessionName = pr.GetValue(session) ?? $"{DefaultStem(path.Name)}-{Guid.NewGuid().ToString("N")[..6]}";
             await using var host = await common.OpenAsync(pr, ct);
             var calls = script.Lines.Select(l => new SourcedCall(l.Call, l.Source)).ToList();
@@ -39,8 +42,9 @@ public static class RunVerb
             RecordResult result;
             try
             {
-                result = await Output.WithProgressAsync($"run {path.Name}", calls.Count, progress => host.Mediator.Send(new RecordCalls(sessionName, version.Name, path.FullName, calls, pr.GetValue(chunk))
+                result = await Output.WithProgressAsync($"run {path.Name}", calls.Count, progress => host.Mediator.Send(new RecordCalls(sessionName, kernelName, path.FullName, calls, pr.GetValue(chunk))
                 {
+                    Version = version,
                     ScriptHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)),
                     Again = pr.GetValue(again),
                     OnRecorded = c =>
