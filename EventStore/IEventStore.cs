@@ -46,6 +46,11 @@ public interface IEventStore : IAsyncDisposable
     /// <summary>Stores a source's progress on its own (e.g. marking an import complete after its last batch).</summary>
     Task SaveSourceAsync(SourceProgress progress, CancellationToken ct = default);
 
+    /// <summary>Tries to take the writer's lease <paramref name="name"/> in the database that holds <paramref name="session"/>
+    /// (an advisory lock held until disposed, or until this process dies); when another live writer holds it, the result is
+    /// not <see cref="WriterLease.Held"/> and names that writer.</summary>
+    Task<WriterLease> TryLeaseAsync(string session, string name, CancellationToken ct = default);
+
     /// <summary>Documents of a projection.</summary>
     Task<IReadOnlyList<T>> QueryAsync<T>(Expression<Func<T, bool>> where, CancellationToken ct = default) where T : class;
 

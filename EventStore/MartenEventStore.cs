@@ -743,6 +743,9 @@ public sealed class MartenEventStore : IEventStore
             store.ReadSessionAsync(session, fromSeq, toSeq, ct);
     }
 
+    public Task<WriterLease> TryLeaseAsync(string session, string name, CancellationToken ct = default) =>
+        RunAsync(() => WriterLease.TryTakeAsync(_dataSource, name, ct), ct);
+
     // ------------------------------------------------------------------ plumbing
 
     private async Task<T> RunAsync<T>(Func<Task<T>> body, CancellationToken ct)

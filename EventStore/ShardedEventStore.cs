@@ -226,6 +226,9 @@ public sealed class ShardedEventStore : IEventStore
         await OnAsync(await ShardForAsync(progress.Session, ct), async s => { await s.SaveSourceAsync(progress, ct); return true; }, ct);
     }
 
+    public async Task<WriterLease> TryLeaseAsync(string session, string name, CancellationToken ct = default) =>
+        await OnAsync((await LocateAsync(session, ct)).Shard, s => s.TryLeaseAsync(session, name, ct), ct);
+
     // ------------------------------------------------------------------ projections
 
     public async Task<IReadOnlyList<T>> QueryAsync<T>(Expression<Func<T, bool>> where, CancellationToken ct = default) where T : class =>
