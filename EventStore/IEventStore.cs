@@ -57,7 +57,8 @@ public interface IEventStore : IAsyncDisposable
     /// <summary>Every projection with its checkpoint, and the store's head (the highest global position).</summary>
     Task<(IReadOnlyList<ProjectionProgress> Projections, long Head)> ProjectionStatusAsync(CancellationToken ct = default);
     /// <summary>Recomputes a projection from position 1 through Marten's daemon (its documents are replaced).</summary>
-    Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default);
+    /// <param name="progress">Told the position the rebuild has reached, as its pages commit (for a progress bar).</param>
+    Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null);
     /// <summary>Runs the async projections with Marten's daemon: until caught up (<paramref name="once"/>) or until cancelled.</summary>
     Task RunDaemonAsync(bool once, TimeSpan catchUpTimeout, CancellationToken ct = default);
 }

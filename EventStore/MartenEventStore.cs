@@ -666,10 +666,11 @@ public sealed class MartenEventStore : IEventStore
             return (list, stats.EventSequenceNumber);
         }, ct);
 
-    public Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default) =>
+    public Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null) =>
         RunAsync(async () =>
         {
             using var daemon = await _store.BuildProjectionDaemonAsync();
+            using var watching = progress is null ? null : daemon.Tracker.Subscribe(new RebuildProgress(name, progress));
             await daemon.RebuildProjectionAsync(name, timeout, ct);
             return true;
         }, ct);
