@@ -4,7 +4,7 @@ namespace Sva.Commands;
 
 /// <summary>Another live process is recording the same script into the same session.</summary>
 public sealed class ScriptBeingRecordedException(string session, string holder)
-    : Exception($"this script is being recorded into session '{session}' right now by another sva ({holder}); " +
+    : Exception($"this script is being recorded into session '{session}' right now by another live writer: {holder}; " +
                 "wait for it to finish (a run of the same script then says it was recorded completely, or resumes it if it died), " +
                 "or add --again to record a full copy of the script beside it")
 {

@@ -68,7 +68,7 @@ public sealed class ConcurrentRunTests(CliFixture f)
         foreach (var r in refused)
         {
             Assert.Equal("", r.Stdout.Trim());
-            Assert.True(r.Stderr.Contains("being recorded into session", StringComparison.Ordinal) && r.Stderr.Contains("(sva ", StringComparison.Ordinal)
+            Assert.True(r.Stderr.Contains("being recorded into session", StringComparison.Ordinal) && r.Stderr.Contains("live writer: sva ", StringComparison.Ordinal)
                         || r.Stderr.Contains("completely before", StringComparison.Ordinal), r.ToString());
         }
         // The log holds exactly what was printed: seqs 1..head, each printed once.

@@ -62,7 +62,7 @@ public static class RunVerb
             catch (ScriptAlreadyRecordedException e) { throw new UserInputException(e.Message); }
             catch (ScriptBeingRecordedException e) { throw new UserInputException(e.Message); }
             if (result.CopyBeside is { } other)
-                Output.Info($"another sva ({other}) is recording {path.Name} into {sessionName} right now: this run recorded a full copy of the script beside it (--again)");
+                Output.Info($"another live writer ({other}) is recording {path.Name} into {sessionName}: this run recorded a full copy of the script beside it (--again)");
             if (result.ResumedAfter > 0)
                 Output.Info($"resumed: calls 1..{result.ResumedAfter} of {path.Name} were committed by an interrupted run; recorded the rest");
             if (!json)
