@@ -346,7 +346,7 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
         if (earlier is not null)
         {
             session = earlier.Value.Session;
-            if (earlier.Value.Complete && earlier.Value.Summary is { } summary)
+            if (earlier.Value.Complete && earlier.Value.Summary is { } summary && await CompleteInLogAsync(session, summary, ct))
             {
                 if (options.Hooks?.Skipped is { } onSkipped)
                     await ListSkippedAsync(lines, fileName, format, onSkipped, ct);
@@ -378,6 +378,24 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
     }
 
     private static double Elapsed(long started) => Stopwatch.GetElapsedTime(started).TotalSeconds;
+
+    /// <summary>
+    /// The registry's "complete" (a document a writer can change) is trusted for the already-imported shortcut only when
+    /// the hash-chained log agrees with its summary: the session ends at the summary's last seq, and the event there carries
+    /// the checkpoint of the summary's last batch. Otherwise the import is treated as interrupted and resumes from the log's
+    /// own checkpoint (appending whatever the log lacks).
+    /// </summary>
+    private async Task<bool> CompleteInLogAsync(string session, JsonObject summary, CancellationToken ct)
+    {
+        if (await store.GetSessionAsync(session, ct) is not { } info) return false;
+        long events; int batches;
+        try { events = (long?)summary["events"] ?? -1; batches = (int?)summary["batches"] ?? -1; }
+        catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException) { return false; }
+        if (events != info.Version || events < 1) return false;
+        await foreach (var e in store.ReadSessionAsync(session, events, events, ct))
+            return EventCodec.Metadata(e).Import is { } checkpoint && checkpoint.Batch == batches;
+        return false;
+    }
 
     private static string DetectionMessage(IReadOnlyList<string> head)
     {

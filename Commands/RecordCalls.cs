@@ -50,6 +50,10 @@ public sealed record RecordResult(string Session, string Kernel, bool Created, I
 {
     /// <summary>Calls of the script that an earlier, interrupted run had committed (skipped now), or 0.</summary>
     public int ResumedAfter { get; init; }
+
+    /// <summary>With --again while another live writer recorded the same script: that writer (this run recorded a full
+    /// copy under its own progress record), else null.</summary>
+    public string? CopyBeside { get; init; }
 }
 
 /// <summary>The script was recorded into this session completely before; appending it again needs --again.</summary>
@@ -86,6 +90,12 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
     public async ValueTask<RecordResult> Handle(RecordCalls request, CancellationToken ct)
     {
         var version = request.Version ?? KernelVersions.Get(request.Kernel);
+        // A script recorded here before: refuse it when complete (unless --again), resume it when it was interrupted.
+        // "Interrupted" means: no live writer holds the script's lease (RecordingLease), taken before anything is read;
+        // a live one refuses this run, or with --again this run records a full copy under a progress record of its own.
+        var sourceId = request.ScriptHash is { } h ? ScriptProgress.IdOf(request.Session, h) : null;
+        await using var lease = sourceId is null ? null : await RecordingLease.TakeAsync(store, request.Session, sourceId, request.Again, ct);
+        if (lease is not null) sourceId = lease.SourceId;
         var info = await store.GetSessionAsync(request.Session, ct);
         var created = info is null;
         if (info is not null && !SessionKernels.Same(await SessionKernels.ResolveAsync(store, info, ct), version))
@@ -98,10 +108,8 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
         var results = new List<RecordedCall>();
         var callIndex = 0; // set below, after a resume is known
         var conflicts = 0;
-        // A script recorded here before: refuse it when complete (unless --again), resume it when it was interrupted.
         var resumeAfter = 0;
-        var sourceId = request.ScriptHash is { } h ? ScriptProgress.IdOf(request.Session, h) : null;
-        if (sourceId is not null && info is not null && await store.FindSourceAsync(sourceId, ct) is { } earlier
+        if (lease is { Copy: false } && info is not null && await store.FindSourceAsync(sourceId!, ct) is { } earlier
             && ScriptProgress.Parse(earlier.Json) is { } done && done.LastSeq <= head)
         {
             if (earlier.Complete && !request.Again) throw new ScriptAlreadyRecordedException(request.Session, done.LastSeq);
@@ -197,7 +205,11 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             throw;
         }
         states[request.Session] = state;
-        return new RecordResult(request.Session, version.Name, created && state.Seq > 0, results, conflicts, state.Seq) { ResumedAfter = resumeAfter };
+        return new RecordResult(request.Session, version.Name, created && state.Seq > 0, results, conflicts, state.Seq)
+        {
+            ResumedAfter = resumeAfter,
+            CopyBeside = lease is { Copy: true } ? lease.OtherWriter : null,
+        };
     }
 
     private sealed record Prepared(int Index, PreparedBatch Batch, List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)> Decided);

@@ -666,10 +666,11 @@ public sealed class MartenEventStore : IEventStore
             return (list, stats.EventSequenceNumber);
         }, ct);
 
-    public Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default) =>
+    public Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null) =>
         RunAsync(async () =>
         {
             using var daemon = await _store.BuildProjectionDaemonAsync();
+            using var watching = progress is null ? null : daemon.Tracker.Subscribe(new RebuildProgress(name, progress));
             await daemon.RebuildProjectionAsync(name, timeout, ct);
             return true;
         }, ct);
@@ -742,6 +743,9 @@ public sealed class MartenEventStore : IEventStore
         public IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq, long toSeq, CancellationToken ct) =>
             store.ReadSessionAsync(session, fromSeq, toSeq, ct);
     }
+
+    public Task<WriterLease> TryLeaseAsync(string session, string name, CancellationToken ct = default) =>
+        RunAsync(() => WriterLease.TryTakeAsync(_dataSource, name, ct), ct);
 
     // ------------------------------------------------------------------ plumbing
 

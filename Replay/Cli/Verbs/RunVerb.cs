@@ -15,7 +15,7 @@ public static class RunVerb
         var kernel = new Option<string?>("--kernel") { Description = $"Kernel whose rules decide the calls; overrides the script's 'kernel' line (default 6.8): any release ≥ {KernelVersions.Oldest} (6.15, v6.8-rc3, 6.8.0-31-generic: resolved to the rule set that covers it, said once on stderr) or a kernel file (.toml, see 'sva kernels --switches'). Rule sets: {KernelVersions.SupportedList}" };
         var session = new Option<string?>("--session") { Description = "Session name (at most 200 characters); an existing session is continued (same kernel only). Default: the script's name plus a unique suffix" };
         var chunk = new Option<int>("--chunk") { Description = "Calls decided and appended per transaction (a version conflict re-decides the chunk)", DefaultValueFactory = _ => 64 };
-        var again = new Option<bool>("--again") { Description = "Append the script although it was recorded into this --session completely before (without it: refused; an interrupted run of the same script resumes after its last committed call)" };
+        var again = new Option<bool>("--again") { Description = "Append the script although it was recorded into this --session completely before (without it: refused; an interrupted run of the same script resumes after its last committed call). A run of the same script into the same session by a live sva is refused (exit 2, naming it); with --again this run records a full copy beside it" };
         var explain = new Option<bool>("--explain") { Description = "Under each call, the rule that decided it: kernel function (and driver), the commit or release that introduced it, confidence (V read in source, I inferred, U uncertain)" };
         var cmd = new Command("run", "Run a .sva script: each call is decided under the kernel version's rules, recorded as events, and its outcome printed (one line per call, each as its batch commits; --json adds each outcome's rule object; a kernel BUG taints the session and every later outcome says so)\n\nScript grammar:\n" + ScriptParser.Grammar)
         {
@@ -64,6 +64,9 @@ public static class RunVerb
                     $"{done}; run the same command again to resume after the last committed call: sva run {path.FullName} --session {sessionName}", e));
             }
             catch (ScriptAlreadyRecordedException e) { throw new UserInputException(e.Message); }
+            catch (ScriptBeingRecordedException e) { throw new UserInputException(e.Message); }
+            if (result.CopyBeside is { } other)
+                Output.Info($"another live writer ({other}) is recording {path.Name} into {sessionName}: this run recorded a full copy of the script beside it (--again)");
             if (result.ResumedAfter > 0)
                 Output.Info($"resumed: calls 1..{result.ResumedAfter} of {path.Name} were committed by an interrupted run; recorded the rest");
             if (!json)

@@ -145,7 +145,13 @@ public static class SessionsVerb
             foreach (var p in ProjectionNames.Where(p => which is null || p == which))
             {
                 var sw = System.Diagnostics.Stopwatch.StartNew();
-                await host.Store.RebuildProjectionAsync(p, TimeSpan.FromSeconds(pr.GetValue(timeout)), ct);
+                // A progress bar on stderr when it is a terminal (as run's and import's): positions as the daemon's pages commit.
+                await Output.WithProgressAsync($"rebuild {p}", head, async bar =>
+                {
+                    await host.Store.RebuildProjectionAsync(p, TimeSpan.FromSeconds(pr.GetValue(timeout)), ct,
+                        new Progress(at => bar(at, $"rebuild {p}: position {at:N0} of {head:N0}")));
+                    return true;
+                });
                 Output.Info($"{p}: rebuilt from the log up to position {head} in {sw.Elapsed.TotalSeconds:F2} s");
             }
             return 0;
@@ -208,4 +214,10 @@ public static class SessionsVerb
 
     private static async Task<IReadOnlyList<string>> Sessions(SvaHost host, string? one, CancellationToken ct) =>
         one is not null ? [(await host.SessionAsync(one, ct)).Id] : (await host.Store.ListSessionsAsync(ct)).Select(s => s.Id).ToList();
+}
+
+/// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread (no synchronisation context).</summary>
+internal sealed class Progress(Action<long> report) : IProgress<long>
+{
+    public void Report(long value) => report(value);
 }
