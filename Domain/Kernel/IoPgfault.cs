@@ -33,6 +33,10 @@ public static partial class SvaKernel
                 return;
             }
 
+            // The VT-d driver's own checks (prq_event_thread), the AMD PPR filter (6.10+), before the IOPF core.
+            if (IsVtd(dev) && VtdPrqAnswered(dev, c, GroupSize(dev, c))) return;
+            if (IsAmd(dev) && AmdPprAnswered(dev, c, GroupSize(dev, c))) return;
+
             // The SVA domain that handles this request's PASID (the IOPF handler), if any.
             var handler = c.Pasid is int hp && group.PasidArray.TryGetValue(hp, out var hs) ? s.Domain(hs.Domain) : null;
             var what = c.Pasid is null ? "RID" : $"PASID {c.Pasid}";
@@ -44,7 +48,8 @@ public static partial class SvaKernel
                 return;
             }
             // No IOPF queue: iommu_report_device_fault fails (or WARNs) for every request, last or not.
-            if (!dev.Iopf)
+            // (5.11–5.13 VT-d handles page requests in the driver: no queue involved.)
+            if (!dev.Iopf && !(IsVtd(dev) && r.VtdPrq == VtdPrq.InDriver))
             {
                 Refuse(r.NotOnIopfQueueAnswer, dev, c, 1, $"{dev.Id} is not on an IOPF queue", r.NotOnIopfQueueAnswer switch
                 {
@@ -130,6 +135,8 @@ public static partial class SvaKernel
 
         private static string? VmaDenies(MmObj mm, ulong addr, string access)
         {
+            // D10: an mm without vma lines maps its whole user address space rw, nothing above TASK_SIZE.
+            if (addr >= TaskSizeMax) return $"no VMA at {SvaJson.Hex(addr)}: above the user address space (TASK_SIZE)";
             if (mm.Vmas.Count == 0) return access.Contains('x') ? $"no exec permission at {SvaJson.Hex(addr)} (implicit rw mapping)" : null;
             var vma = mm.Vmas.FirstOrDefault(v => addr >= v.Start && addr < v.End);
             if (vma is null) return $"no VMA at {SvaJson.Hex(addr)} in mm {mm.Id}";
