@@ -557,7 +557,7 @@ public static class KernelVersions
 public sealed record KernelResolution(string Given, KernelVersion Version, string? Note);
 
 public sealed class UnsupportedKernelException(string requested)
-    : Exception($"unsupported kernel version '{requested}': give a release ≥ {KernelVersions.Oldest} (e.g. 6.8, v6.8-rc3, 6.8.0-31-generic) or a kernel file (.toml); rule sets: {KernelVersions.SupportedList}")
+    : Exception($"unsupported kernel version '{requested}': give a release ≥ {KernelVersions.Oldest} (e.g. 6.8, v6.8-rc3, 6.8.0-31-generic) or a kernel file (.toml); supported: {KernelVersions.SupportedList}")
 {
     public string Requested { get; } = requested;
 }
