@@ -66,7 +66,7 @@ public static class KernelRuleTable
         new("amd.no-sva-domain", "iommu_sva_domain_alloc() -> amd_iommu_domain_alloc()", Amd, "6.7", Confidence.U, "6.7–6.9: a PASID is allocated, then domain_alloc(IOMMU_DOMAIN_SVA) returns NULL: -ENOMEM"),
         new("amd.sva-domain", "iommu_sva_set_dev_pasid()", Amd, "6.10", Confidence.V, "6.10+: AMD SVA domain (amd/pasid.c): GCR3 entry for the PASID, notifier in the protection_domain"),
         new("amd.rid-not-sva-capable", "iommu_sva_set_dev_pasid() / pdom_is_sva_capable()", Amd, "6.10", Confidence.V, "6.10+: the RID domain is a v1 paging domain (no GCR3 table): -EINVAL; identity or v2 are SVA-capable"),
-        new("amd.pasid-invalid", "iommu_sva_set_dev_pasid()", Amd, "6.10", Confidence.V, "6.10+: PASID support not enabled on the device, or PASID 0 / >= max_pasids: -EINVAL"),
+        new("amd.pasid-invalid", "iommu_sva_set_dev_pasid()", Amd, "6.10", Confidence.V, "6.10+: PASID 0 or >= max_pasids of a group device: -EINVAL"),
         new("amd.exited-mm-domain-shared", "iommu_sva_set_dev_pasid()", Amd, "6.10", Confidence.V, "6.10+: the mm's SVA domain attaches; no mm_users check"),
         new("amd.exited-mm-bug-domain", "amd_iommu_domain_alloc_sva() -> mmu_notifier_register()", Amd, "6.10", Confidence.I, "6.10+: a fresh SVA domain for the exited mm registers its notifier: BUG_ON(mm_users <= 0)"),
 
@@ -139,6 +139,7 @@ public static class KernelRuleTable
         new("vtd.prq-exec", "prq_event_thread()", Vtd, "78a523fe73b8", Confidence.V, "5.13+ (5.12.4 stable): an execute request is not supported: INVALID"),
         new("vtd.prq-sdev-lookup", "prq_event_thread() / pasid_private_find() / svm_lookup_device_by_sid()", Vtd, "5.14", Confidence.V, "5.14–6.0: no svm for the PASID or the device is not bound to it: INVALID before any report"),
         new("vtd.prq-report", "prq_event_thread() -> intel_svm_prq_report()", Vtd, "06f4b8d09dba", Confidence.V, "6.1+: no svm/sdev lookup, the request goes to the IOPF queue"),
+        new("amd.ppr-no-sva", "iommu_poll_ppr_log()", Amd, "5.11", Confidence.U, "before 6.10 no PPR of an AMD device reaches the IOPF core (amd_iommu_v2 served its own users, removed in 6.7): no response is modelled"),
         new("amd.ppr-invalid", "iommu_call_iopf_notifier() / ppr_is_valid()", Amd, "6.10", Confidence.V, "AMD 6.10+: a PPR without PASID, for PASID 0 or >= max_pasids: the driver completes it FAILURE"),
         new("vtd.prq-report-failed", "prq_event_thread() -> handle_bad_prq_event()", Vtd, "5.14", Confidence.V, "5.14–6.8: iommu_report_device_fault() failed (device not on an IOPF queue): the driver answers INVALID"),
         new("arm.access-aborted", "arm_smmu_sva_release() fault-everything CD", Arm, "6.11", Confidence.V, "after release the CD has CD_0_S/CD_0_R cleared (no STALL_FORCE): the SMMU aborts the access, no event, no page request, no response"),

@@ -80,9 +80,10 @@ public static partial class SvaKernel
         {
             if (s.DomainById(group.RidDomain) is { Type: "paging" } rid)
                 return new(Errno.EINVAL, $"RID domain {rid.Id} of {dev.Id} is a v1 paging domain: no GCR3 table (pdom_is_sva_capable)", "amd.rid-not-sva-capable");
+            // No SVA feature check in the AMD path (D16 [I]): only the PASID range.
             foreach (var member in group.Devices.Select(d => s.Devices[d]))
-                if (!member.Sva || pasid >= member.MaxPasids)
-                    return new(Errno.EINVAL, !member.Sva ? $"{member.Id}: PASID not enabled" : $"PASID {pasid} >= max_pasids {member.MaxPasids} of {member.Id}", "amd.pasid-invalid");
+                if (pasid >= member.MaxPasids)
+                    return new(Errno.EINVAL, $"PASID {pasid} >= max_pasids {member.MaxPasids} of {member.Id}", "amd.pasid-invalid");
             return null;
         }
 
@@ -220,7 +221,11 @@ public static partial class SvaKernel
         /// <summary>D7: AMD 6.10+ ppr.c: a PPR without PASID (GN=0), PASID 0 or ≥ max_pasids is completed FAILURE by the driver.</summary>
         private bool AmdPprAnswered(DeviceObj dev, PageFault c, int requests)
         {
-            if (r.AmdSva != AmdSva.SvaDomain) return false;
+            if (r.AmdSva != AmdSva.SvaDomain)
+            {
+                Emit(new PageResponseWithheld(dev.Id, c.Pasid, c.Group, "no mainline SVA PPR handling for AMD before 6.10: the request never reaches the IOPF core [U]", requests, "amd.ppr-no-sva"));
+                return true;
+            }
             string? why = c.Pasid switch
             {
                 null => "PPR without PASID (GN=0): ppr_is_valid() false",
