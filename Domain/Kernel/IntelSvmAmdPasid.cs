@@ -18,6 +18,9 @@ public static partial class SvaKernel
         /// <summary>x86-64 4-level: the user address space ends at TASK_SIZE_MAX = 2^47 - 4096.</summary>
         private const ulong TaskSizeMax = (1UL << 47) - 4096;
 
+        /// <summary>arm64 with 48-bit VAs: user addresses below 2^48 (0xffff… mmap addresses are user addresses there).</summary>
+        private const ulong ArmTaskSize = 1UL << 48;
+
         /// <summary>Canonical for 4-level paging (47-bit sign extension).</summary>
         private static bool Canonical(ulong a) => a < (1UL << 47) || a >= 0xffff_8000_0000_0000UL;
 

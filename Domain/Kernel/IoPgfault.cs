@@ -105,7 +105,7 @@ public static partial class SvaKernel
             foreach (var (addr, access) in requests)
             {
                 if (mm.MmUsers == 0) { Respond(dev, c, PageResponseCode.INVALID, $"mmget_not_zero(mm {mm.Id}) failed: process exited", requests.Count, Prq("iopf.mm-exited")); return; }
-                var denied = VmaDenies(mm, addr, access);
+                var denied = VmaDenies(mm, addr, access, IsArm(dev) ? ArmTaskSize : TaskSizeMax);
                 if (denied is not null) { Respond(dev, c, PageResponseCode.INVALID, denied, requests.Count, Prq("iopf.vma-denied")); return; }
             }
             Respond(dev, c, PageResponseCode.SUCCESS, $"handle_mm_fault in mm {mm.Id}", requests.Count, Prq("iopf.handled"));
@@ -133,10 +133,10 @@ public static partial class SvaKernel
             else Emit(new DmaFaultReported(dev.Id, c.Pasid, c.Address, c.Access, d.Id, $"iova {SvaJson.Hex(c.Address)} is not mapped in {d.Id}", DmaRule));
         }
 
-        private static string? VmaDenies(MmObj mm, ulong addr, string access)
+        private static string? VmaDenies(MmObj mm, ulong addr, string access, ulong taskSize)
         {
             // D10: an mm without vma lines maps its whole user address space rw, nothing above TASK_SIZE.
-            if (addr >= TaskSizeMax) return $"no VMA at {SvaJson.Hex(addr)}: above the user address space (TASK_SIZE)";
+            if (addr >= taskSize) return $"no VMA at {SvaJson.Hex(addr)}: above the user address space (TASK_SIZE)";
             if (mm.Vmas.Count == 0) return access.Contains('x') ? $"no exec permission at {SvaJson.Hex(addr)} (implicit rw mapping)" : null;
             var vma = mm.Vmas.FirstOrDefault(v => addr >= v.Start && addr < v.End);
             if (vma is null) return $"no VMA at {SvaJson.Hex(addr)} in mm {mm.Id}";
