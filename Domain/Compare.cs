@@ -279,3 +279,34 @@ public sealed record VersionMatrix(IReadOnlyList<KernelVersion> Versions, IReadO
         };
     }
 }
+
+/// <summary>
+/// Two versions replayed call after call (corpus triage): only the count of calls that differ and the first one are
+/// kept, so memory does not grow with the session (16 bytes a call name earlier calls for "as line N").
+/// </summary>
+public sealed class Lockstep(KernelVersion a, KernelVersion b)
+{
+    private readonly Differential.Replayer ra = new(a), rb = new(b);
+    private readonly List<(int? Line, long? Seq)> where = new();
+
+    public int Calls { get; private set; }
+    public int Differing { get; private set; }
+    public SourcedKernelCall? First { get; private set; }
+    public CallSummary? FirstA { get; private set; }
+    public CallSummary? FirstB { get; private set; }
+
+    /// <summary>Decides <paramref name="call"/> under both; true when the outcomes are the same.</summary>
+    public bool Feed(SourcedKernelCall call)
+    {
+        where.Add((call.Line, call.Seq));
+        var x = ra.Next(call, Where);
+        var y = rb.Next(call, Where);
+        Calls++;
+        if (x.SameAs(y)) return true;
+        Differing++;
+        if (First is null) (First, FirstA, FirstB) = (call, x, y);
+        return false;
+    }
+
+    private string Where(int f) => where[f].Line is int l ? $"line {l}" : where[f].Seq is long s ? $"seq {s}" : $"call {f + 1}";
+}

@@ -7,12 +7,20 @@ public static partial class SvaKernel
 {
     private sealed partial class Run
     {
+        // ---- the switches of this file: each is read here and nowhere else (KernelSwitches names them) ----
+        /// <summary>Switch <c>notifier</c>.</summary>
+        private NotifierModel Notifier => r.NotifierModel;
+        /// <summary>Switch <c>arm-tlbi</c>.</summary>
+        private ArmNotifierTlbi Tlbi => r.ArmNotifierTlbi;
+        /// <summary>Switch <c>arm-rid-not-s1</c>.</summary>
+        private NonPagingRidDomainRule RidNotS1 => r.NonPagingRidDomain;
+
         private bool IsArm(DeviceObj d) => d.Driver == Drivers.SmmuV3;
 
         /// <summary>6.11+ Arm: a bind that went through only because the RID domain type is no longer checked [U].</summary>
         private string? UncheckedRid(DeviceObj dev)
         {
-            if (!IsArm(dev) || r.NonPagingRidDomain != NonPagingRidDomainRule.NotChecked) return null;
+            if (!IsArm(dev) || RidNotS1 != NonPagingRidDomainRule.NotChecked) return null;
             var rid = s.DomainById(s.GroupOf(dev).RidDomain);
             return rid is not null && rid.Type != "paging" ? "arm.rid-not-checked" : null;
         }
@@ -22,7 +30,7 @@ public static partial class SvaKernel
         {
             if (!IsArm(dev) || s.DomainById(group.RidDomain) is not { } rid || rid.Type == "paging") return null;
             var why = $"RID domain {rid.Id} of group {group.Id} is {rid.Type}, not a stage-1 paging domain";
-            return r.NonPagingRidDomain switch
+            return RidNotS1 switch
             {
                 NonPagingRidDomainRule.BindEinval => new(Errno.EINVAL, why, "g1.rid-not-s1"),
                 // [U] 6.2–6.8: the errno of the WARN_ON path in arm_smmu_write_ctx_desc() is not established; -ENODEV kept.
@@ -114,14 +122,14 @@ public static partial class SvaKernel
                 if (!arm) { tlbi = $"pasid {pasid}"; rule = "inv.pasid-flush"; }
                 else
                 {
-                    rule = r.ArmNotifierTlbi switch
+                    rule = Tlbi switch
                     {
                         ArmNotifierTlbi.AtcOnly => "inv.arm-btm-atc-only",
                         ArmNotifierTlbi.RangeByAsid => "inv.arm-range",
                         _ => "inv.arm-threshold",
                     };
-                    tlbi = asid is null || r.ArmNotifierTlbi == ArmNotifierTlbi.AtcOnly ? null
-                        : whole && r.ArmNotifierTlbi == ArmNotifierTlbi.WholeAsidPastThreshold ? $"asid {asid} all" : $"asid {asid} range";
+                    tlbi = asid is null || Tlbi == ArmNotifierTlbi.AtcOnly ? null
+                        : whole && Tlbi == ArmNotifierTlbi.WholeAsidPastThreshold ? $"asid {asid} all" : $"asid {asid} range";
                 }
                 Emit(new SecondaryTlbInvalidated(mm.Id, pasid, c.Start, c.End, n.Id, tlbi, atc, rule));
             }
@@ -140,7 +148,7 @@ public static partial class SvaKernel
             var drivers = live.Select(NotifierDriver).Distinct().ToList();
             Emit(new MmReleased(mm.Id, live.Count == 0 || mm.Pasid is null ? "release.none"
                 : !drivers.Contains(Drivers.SmmuV3) ? (drivers.Contains(Drivers.Vtd) ? "vtd.mm-release" : "amd.mm-release")
-                : r.NotifierModel == NotifierModel.PerSvaDomain ? "release.fault-all-cd" : "release.quiet-cd"));
+                : Notifier == NotifierModel.PerSvaDomain ? "release.fault-all-cd" : "release.quiet-cd"));
             if (mm.Pasid is not int pasid) return;
             foreach (var n in live)
             {

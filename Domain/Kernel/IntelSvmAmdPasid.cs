@@ -12,6 +12,22 @@ public static partial class SvaKernel
 {
     private sealed partial class Run
     {
+        // ---- the switches of this file: each is read here and nowhere else (KernelSwitches names them) ----
+        /// <summary>Switch <c>vtd-notifier-scope</c>.</summary>
+        private VtdNotifierScope VtdScope => r.VtdNotifierScope;
+        /// <summary>Switch <c>vtd-prq</c>.</summary>
+        private VtdPrq VtdPrqMode => r.VtdPrq;
+        /// <summary>Switch <c>vtd-report-failed</c>.</summary>
+        private VtdReportFailure VtdReportFailed => r.VtdReportFailure;
+        /// <summary>Switch <c>vtd-exec-request</c>.</summary>
+        private bool VtdExecInvalid => r.VtdExecRequestInvalid;
+        /// <summary>Switch <c>vtd-rid-page-request</c>.</summary>
+        private bool VtdRidInvalid => r.VtdRidRequestInvalid;
+        /// <summary>Switch <c>vtd-notifier-flush</c>.</summary>
+        private VtdNotifierFlush VtdFlush => r.VtdNotifierFlush;
+        /// <summary>Switch <c>amd-sva</c>.</summary>
+        private AmdSva Amd => r.AmdSva;
+
         private static bool IsVtd(DeviceObj d) => d.Driver == Drivers.Vtd;
         private static bool IsAmd(DeviceObj d) => d.Driver == Drivers.Amd;
 
@@ -29,8 +45,8 @@ public static partial class SvaKernel
 
         /// <summary>Does the device's driver keep its SVA notifier in the SVA domain (Arm G5, VT-d 6.10+, AMD 6.10+)?</summary>
         private bool DomainNotifier(DeviceObj dev) =>
-            IsArm(dev) ? r.NotifierModel == NotifierModel.PerSvaDomain
-            : IsAmd(dev) || r.VtdNotifierScope == VtdNotifierScope.PerSvaDomain;
+            IsArm(dev) ? Notifier == NotifierModel.PerSvaDomain
+            : IsAmd(dev) || VtdScope == VtdNotifierScope.PerSvaDomain;
 
         /// <summary>The VT-d intel_svm's notifier of the mm (≤5.13 one per mm, 5.14–6.9 one per PASID: the mm has one PASID).</summary>
         private NotifierObj? VtdNotifier(MmObj mm) =>
@@ -57,12 +73,12 @@ public static partial class SvaKernel
         /// </summary>
         private Failure? AmdGate(DeviceObj dev, MmObj mm)
         {
-            switch (r.AmdSva)
+            switch (Amd)
             {
                 case AmdSva.NoSvaOp:
                     return new(Errno.ENODEV, $"{dev.Id}: the AMD IOMMU driver has no SVA bind op before 6.10 (amd_iommu_v2 is a private API)", "amd.no-sva-op");
                 case AmdSva.NoPasids:
-                    if (r.NoPasidDevice == NoPasidDeviceRule.CoreEopnotsupp)
+                    if (NoPasid == NoPasidDeviceRule.CoreEopnotsupp)
                         return new(Errno.EOPNOTSUPP, $"{dev.Id}: AMD iommu_device.max_pasids is 0 [I]: the core refuses", "amd.no-pasids");
                     return mm.Pasid is int have
                         ? new(Errno.EOVERFLOW, $"{dev.Id}: AMD max_pasids is 0 [I]: mm PASID {have} does not fit", "amd.no-pasids")
@@ -157,14 +173,14 @@ public static partial class SvaKernel
         {
             var devices = DriverNotifierDevices(n, mm, pasid);
             var promoted = (c.End - c.Start) / PageSize > X86FlushCeilingPages;
-            var whole = promoted && (NotifierDriver(n) == Drivers.Amd || r.VtdNotifierFlush != VtdNotifierFlush.Range);
+            var whole = promoted && (NotifierDriver(n) == Drivers.Amd || VtdFlush != VtdNotifierFlush.Range);
             var (start, end) = whole ? (0UL, ulong.MaxValue) : (c.Start, c.End);
             if (NotifierDriver(n) == Drivers.Amd)
             {
                 Emit(new SecondaryTlbInvalidated(mm.Id, pasid, start, end, n.Id, $"pasid {pasid} {(whole ? "all" : "range")}", devices, "inv.amd-pasid"));
                 return;
             }
-            switch (r.VtdNotifierFlush)
+            switch (VtdFlush)
             {
                 case VtdNotifierFlush.RangeOrLost when whole:
                     Emit(new SecondaryTlbInvalidated(mm.Id, pasid, start, end, n.Id, null, [], "inv.vtd-lost"));
@@ -202,13 +218,13 @@ public static partial class SvaKernel
         /// </summary>
         private bool VtdPrqAnswered(DeviceObj dev, PageFault c, int requests)
         {
-            if (c.Pasid is null && r.VtdRidRequestInvalid)
+            if (c.Pasid is null && VtdRidInvalid)
             { Respond(dev, c, PageResponseCode.INVALID, "page request without PASID: handle_bad_prq_event(QI_RESP_INVALID)", requests, "vtd.prq-no-pasid"); return true; }
             if (!Canonical(c.Address))
             { Respond(dev, c, PageResponseCode.INVALID, $"address {SvaJson.Hex(c.Address)} is not canonical", requests, "vtd.prq-noncanonical"); return true; }
-            if (r.VtdExecRequestInvalid && c.Access.Contains('x'))
+            if (VtdExecInvalid && c.Access.Contains('x'))
             { Respond(dev, c, PageResponseCode.INVALID, "execution request not supported", requests, "vtd.prq-exec"); return true; }
-            if (r.VtdPrq == VtdPrq.ReportAfterSdevLookup && c.Pasid is int p)
+            if (VtdPrqMode == VtdPrq.ReportAfterSdevLookup && c.Pasid is int p)
             {
                 var svmMm = s.Pasids.TryGetValue(p, out var owner) ? s.Mms[owner] : null;
                 if (svmMm is null || VtdNotifier(svmMm) is null)
@@ -216,7 +232,7 @@ public static partial class SvaKernel
                 if (!svmMm.Handles.Select(s.Handle).Any(h => h.Device == dev.Id))
                 { Respond(dev, c, PageResponseCode.INVALID, $"svm_lookup_device_by_sid: {dev.Id} is not bound to PASID {p}", requests, "vtd.prq-sdev-lookup"); return true; }
             }
-            if (r.VtdPrq != VtdPrq.InDriver && !dev.Iopf && r.VtdReportFailure == VtdReportFailure.DriverInvalid)
+            if (VtdPrqMode != VtdPrq.InDriver && !dev.Iopf && VtdReportFailed == VtdReportFailure.DriverInvalid)
             { Respond(dev, c, PageResponseCode.INVALID, $"{dev.Id} is not on an IOPF queue: intel_svm_prq_report() fails, handle_bad_prq_event(QI_RESP_INVALID)", requests, "vtd.prq-report-failed"); return true; }
             return false;
         }
@@ -224,7 +240,7 @@ public static partial class SvaKernel
         /// <summary>D7: AMD 6.10+ ppr.c: a PPR without PASID (GN=0), PASID 0 or ≥ max_pasids is completed FAILURE by the driver.</summary>
         private bool AmdPprAnswered(DeviceObj dev, PageFault c, int requests)
         {
-            if (r.AmdSva != AmdSva.SvaDomain)
+            if (Amd != AmdSva.SvaDomain)
             {
                 Emit(new PageResponseWithheld(dev.Id, c.Pasid, c.Group, "no mainline SVA PPR handling for AMD before 6.10: the request never reaches the IOPF core [U]", requests, "amd.ppr-no-sva"));
                 return true;

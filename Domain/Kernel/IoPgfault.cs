@@ -7,6 +7,14 @@ public static partial class SvaKernel
 {
     private sealed partial class Run
     {
+        // ---- the switches of this file: each is read here and nowhere else (KernelSwitches names them) ----
+        /// <summary>Switch <c>fault-no-domain</c>.</summary>
+        private RefusedFaultAnswer NoDomain => r.NoDomainAnswer;
+        /// <summary>Switch <c>fault-no-iopf-queue</c>.</summary>
+        private RefusedFaultAnswer NoQueue => r.NotOnIopfQueueAnswer;
+        /// <summary>Switch <c>iopf-queue</c>.</summary>
+        private bool IopfGeneric => r.GenericIopf;
+
         /// <summary>
         /// A page request (kernel-sva.md §3.1 as corrected by §9). Per request: a non-SVA domain at the slot means
         /// plain DMA (translated, or an unrecoverable fault); on 6.11+ an Arm master whose PASID entry is the
@@ -44,14 +52,14 @@ public static partial class SvaKernel
             // 6.11+ (b58b133e680b, the Aug-2024 fix): find_fault_handler before anything else, for every request.
             if (r.FaultHandlerLookup == FaultHandlerLookup.BeforeAnything && handler is null)
             {
-                Refuse(r.NoDomainAnswer, dev, c, GroupSize(dev, c), $"iopf ({what}) without a fault handler", "iopf.no-handler-invalid");
+                Refuse(NoDomain, dev, c, GroupSize(dev, c), $"iopf ({what}) without a fault handler", "iopf.no-handler-invalid");
                 return;
             }
             // No IOPF queue: iommu_report_device_fault fails (or WARNs) for every request, last or not.
             // (5.11–5.13 VT-d handles page requests in the driver: no queue involved.)
-            if (!dev.Iopf && !(IsVtd(dev) && r.VtdPrq == VtdPrq.InDriver))
+            if (!dev.Iopf && !(IsVtd(dev) && VtdPrqMode == VtdPrq.InDriver))
             {
-                Refuse(r.NotOnIopfQueueAnswer, dev, c, 1, $"{dev.Id} is not on an IOPF queue", r.NotOnIopfQueueAnswer switch
+                Refuse(NoQueue, dev, c, 1, $"{dev.Id} is not on an IOPF queue", NoQueue switch
                 {
                     RefusedFaultAnswer.Failure => "iopf.no-queue-failure",
                     RefusedFaultAnswer.NoResponse => "iopf.no-queue-withheld",
@@ -90,11 +98,11 @@ public static partial class SvaKernel
                     // 6.7+: the report path looks the domain (6.11+: the attach handle) up; refusals per version.
                     if (handler is null)
                     {
-                        if (r.NoDomainAnswer == RefusedFaultAnswer.Invalid)
+                        if (NoDomain == RefusedFaultAnswer.Invalid)
                             // 6.7–6.8 (§9): the work item iopf_handler finds no domain and answers INVALID itself.
                             Respond(dev, c, PageResponseCode.INVALID, $"iopf_handler: no domain attached at {what}", requests.Count, "iopf.no-domain-invalid-6.7");
                         else
-                            Refuse(r.NoDomainAnswer, dev, c, requests.Count, $"iopf with {what} aborted: no domain attached", "iopf.no-domain-failure");
+                            Refuse(NoDomain, dev, c, requests.Count, $"iopf with {what} aborted: no domain attached", "iopf.no-domain-failure");
                         return;
                     }
                     mm = s.Mms[handler.Mm!];
@@ -112,7 +120,7 @@ public static partial class SvaKernel
         }
 
         /// <summary>The generic IOPF rule, or before 5.13 the vendor page-request path it stands in for [U].</summary>
-        private string Prq(string generic) => r.GenericIopf ? generic : "iopf.vendor-prq";
+        private string Prq(string generic) => IopfGeneric ? generic : "iopf.vendor-prq";
 
         private static int GroupSize(DeviceObj dev, PageFault c) => c.Last ? dev.Partial.Count(p => p.Group == c.Group) + 1 : 1;
 

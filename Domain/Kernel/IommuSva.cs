@@ -7,12 +7,26 @@ public static partial class SvaKernel
 {
     private sealed partial class Run
     {
+        // ---- the switches of this file: each is read here and nowhere else (KernelSwitches names them) ----
+        /// <summary>Switch <c>sva-bind</c>.</summary>
+        private SvaBindModel BindModel => r.SvaBind;
+        /// <summary>Switch <c>rebind-same-device-mm</c>.</summary>
+        private RebindSameDeviceMm Rebind => r.RebindSameDeviceMm;
+        /// <summary>Switch <c>pasid-range-check</c>.</summary>
+        private PasidRangeCheck RangeCheck => r.PasidRangeCheck;
+        /// <summary>Switch <c>no-pasid-device</c>.</summary>
+        private NoPasidDeviceRule NoPasid => r.NoPasidDevice;
+        /// <summary>Switch <c>pasid-lifetime</c>.</summary>
+        private bool PasidRefcounted => r.PasidFreedAtLastUnbind;
+        /// <summary>Switch <c>pasid-exhausted</c>.</summary>
+        private Errno ExhaustedErrno => r.PasidExhausted;
+
         private void Bind(Bind c)
         {
             if (!s.Devices.TryGetValue(c.Device, out var dev)) { Emit(new BindFailed(c.Device, c.Mm, Errno.ENODEV, $"no such device {c.Device}", c.Name, Sim)); return; }
             if (!s.Mms.TryGetValue(c.Mm, out var mm)) { Emit(new BindFailed(c.Device, c.Mm, Errno.EINVAL, $"no such mm {c.Mm}", c.Name, Sim)); return; }
             if (mm.State == MmLife.Dropped) { Emit(new BindFailed(c.Device, c.Mm, Errno.EINVAL, $"mm {c.Mm} was dropped (use after free)", c.Name, "sim.mm-dropped")); return; }
-            var failure = IsAmd(dev) && AmdGate(dev, mm) is { } gate ? gate : r.SvaBind switch
+            var failure = IsAmd(dev) && AmdGate(dev, mm) is { } gate ? gate : BindModel switch
             {
                 SvaBindModel.Bond => BindBond(dev, mm, c.Name),
                 SvaBindModel.DomainPerDevice => BindPerDeviceDomain(dev, mm, c.Name),
@@ -43,13 +57,13 @@ public static partial class SvaKernel
             // step 3: the RID domain must be a stage-1 paging domain.
             if (RidRefusal(group, dev) is { } rid) return rid;
             // step 3a: 5.11/5.12 Arm: arm_smmu_iopf_supported() is false, SVA can never be enabled (§9).
-            if (IsArm(dev) && !r.GenericIopf)
+            if (IsArm(dev) && !IopfGeneric)
                 return new(Errno.ENODEV, $"{dev.Id}: Arm SMMUv3 SVA needs IOPF support (arm_smmu_iopf_supported() is false before 5.13): SVA cannot be enabled", "arm.sva-needs-iopf");
             // SVA is only enabled on a master with SSIDs (ssid_bits > 0, i.e. max_pasids >= 2). VT-d (D14, D16):
             // intel_svm_bind checks neither: the PASID allocation decides, and sva=off is not refused.
             if (!IsVtd(dev))
             {
-                if (r.NoPasidDevice == NoPasidDeviceRule.DriverEnodev && dev.MaxPasids <= 1)
+                if (NoPasid == NoPasidDeviceRule.DriverEnodev && dev.MaxPasids <= 1)
                     return new(Errno.ENODEV, $"{dev.Id} has no SSIDs (max_pasids {dev.MaxPasids}): SVA cannot be enabled", "g1.no-ssids");
                 if (!dev.Sva) return new(Errno.ENODEV, $"SVA feature not enabled on {dev.Id}", "sva.not-enabled");
             }
@@ -78,7 +92,7 @@ public static partial class SvaKernel
                 var found = s.Domain(slot.Domain);
                 if (found.Type != "sva")
                     return new(Errno.EBUSY, $"iommu_get_domain_for_dev_pasid({dev.Id}, {pasid}, SVA): slot holds {found.Id} of type {found.Type}", "g2.slot-not-sva");
-                if (r.RebindSameDeviceMm == RebindSameDeviceMm.SameHandle
+                if (Rebind == RebindSameDeviceMm.SameHandle
                     && mm.Handles.Select(s.Handle).FirstOrDefault(h => h.Device == dev.Id) is { } same)
                 {
                     Emit(new HandleShared(same.Id, same.Users + 1, name, "g4.handle-shared"));
@@ -108,7 +122,7 @@ public static partial class SvaKernel
         {
             var pasid = MmPasid(dev, mm, out var fail);
             if (pasid is null) return fail;
-            if (r.RebindSameDeviceMm == RebindSameDeviceMm.SameHandle)
+            if (Rebind == RebindSameDeviceMm.SameHandle)
             {
                 var same = mm.Handles.Select(s.Handle).FirstOrDefault(h => h.Device == dev.Id);
                 if (same is not null) { Emit(new HandleShared(same.Id, same.Users + 1, name, "g4.handle-shared")); return null; }
@@ -129,7 +143,7 @@ public static partial class SvaKernel
                     return new(Errno.EBUSY, $"iommu_attach_handle_get({pasid}, SVA): slot holds {found.Id} of type {found.Type}", "g5.slot-not-sva");
                 if (found.Mm != mm.Id)
                     return new(Errno.EBUSY, $"PASID {pasid} slot holds {found.Id} of mm {found.Mm}", "g5.slot-other-mm");
-                if (slot.Handle is not null && r.RebindSameDeviceMm == RebindSameDeviceMm.Ebusy)
+                if (slot.Handle is not null && Rebind == RebindSameDeviceMm.Ebusy)
                     return new(Errno.EBUSY, $"PASID {pasid} slot of group {group.Id} already holds {found.Id} of mm {mm.Id} (the handle is not shared)", "g3.rebind-ebusy");
                 if (slot.Handle is { } hid)
                 {
@@ -161,7 +175,7 @@ public static partial class SvaKernel
             {
                 tried.Add(nf.BugSite is null ? $"fresh SVA domain: -{nf.Errno} ({nf.Reason})" : $"fresh SVA domain: {nf.Reason}");
                 // G3: the same (dev, mm) again finds the slot taken by its own domain, then by the fresh one: the regression.
-                var rule = r.RebindSameDeviceMm == RebindSameDeviceMm.Ebusy && nf.Rule == "attach.slot-busy" ? "g3.rebind-ebusy" : nf.Rule;
+                var rule = Rebind == RebindSameDeviceMm.Ebusy && nf.Rule == "attach.slot-busy" ? "g3.rebind-ebusy" : nf.Rule;
                 return nf with { Reason = string.Join("; ", tried), Rule = rule };
             }
             IssueOnFreshDomain(dev, mm, pasid, name, "g3.domain-new");
@@ -173,7 +187,7 @@ public static partial class SvaKernel
         {
             fail = null;
             // 6.2–6.5 iommu_sva_bind_device: no PASID support at all.
-            if (r.NoPasidDevice == NoPasidDeviceRule.CoreEopnotsupp && dev.MaxPasids == 0)
+            if (NoPasid == NoPasidDeviceRule.CoreEopnotsupp && dev.MaxPasids == 0)
             {
                 fail = new(Errno.EOPNOTSUPP, $"{dev.Id} has max_pasids 0", "pasid.no-pasid-eopnotsupp");
                 return null;
@@ -193,7 +207,7 @@ public static partial class SvaKernel
             }
             if (mm.Pasid is int have)
             {
-                var rejected = r.PasidRangeCheck switch
+                var rejected = RangeCheck switch
                 {
                     PasidRangeCheck.InsideRange => have > max,
                     PasidRangeCheck.RejectTopValue => have >= max,
@@ -201,10 +215,10 @@ public static partial class SvaKernel
                 };
                 if (rejected)
                 {
-                    var why = r.PasidRangeCheck == PasidRangeCheck.RejectTopValue && have == max
+                    var why = RangeCheck == PasidRangeCheck.RejectTopValue && have == max
                         ? $"mm PASID {have} is the top value {max} of {dev.Id} (off-by-one check)"
                         : $"mm PASID {have} does not fit {dev.Id} (max_pasids {dev.MaxPasids})";
-                    fail = new(Errno.EOVERFLOW, why, r.PasidRangeCheck switch
+                    fail = new(Errno.EOVERFLOW, why, RangeCheck switch
                     {
                         PasidRangeCheck.InsideRange => "pasid.range-inside",
                         PasidRangeCheck.RejectTopValue => "pasid.range-off-by-one",
@@ -219,11 +233,11 @@ public static partial class SvaKernel
             var pasid = max < 1 ? null : LowestFree(s.Pasids.Keys, 1, max);
             if (pasid is null)
             {
-                fail = new(r.PasidExhausted, max < 1
+                fail = new(ExhaustedErrno, max < 1
                     ? $"{dev.Id} has max_pasids {dev.MaxPasids}: no PASID can be allocated"
                     : $"PASID space [1, {max}] exhausted",
-                    r.PasidExhausted == Errno.ENOMEM ? "pasid.exhausted-ioasid"
-                    : r.NoPasidDevice == NoPasidDeviceRule.GlobalAllocator ? "pasid.exhausted-global" : "pasid.exhausted-ida");
+                    ExhaustedErrno == Errno.ENOMEM ? "pasid.exhausted-ioasid"
+                    : NoPasid == NoPasidDeviceRule.GlobalAllocator ? "pasid.exhausted-global" : "pasid.exhausted-ida");
                 return null;
             }
             Emit(new PasidAllocated(mm.Id, pasid.Value));
@@ -287,7 +301,7 @@ public static partial class SvaKernel
             }
             var dev = s.Devices[h.Device];
             var mm = s.Mms[h.Mm];
-            switch (r.SvaBind)
+            switch (BindModel)
             {
                 case SvaBindModel.Bond:
                 {
@@ -299,7 +313,7 @@ public static partial class SvaKernel
                     Emit(new HandleFreed(h.Id, rule));
                     if (IsArm(dev)) ArmBondPut(s.GroupOf(dev), mm, h.Pasid, clearEntries: true);
                     else VtdSvmPut(s.GroupOf(dev), mm, h.Pasid, clearEntries: true);
-                    if (r.PasidFreedAtLastUnbind && mm.Handles.Count == 0 && mm.Pasid is int p)
+                    if (PasidRefcounted && mm.Handles.Count == 0 && mm.Pasid is int p)
                         Emit(new PasidFreed(mm.Id, p, "last unbind (PASID refcount)"));
                     MaybeMmFree(mm);
                     return;
@@ -317,8 +331,8 @@ public static partial class SvaKernel
                 {
                     // G3 (no handle is shared): detach first, then users--, free at 0. G4/G5: handle->users--; at 0
                     // (G4: unlink from iommu_mm->sva_handles) detach the PASID, domain->users-- (free at 0), kfree(handle).
-                    var rule = r.SvaBind == SvaBindModel.AttachHandle ? "g5.unbind"
-                        : r.RebindSameDeviceMm == RebindSameDeviceMm.Ebusy ? "g3.unbind" : "g4.unbind";
+                    var rule = BindModel == SvaBindModel.AttachHandle ? "g5.unbind"
+                        : Rebind == RebindSameDeviceMm.Ebusy ? "g3.unbind" : "g4.unbind";
                     if (h.Users > 1) { Emit(new HandleReleased(h.Id, h.Users - 1, rule)); return; }
                     var d = s.Domain(h.Domain!);
                     DetachSva(d, dev, h.Pasid, mm);
@@ -356,7 +370,7 @@ public static partial class SvaKernel
             // 5.18+: mm_pasid_drop() in __mmdrop (G3+: with iommu_mm). 5.11–5.17 freed it at the last unbind
             // already; a PASID still held then can only come from a capture (an mm seen with its PASID).
             if (mm.Pasid is int p)
-                Emit(new PasidFreed(mm.Id, p, r.PasidFreedAtLastUnbind ? "__mmdrop (mm gone; no bond held the PASID)" : "__mmdrop (mm_pasid_drop)"));
+                Emit(new PasidFreed(mm.Id, p, PasidRefcounted ? "__mmdrop (mm gone; no bond held the PASID)" : "__mmdrop (mm_pasid_drop)"));
         }
 
         private void Drop(MmDrop c)

@@ -166,7 +166,7 @@ public static class CompareVerb
                 else label = $"{m.Versions[start].Name} through {m.Versions[i].Name}";
                 var changedHere = r.ChangesAt.Contains(start);
                 var why = o.Rule is null ? "" : $"  ({(changedHere ? "changed by " : "")}{o.Rule.Short})";
-                Console.Out.WriteLine($"  {label,-28} {o.Text}{why}");
+                Console.Out.WriteLine($"  {label,-36} {o.Text}{why}");
                 i++;
             }
         }

@@ -64,7 +64,7 @@ public static class CorpusVerb
                 await foreach (var e in host.Store.ReadSessionAsync(s.Id, 1, long.MaxValue, token))
                     if (RecordedCalls.Parse(e.Seq, e.Metadata) is { } call) lockstep.Feed(call);
                 Interlocked.Add(ref calls, lockstep.Calls);
-                results.Add(lockstep.Result(s.Id, "session"));
+                results.Add(Result(lockstep, s.Id, "session"));
             });
         }
         if (captures is not null)
@@ -84,7 +84,7 @@ public static class CorpusVerb
         if (json) foreach (var r in ordered) Output.JsonLine(r.ToJson(a, b));
         else Render(ordered, a, b);
         Output.Info($"corpus {a.Name} vs {b.Name}: {ordered.Count} sessions/captures, {diverging} diverging, {calls:N0} calls re-decided under both "
-                    + $"in {seconds:F2} s ({calls / Math.Max(seconds, 1e-9):N0} calls/s, {Environment.ProcessorCount} cores)");
+                    + $"in {seconds:F2} s wall, reading the store included ({Environment.ProcessorCount} cores; 'sva bench' measures re-deciding alone)");
         if (html is not null)
         {
             await File.WriteAllTextAsync(html.FullName, Html(ordered, a, b, calls), new UTF8Encoding(false), ct);
@@ -114,33 +114,10 @@ public static class CorpusVerb
             foreach (var d in decider.Decide(o))
                 if (d.FirstOfCall && d.Call is { } c) lockstep.Feed(new SourcedKernelCall(c.Call, source, null));
         }
-        return lockstep.Result(name, "capture");
+        return Result(lockstep, name, "capture");
     }
 
-    /// <summary>A and B replayed call after call; only the count and the first divergence are kept.</summary>
-    private sealed class Lockstep(KernelVersion a, KernelVersion b)
-    {
-        private readonly Differential.Replayer ra = new(a), rb = new(b);
-        private readonly List<(int? Line, long? Seq)> where = new(); // 16 bytes a call, for "as line N"
-        public int Calls { get; private set; }
-        private int differing;
-        private SourcedKernelCall? first;
-        private CallSummary? firstA, firstB;
-
-        public void Feed(SourcedKernelCall call)
-        {
-            where.Add((call.Line, call.Seq));
-            string Where(int f) => where[f].Line is int l ? $"line {l}" : where[f].Seq is long s ? $"seq {s}" : $"call {f + 1}";
-            var x = ra.Next(call, Where);
-            var y = rb.Next(call, Where);
-            Calls++;
-            if (x.SameAs(y)) return;
-            differing++;
-            if (first is null) (first, firstA, firstB) = (call, x, y);
-        }
-
-        public CorpusResult Result(string session, string kind) => new(session, kind, Calls, differing, first, firstA, firstB);
-    }
+    private static CorpusResult Result(Lockstep l, string session, string kind) => new(session, kind, l.Calls, l.Differing, l.First, l.FirstA, l.FirstB);
 
     private static void Render(IReadOnlyList<CorpusResult> ordered, KernelVersion a, KernelVersion b)
     {
