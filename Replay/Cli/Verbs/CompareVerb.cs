@@ -18,7 +18,7 @@ public static class CompareVerb
         var input = new Argument<string?>("script-or-session") { Description = "A .sva script, or a recorded session whose calls are read back from its events (not with --corpus)", Arity = ArgumentArity.ZeroOrOne };
         var kernels = new Option<string[]>("--kernel")
         {
-            Description = $"The two kernel versions to compare (give it twice). Given once, the other is the script's 'kernel' line or the session's kernel. Supported: {KernelVersions.SupportedList}",
+            Description = $"The two kernels to compare (give it twice): releases >= 5.11 or kernel files (.toml). Given once, the other is the script's 'kernel' line or the session's kernel. With --all-kernels: kernel files added to the matrix. Rule sets: {KernelVersions.SupportedList}",
             Arity = ArgumentArity.OneOrMore,
             AllowMultipleArgumentsPerToken = false,
         };
@@ -37,6 +37,10 @@ public static class CompareVerb
             freed. Prints the first divergence with the rule that decided each side (kernel function, commit or
             release, confidence when not V) and a per-call table; exit 0 when identical, 1 when they differ,
             2 on bad input. --json: one object with identical, first_divergence {line, seq, op, a, b} and rows (each side with its rule object).
+            A kernel is any release >= 5.11 (resolved to the rule set that covers it) or a kernel file (.toml).
+            --all-kernels: the version matrix, per call its outcome under every version (and each --kernel FILE), where
+            it changes and the rule/commit that changed it. --corpus --kernel A --kernel B: every recorded session (and
+            --captures DIR) re-decided under A and B, diverging sessions first.
             """)
         {
             input, kernels, all, allKernels, changed, corpus, sessionsGlob, captures, html, common.Json,
