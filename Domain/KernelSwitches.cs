@@ -46,7 +46,7 @@ public sealed record KernelSwitch(string Name, string Property, string Area, str
 /// </summary>
 public static class KernelSwitches
 {
-    private const string Sva = "iommu-sva.c", Iopf = "io-pgfault.c", ArmSva = "arm-smmu-v3-sva.c", Core = "iommu.c";
+    private const string Sva = "iommu-sva.c", Iopf = "io-pgfault.c", ArmSva = "arm-smmu-v3-sva.c", Core = "iommu.c", VtdSvm = "intel/svm.c", AmdPasid = "amd/pasid.c";
 
     public static readonly IReadOnlyList<KernelSwitch> All =
     [
@@ -183,6 +183,49 @@ public static class KernelSwitches
             new("any", false, "≤6.10: shared", "g3.domain-shared"),
             new("same-instance", true, "6.11+: -EINVAL, a fresh domain is tried [U]", "arm.other-smmu"),
         ]),
+
+        // ---- VT-d (intel/svm.c) and AMD (amd/pasid.c, ppr.c): kernel-sva-vtd-amd.md D1–D18 ------------------
+        new("vtd-notifier-scope", nameof(KernelRules.VtdNotifierScope), VtdSvm, Drivers.Vtd, "who owns the mmu_notifier of a VT-d SVA binding (an exited mm bound to a second device: BUG only for a new notifier)",
+        [
+            new("per-mm", VtdNotifierScope.PerMm, "5.11–5.13: one intel_svm per mm (global_svm_list)", "vtd.exited-mm-svm-exists", "vtd.exited-mm-bug", "inv.vtd-range"),
+            new("per-pasid", VtdNotifierScope.PerPasid, "5.14–6.9: one intel_svm per PASID (pasid_private_find)", "vtd.exited-mm-svm-exists", "vtd.exited-mm-bug"),
+            new("per-sva-domain", VtdNotifierScope.PerSvaDomain, "6.10+: the notifier lives in the SVA dmar_domain (intel_svm_domain_alloc)", "vtd.exited-mm-domain-shared", "vtd.exited-mm-bug-domain"),
+        ]),
+        new("vtd-prq", nameof(KernelRules.VtdPrq), VtdSvm, Drivers.Vtd, "how the VT-d driver handles a page request",
+        [
+            new("in-driver", VtdPrq.InDriver, "5.11–5.13: in the driver, one request at a time, each its own result; no IOPF queue", "vtd.prq-in-driver"),
+            new("report-after-sdev-lookup", VtdPrq.ReportAfterSdevLookup, "5.14–6.0: svm/sdev lookup (miss: INVALID), then the IOPF queue", "vtd.prq-sdev-lookup"),
+            new("report", VtdPrq.Report, "6.1+ (06f4b8d09dba): straight to the IOPF queue", "vtd.prq-report"),
+        ]),
+        new("vtd-report-failed", nameof(KernelRules.VtdReportFailure), VtdSvm, Drivers.Vtd, "a VT-d page request whose report fails (device not on an IOPF queue)",
+        [
+            new("driver-invalid", VtdReportFailure.DriverInvalid, "5.14–6.8: handle_bad_prq_event(QI_RESP_INVALID)", "vtd.prq-report-failed"),
+            new("core", VtdReportFailure.Core, "6.9+: the report returns void: the core's fault-no-iopf-queue answer", "iopf.no-queue-withheld", "iopf.no-queue-invalid"),
+        ]),
+        new("vtd-exec-request", nameof(KernelRules.VtdExecRequestInvalid), VtdSvm, Drivers.Vtd, "a VT-d execute page request",
+        [
+            new("allowed", false, "5.11/5.12.0–5.12.3: served if the VMA allows it", "vtd.prq-in-driver"),
+            new("invalid", true, "5.13+ (78a523fe73b8; 5.12.4 stable): INVALID", "vtd.prq-exec"),
+        ]),
+        new("vtd-rid-page-request", nameof(KernelRules.VtdRidRequestInvalid), VtdSvm, Drivers.Vtd, "a VT-d page request without PASID",
+        [
+            new("driver-invalid", true, "≤6.12: the driver answers INVALID (!pasid_present)", "vtd.prq-no-pasid"),
+            new("core", false, "6.13+ [I] (prq.c): the request reaches the core", "iopf.no-handler-invalid"),
+        ]),
+        new("vtd-notifier-flush", nameof(KernelRules.VtdNotifierFlush), VtdSvm, Drivers.Vtd, "what VT-d flushes when x86 promotes a CPU flush of more than 33 pages to the whole mm",
+        [
+            new("range", VtdNotifierFlush.Range, "≤6.5: the callback gets the caller's range: PASID-selective range flush", "inv.vtd-range"),
+            new("range-or-lost", VtdNotifierFlush.RangeOrLost, "6.6.0–6.6.4: the promoted range overflows: nothing flushed", "inv.vtd-lost"),
+            new("range-or-whole-pasid", VtdNotifierFlush.RangeOrWholePasid, "6.6.5+, 6.7–6.9 (e7ad6c2a4b1a): intel_flush_svm_all", "inv.vtd-whole-pasid"),
+            new("cache-tag-range-or-all", VtdNotifierFlush.CacheTagRangeOrAll, "6.10+: cache_tag_flush_range / cache_tag_flush_all", "inv.vtd-cache-tag"),
+        ]),
+        new("amd-sva", nameof(KernelRules.AmdSva), AmdPasid, Drivers.Amd, "SVA on an AMD IOMMU device",
+        [
+            new("no-sva-op", AmdSva.NoSvaOp, "≤6.1: no sva_bind op: -ENODEV", "amd.no-sva-op"),
+            new("no-pasids", AmdSva.NoPasids, "6.2–6.6: max_pasids 0 for the core [I]: -EOPNOTSUPP, 6.6 -ENOSPC/-EOVERFLOW", "amd.no-pasids"),
+            new("no-sva-domain", AmdSva.NoSvaDomain, "6.7–6.9: PASID allocated, then no SVA domain: -ENOMEM [I/U]", "amd.no-sva-domain"),
+            new("sva-domain", AmdSva.SvaDomain, "6.10+: amd/pasid.c SVA domains; the RID domain must be identity or v2", "amd.sva-domain", "amd.rid-not-sva-capable", "amd.ppr-invalid", "amd.mm-release"),
+        ]),
     ];
 
     private static readonly Dictionary<string, KernelSwitch> byName = All.ToDictionary(s => s.Name, StringComparer.Ordinal);
@@ -223,6 +266,8 @@ public static class KernelSwitches
         }
         if (r.SvaBind == SvaBindModel.Bond && r.NotifierModel != NotifierModel.PerRidDomainAndMm)
             yield return "sva-bind = bond keeps its notifier per (RID domain, mm): notifier must be per-rid-domain-and-mm";
+        if (r.SvaBind == SvaBindModel.Bond && r.VtdNotifierScope == VtdNotifierScope.PerSvaDomain)
+            yield return "sva-bind = bond has no SVA domain to own the VT-d notifier: vtd-notifier-scope must be per-mm or per-pasid";
         if (r.SvaBind == SvaBindModel.Bond && r.AsidModel != AsidModel.SharedCpuAsid)
             yield return "sva-bind = bond has no SVA domain to own an ASID: asid-model must be shared-cpu";
     }

@@ -40,14 +40,14 @@ public static partial class SvaKernel
             };
         }
 
-        private string AllocSvaDomain(MmObj mm)
+        private string AllocSvaDomain(MmObj mm, DeviceObj dev)
         {
             var id = "D" + s.NextDomain;
             int? asid = null;
-            if (r.AsidModel == AsidModel.PrivatePerDomain)
+            if (IsArm(dev) && r.AsidModel == AsidModel.PrivatePerDomain)
                 asid = LowestFree(s.Domains.Values.Where(d => d.Asid is not null).Select(d => d.Asid!.Value).Order(), 1, 65535);
             Emit(new SvaDomainAllocated(id, mm.Id, asid));
-            if (Notifier == NotifierModel.PerSvaDomain)
+            if (DomainNotifier(dev))
                 Emit(new NotifierRegistered("N" + s.NextNotifier, mm.Id, null, id));
             return id;
         }
@@ -102,6 +102,7 @@ public static partial class SvaKernel
             foreach (var n in s.Notifiers.Values.Where(n => n.Mm == mm.Id).ToList())
             {
                 if (n.Cleared) continue;
+                if (NotifierDriver(n) != Drivers.SmmuV3) { DriverInvalidate(n, mm, pasid, c); continue; }
                 List<string> atc;
                 int? asid;
                 if (n.Domain is null)
@@ -144,11 +145,14 @@ public static partial class SvaKernel
         private void Release(MmObj mm)
         {
             var live = s.Notifiers.Values.Where(n => n.Mm == mm.Id && !n.Cleared).ToList();
+            var drivers = live.Select(NotifierDriver).Distinct().ToList();
             Emit(new MmReleased(mm.Id, live.Count == 0 || mm.Pasid is null ? "release.none"
+                : !drivers.Contains(Drivers.SmmuV3) ? (drivers.Contains(Drivers.Vtd) ? "vtd.mm-release" : "amd.mm-release")
                 : Notifier == NotifierModel.PerSvaDomain ? "release.fault-all-cd" : "release.quiet-cd"));
             if (mm.Pasid is not int pasid) return;
             foreach (var n in live)
             {
+                if (NotifierDriver(n) != Drivers.SmmuV3) { DriverRelease(n, mm, pasid); continue; }
                 List<string> devices;
                 string mode;
                 int? asid;

@@ -41,6 +41,10 @@ public static partial class SvaKernel
                 return;
             }
 
+            // The VT-d driver's own checks (prq_event_thread), the AMD PPR filter (6.10+), before the IOPF core.
+            if (IsVtd(dev) && VtdPrqAnswered(dev, c, GroupSize(dev, c))) return;
+            if (IsAmd(dev) && AmdPprAnswered(dev, c, GroupSize(dev, c))) return;
+
             // The SVA domain that handles this request's PASID (the IOPF handler), if any.
             var handler = c.Pasid is int hp && group.PasidArray.TryGetValue(hp, out var hs) ? s.Domain(hs.Domain) : null;
             var what = c.Pasid is null ? "RID" : $"PASID {c.Pasid}";
@@ -52,7 +56,8 @@ public static partial class SvaKernel
                 return;
             }
             // No IOPF queue: iommu_report_device_fault fails (or WARNs) for every request, last or not.
-            if (!dev.Iopf)
+            // (5.11–5.13 VT-d handles page requests in the driver: no queue involved.)
+            if (!dev.Iopf && !(IsVtd(dev) && VtdPrqMode == VtdPrq.InDriver))
             {
                 Refuse(NoQueue, dev, c, 1, $"{dev.Id} is not on an IOPF queue", NoQueue switch
                 {
@@ -108,7 +113,7 @@ public static partial class SvaKernel
             foreach (var (addr, access) in requests)
             {
                 if (mm.MmUsers == 0) { Respond(dev, c, PageResponseCode.INVALID, $"mmget_not_zero(mm {mm.Id}) failed: process exited", requests.Count, Prq("iopf.mm-exited")); return; }
-                var denied = VmaDenies(mm, addr, access);
+                var denied = VmaDenies(mm, addr, access, IsArm(dev) ? ArmTaskSize : TaskSizeMax);
                 if (denied is not null) { Respond(dev, c, PageResponseCode.INVALID, denied, requests.Count, Prq("iopf.vma-denied")); return; }
             }
             Respond(dev, c, PageResponseCode.SUCCESS, $"handle_mm_fault in mm {mm.Id}", requests.Count, Prq("iopf.handled"));
@@ -136,8 +141,10 @@ public static partial class SvaKernel
             else Emit(new DmaFaultReported(dev.Id, c.Pasid, c.Address, c.Access, d.Id, $"iova {SvaJson.Hex(c.Address)} is not mapped in {d.Id}", DmaRule));
         }
 
-        private static string? VmaDenies(MmObj mm, ulong addr, string access)
+        private static string? VmaDenies(MmObj mm, ulong addr, string access, ulong taskSize)
         {
+            // D10: an mm without vma lines maps its whole user address space rw, nothing above TASK_SIZE.
+            if (addr >= taskSize) return $"no VMA at {SvaJson.Hex(addr)}: above the user address space (TASK_SIZE)";
             if (mm.Vmas.Count == 0) return access.Contains('x') ? $"no exec permission at {SvaJson.Hex(addr)} (implicit rw mapping)" : null;
             var vma = mm.Vmas.FirstOrDefault(v => addr >= v.Start && addr < v.End);
             if (vma is null) return $"no VMA at {SvaJson.Hex(addr)} in mm {mm.Id}";

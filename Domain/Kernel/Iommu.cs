@@ -22,6 +22,9 @@ public static partial class SvaKernel
                     ? $"PASID {pasid} slot of group {group.Id} already holds {slot.Domain} (same domain)"
                     : $"PASID {pasid} slot of group {group.Id} holds {slot.Domain}", "attach.slot-busy");
             if (RidRefusal(group, dev) is { } rid) return rid;
+            if (IsAmd(dev) && AmdSetDevPasidRefusal(group, dev, pasid) is { } amd) return amd;
+            // VT-d intel_svm_set_dev_pasid checks no SVA feature (D16); the PASID allocation already decided max_pasids.
+            if (IsArm(dev))
             foreach (var member in group.Devices.Select(d => s.Devices[d]))
                 if (!SvaUsable(member))
                     return new(Errno.ENODEV, $"set_dev_pasid: SVA not enabled on {member.Id}{(member.MaxPasids <= 1 ? $" (max_pasids {member.MaxPasids})" : "")}", "sva.not-enabled");
@@ -31,7 +34,7 @@ public static partial class SvaKernel
                 if (owner is not null && owner != dev.Iommu)
                     return new(Errno.EINVAL, $"{domain.Id} belongs to {owner}, {dev.Id} is behind {dev.Iommu} [U]", "arm.other-smmu");
             }
-            if (ExitedMmRefusal(group, mm, existingDomain: domain is not null) is { } exited) return exited;
+            if (ExitedMmRefusal(group, dev, mm, existingDomain: domain is not null) is { } exited) return exited;
             return null;
         }
 
@@ -53,7 +56,9 @@ public static partial class SvaKernel
         {
             var group = s.GroupOf(dev);
             Emit(new DomainAttached(domain, dev.Id, pasid, group.Devices.ToList()));
-            if (Notifier == NotifierModel.PerRidDomainAndMm) ArmBondGet(group, mm, writeEntries: false);
+            if (DomainNotifier(dev)) return;
+            if (IsArm(dev)) ArmBondGet(group, mm, writeEntries: false);
+            else VtdSvmGet(group, mm, writeEntries: false);
         }
 
         private void DetachSva(DomainObj d, DeviceObj dev, int pasid, MmObj mm)
@@ -61,7 +66,11 @@ public static partial class SvaKernel
             var group = s.GroupOf(dev);
             var at = d.Attached.FirstOrDefault(a => a.Pasid == pasid && s.Devices[a.Device].Group == group.Id);
             Emit(new DomainDetached(d.Id, at?.Device ?? dev.Id, pasid, at?.Devices.ToList() ?? group.Devices.ToList()));
-            if (Notifier == NotifierModel.PerRidDomainAndMm) ArmBondPut(group, mm, pasid, clearEntries: false);
+            if (!DomainNotifier(dev))
+            {
+                if (IsArm(dev)) ArmBondPut(group, mm, pasid, clearEntries: false);
+                else VtdSvmPut(group, mm, pasid, clearEntries: false);
+            }
             MaybeMmFree(mm);
         }
 

@@ -26,7 +26,7 @@ public static partial class SvaKernel
             if (!s.Devices.TryGetValue(c.Device, out var dev)) { Emit(new BindFailed(c.Device, c.Mm, Errno.ENODEV, $"no such device {c.Device}", c.Name, Sim)); return; }
             if (!s.Mms.TryGetValue(c.Mm, out var mm)) { Emit(new BindFailed(c.Device, c.Mm, Errno.EINVAL, $"no such mm {c.Mm}", c.Name, Sim)); return; }
             if (mm.State == MmLife.Dropped) { Emit(new BindFailed(c.Device, c.Mm, Errno.EINVAL, $"mm {c.Mm} was dropped (use after free)", c.Name, "sim.mm-dropped")); return; }
-            var failure = BindModel switch
+            var failure = IsAmd(dev) && AmdGate(dev, mm) is { } gate ? gate : BindModel switch
             {
                 SvaBindModel.Bond => BindBond(dev, mm, c.Name),
                 SvaBindModel.DomainPerDevice => BindPerDeviceDomain(dev, mm, c.Name),
@@ -59,19 +59,24 @@ public static partial class SvaKernel
             // step 3a: 5.11/5.12 Arm: arm_smmu_iopf_supported() is false, SVA can never be enabled (§9).
             if (IsArm(dev) && !IopfGeneric)
                 return new(Errno.ENODEV, $"{dev.Id}: Arm SMMUv3 SVA needs IOPF support (arm_smmu_iopf_supported() is false before 5.13): SVA cannot be enabled", "arm.sva-needs-iopf");
-            // SVA is only enabled on a master with SSIDs (ssid_bits > 0, i.e. max_pasids >= 2).
-            if (NoPasid == NoPasidDeviceRule.DriverEnodev && dev.MaxPasids <= 1)
-                return new(Errno.ENODEV, $"{dev.Id} has no SSIDs (max_pasids {dev.MaxPasids}): SVA cannot be enabled", "g1.no-ssids");
-            if (!dev.Sva) return new(Errno.ENODEV, $"SVA feature not enabled on {dev.Id}", "sva.not-enabled");
+            // SVA is only enabled on a master with SSIDs (ssid_bits > 0, i.e. max_pasids >= 2). VT-d (D14, D16):
+            // intel_svm_bind checks neither: the PASID allocation decides, and sva=off is not refused.
+            if (!IsVtd(dev))
+            {
+                if (NoPasid == NoPasidDeviceRule.DriverEnodev && dev.MaxPasids <= 1)
+                    return new(Errno.ENODEV, $"{dev.Id} has no SSIDs (max_pasids {dev.MaxPasids}): SVA cannot be enabled", "g1.no-ssids");
+                if (!dev.Sva) return new(Errno.ENODEV, $"SVA feature not enabled on {dev.Id}", "sva.not-enabled");
+            }
             // step 3b: an existing bond with the same mm is shared.
             var bond = mm.Handles.Select(s.Handle).FirstOrDefault(h => h.Device == dev.Id);
-            if (bond is not null) { Emit(new HandleShared(bond.Id, bond.Users + 1, name, "g1.bond-shared")); return null; }
+            if (bond is not null) { Emit(new HandleShared(bond.Id, bond.Users + 1, name, IsArm(dev) ? "g1.bond-shared" : "vtd.bind-shared")); return null; }
             // step 3c: the PASID (5.11–5.17: a reference on it).
             var pasid = MmPasid(dev, mm, out var fail);
             if (pasid is null) return fail;
             // step 3d: the notifier for (RID domain, mm): a new one for an exited mm is a kernel BUG (never returns).
-            if (ExitedMmRefusal(group, mm, existingDomain: false) is { } exited) return exited;
-            ArmBondGet(group, mm, writeEntries: true);
+            if (ExitedMmRefusal(group, dev, mm, existingDomain: false) is { } exited) return exited;
+            if (IsArm(dev)) ArmBondGet(group, mm, writeEntries: true);
+            else VtdSvmGet(group, mm, writeEntries: true);
             Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, null, pasid.Value, name, IsArm(dev) ? "g1.bond-new" : "g1.vtd-bond"));
             return null;
         }
@@ -106,7 +111,7 @@ public static partial class SvaKernel
         /// <summary>iommu_sva_domain_alloc, attach at (dev, pasid), users = 1, and a new handle on it.</summary>
         private void IssueOnFreshDomain(DeviceObj dev, MmObj mm, int pasid, string? name, string rule)
         {
-            var domain = AllocSvaDomain(mm);
+            var domain = AllocSvaDomain(mm, dev);
             AttachSva(domain, dev, pasid, mm);
             Emit(new DomainUsersChanged(domain, 1));
             Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, domain, pasid, name, UncheckedRid(dev) ?? rule));
@@ -258,9 +263,10 @@ public static partial class SvaKernel
         /// fails -EINVAL (mmget_not_zero in Arm set_dev_pasid), which iommu_sva_bind_device discards before it
         /// allocates a fresh domain, whose notifier registration hits the BUG.
         /// </summary>
-        private Failure? ExitedMmRefusal(GroupObj group, MmObj mm, bool existingDomain)
+        private Failure? ExitedMmRefusal(GroupObj group, DeviceObj dev, MmObj mm, bool existingDomain)
         {
             if (mm.MmUsers > 0) return null;
+            if (!IsArm(dev)) return DriverExitedMmRefusal(dev, mm, existingDomain);
             switch (r.ExitedMmBind)
             {
                 case ExitedMmBind.MmgetSwallowedThenBugOn:
@@ -298,15 +304,20 @@ public static partial class SvaKernel
             switch (BindModel)
             {
                 case SvaBindModel.Bond:
-                    if (h.Users > 1) { Emit(new HandleReleased(h.Id, h.Users - 1, "g1.unbind")); return; }
+                {
+                    var rule = IsArm(dev) ? "g1.unbind" : "vtd.unbind";
+                    if (h.Users > 1) { Emit(new HandleReleased(h.Id, h.Users - 1, rule)); return; }
                     // __arm_smmu_sva_unbind at refs 0: unlink, notifier put (CD cleared, TLBI/ATC unless cleared,
-                    // shared CD dropped), 5.11–5.17 iommu_sva_free_pasid, free the bond.
-                    Emit(new HandleFreed(h.Id, "g1.unbind"));
-                    ArmBondPut(s.GroupOf(dev), mm, h.Pasid, clearEntries: true);
+                    // shared CD dropped), 5.11–5.17 iommu_sva_free_pasid, free the bond. VT-d intel_svm_unbind_mm:
+                    // tear the entry down, drop the svm's reference.
+                    Emit(new HandleFreed(h.Id, rule));
+                    if (IsArm(dev)) ArmBondPut(s.GroupOf(dev), mm, h.Pasid, clearEntries: true);
+                    else VtdSvmPut(s.GroupOf(dev), mm, h.Pasid, clearEntries: true);
                     if (PasidRefcounted && mm.Handles.Count == 0 && mm.Pasid is int p)
                         Emit(new PasidFreed(mm.Id, p, "last unbind (PASID refcount)"));
                     MaybeMmFree(mm);
                     return;
+                }
                 case SvaBindModel.DomainPerDevice:
                 {
                     if (h.Users > 1) { Emit(new HandleReleased(h.Id, h.Users - 1, "g2.unbind")); return; } // a what-if same-handle re-bind
@@ -335,14 +346,14 @@ public static partial class SvaKernel
 
         private void FreeSvaDomain(DomainObj d, MmObj mm)
         {
-            if (Notifier == NotifierModel.PerSvaDomain)
             {
                 var n = s.Notifiers.Values.FirstOrDefault(x => x.Domain == d.Id);
                 if (n is not null)
                 {
                     // 6.11+ Arm domain free: TLBI by the private ASID before it can be reused (unconditional:
                     // there is no 'cleared' shortcut in G5), then mmu_notifier_put. Nothing is attached any more: no ATC.
-                    if (mm.Pasid is int p)
+                    // VT-d/AMD 6.10+ (no ASID): intel_svm_domain_free / the AMD domain free only put the notifier.
+                    if (mm.Pasid is int p && d.Asid is not null)
                         Emit(new SecondaryTlbInvalidated(mm.Id, p, 0, ulong.MaxValue, n.Id, $"asid {d.Asid} all", Array.Empty<string>()));
                     Emit(new NotifierFreed(n.Id));
                 }

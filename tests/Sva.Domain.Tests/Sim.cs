@@ -15,11 +15,16 @@ public sealed class Sim
     public IReadOnlyList<SvaEvent> Last { get; private set; } = [];
     public List<CallOutcome> Outcomes { get; } = new();
 
-    private Sim(string version)
+    private Sim(string version) : this(Substitute?.Invoke(version) ?? KernelVersions.Get(version)) { }
+
+    private Sim(KernelVersion version)
     {
-        Version = Substitute?.Invoke(version) ?? KernelVersions.Get(version);
+        Version = version;
         Created?.Add(this);
     }
+
+    /// <summary>A machine under a version built here (a kernel file's).</summary>
+    public static Sim On(KernelVersion version) => new(version);
 
     /// <summary>When set (on this thread), the version a test names is replaced: the scenario table re-run under kernel files.</summary>
     [ThreadStatic] public static Func<string, KernelVersion?>? Substitute;
