@@ -154,7 +154,7 @@ public sealed partial class MartenEventStore : IEventStore
     // The last seq is read from the events themselves (an index look-up per session), not from mt_streams' version column,
     // which the writer role can update: what is read back is what the log holds.
     private const string SessionColumns =
-        "d.id, d.data->>'kernel', d.data->>'source', d.data->>'created_at', (SELECT max(e.version) FROM mt_events e WHERE e.stream_id = d.id) FROM mt_doc_sessiondoc d";
+        "d.id, d.data->>'kernel', d.data->>'source', d.data->>'created_at', (SELECT max(e.version) FROM mt_events e WHERE e.stream_id = d.id), d.data->>'kernel_given' FROM mt_doc_sessiondoc d";
 
     public Task<SessionInfo?> GetSessionAsync(string id, CancellationToken ct = default)
     {
@@ -182,7 +182,10 @@ public sealed partial class MartenEventStore : IEventStore
     private static SessionInfo ReadSession(NpgsqlDataReader r) => new(
         r.GetString(0), r.IsDBNull(1) ? "" : r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2),
         r.IsDBNull(3) ? default : DateTimeOffset.Parse(r.GetString(3), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind),
-        r.IsDBNull(4) ? 0 : r.GetInt64(4));
+        r.IsDBNull(4) ? 0 : r.GetInt64(4)) { KernelGiven = r.IsDBNull(5) ? null : r.GetString(5) };
+
+    public Task<WriterLease> TryLeaseAsync(string session, string name, CancellationToken ct = default) =>
+        RunAsync(() => WriterLease.TryTakeAsync(_dataSource, name, ct), ct);
 
     // ------------------------------------------------------------------ plumbing
 
