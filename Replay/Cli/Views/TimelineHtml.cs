@@ -9,6 +9,7 @@ namespace Sva.Replay.Views;
 /// One self-contained page: a lane per (device, PASID) with binding intervals and marks; hovering shows
 /// the event; a slider moves the time-travel point and shows the state tables computed by the simulator
 /// (every seq for small sessions, evenly spaced points for large ones: the page never re-implements the fold).
+/// Each state cell carries the seq that set its row (<see cref="Sva.Projections.Queries.Blame.Annotate"/>); a click moves the slider there.
 /// </summary>
 public static class TimelineHtml
 {
