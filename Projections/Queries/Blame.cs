@@ -73,70 +73,90 @@ public static class Blame
         return new LoadedState(state, start, atSeq - start);
     }
 
-    private const int Before = 16, After = 16, MergeGap = 64;
+    private const int Window = 7, MergeGap = 8;
 
-    /// <summary>Resolves each seq to its event, call, line and rule, reading only windows of the log around them
-    /// (merged when close, widened when a call is longer than the window).</summary>
+    /// <summary>Resolves each seq to its event, call, line and rule, reading only the events of the calls involved: windows of
+    /// the log around the seqs, all in one round trip (<see cref="IEventStore.ReadSessionRangesAsync"/>), widened for the few
+    /// calls longer than the window.</summary>
     public static async Task<IReadOnlyDictionary<long, SetAtInfo>> ResolveAsync(IEventStore store, string session, IEnumerable<long> seqs,
         CancellationToken ct = default)
     {
         var wanted = seqs.Where(s => s >= 1).Distinct().Order().ToList();
-        var log = new SortedDictionary<long, StoredEvent>();
+        var result = new Dictionary<long, SetAtInfo>();
+        if (wanted.Count == 0) return result;
+        var last = (await store.GetSessionAsync(session, ct))?.Version ?? 0;
+        var log = new Dictionary<long, StoredEvent>();
         var metas = new Dictionary<long, EventMetadata>();
-
-        async Task Read(long from, long to)
-        {
-            from = Math.Max(1, from);
-            // skip what is read already at both ends
-            while (from <= to && log.ContainsKey(from)) from++;
-            while (to >= from && log.ContainsKey(to)) to--;
-            if (from > to) return;
-            await foreach (var e in store.ReadSessionAsync(session, from, to, ct)) log[e.Seq] = e;
-        }
         EventMetadata Meta(long seq) => metas.TryGetValue(seq, out var m) ? m : metas[seq] = EventCodec.Metadata(log[seq]);
 
-        // 1. windows around the seqs, merged when close
-        var ranges = new List<(long From, long To)>();
-        foreach (var s in wanted)
+        async Task ReadAsync(IEnumerable<(long From, long To)> wantedRanges)
         {
-            var (f, t) = (Math.Max(1, s - Before), s + After);
-            if (ranges.Count > 0 && f <= ranges[^1].To + MergeGap) ranges[^1] = (ranges[^1].From, Math.Max(ranges[^1].To, t));
-            else ranges.Add((f, t));
+            var ranges = new List<(long From, long To)>();
+            foreach (var (f0, t0) in wantedRanges.Select(r => (Math.Max(1, r.From), Math.Min(last, r.To))).Where(r => r.Item1 <= r.Item2).OrderBy(r => r.Item1))
+            {
+                var (f, to) = (f0, t0);
+                while (f <= to && log.ContainsKey(f)) f++;
+                while (to >= f && log.ContainsKey(to)) to--;
+                if (f > to) continue;
+                if (ranges.Count > 0 && f <= ranges[^1].To + MergeGap) ranges[^1] = (ranges[^1].From, Math.Max(ranges[^1].To, to));
+                else ranges.Add((f, to));
+            }
+            if (ranges.Count == 0) return;
+            await foreach (var e in store.ReadSessionRangesAsync(session, ranges, ct)) log[e.Seq] = e;
         }
-        foreach (var (f, t) in ranges) await Read(f, t);
 
-        var result = new Dictionary<long, SetAtInfo>();
-        foreach (var s in wanted)
+        await ReadAsync(wanted.Select(s => (s - Window, s + Window)));
+        var pending = wanted;
+        var widen = 64;
+        while (pending.Count > 0)
         {
-            if (!log.ContainsKey(s)) throw new StoredEventException(session, s, $"seq {s} is not in the log");
-            var source = Meta(s).Source;
-            // 2. the call's first event: back over the events of the same source until one carries the call
-            long? callSeq = null;
-            KernelCall? call = null;
-            for (var k = s; k >= 1; k--)
+            var more = new List<(long From, long To)>();
+            var missing = new List<long>();
+            var still = new List<long>();
+            foreach (var s in pending)
             {
-                if (!log.ContainsKey(k)) await Read(k - 255, k);
-                if (!log.ContainsKey(k)) break;
-                var m = Meta(k);
-                if (m.Source != source) break;
-                if (m.Call is { } c) { call = c; callSeq = k; break; }
+                if (!log.ContainsKey(s)) throw new StoredEventException(session, s, $"seq {s} is not in the log (it ends at {last})");
+                var need = TryResolve(s, out var info);
+                if (need is { } r) { more.Add((r.From, r.To)); missing.Add(r.Missing); still.Add(s); }
+                else result[s] = info!;
             }
-            // 3. the call's events: from its first to the event before the next call (or another source)
-            var events = new List<SvaEvent>();
-            if (callSeq is { } first)
+            if (still.Count == 0) break;
+            await ReadAsync(more);
+            // each range was asked for one missing seq at one of its ends: still missing is a gap in the log
+            foreach (var k in missing)
+                if (!log.ContainsKey(k)) throw new StoredEventException(session, k, $"seq {k} is missing from the log");
+            pending = still;
+            widen *= 4;
+
+            // The call of s: back over the events of the same source to the one that carries the call; then its events up to the
+            // next call (or another source). Returns a range to read when the window does not reach far enough.
+            (long From, long To, long Missing)? TryResolve(long s, out SetAtInfo? info)
             {
-                for (var k = first; ; k++)
+                info = null;
+                var source = Meta(s).Source;
+                long? callSeq = null;
+                KernelCall? call = null;
+                for (var k = s; k >= 1; k--)
                 {
-                    if (!log.ContainsKey(k)) await Read(k, k + 255);
-                    if (!log.ContainsKey(k)) break;
+                    if (!log.ContainsKey(k)) return (k - widen, k, k);
                     var m = Meta(k);
-                    if (k > first && (m.Call is not null || m.Source != source)) break;
-                    events.Add(EventCodec.DecodeOrPayload(log[k]));
+                    if (m.Source != source) break;
+                    if (m.Call is { } c) { call = c; callSeq = k; break; }
                 }
+                var events = new List<SvaEvent>();
+                if (callSeq is { } first)
+                    for (var k = first; k <= last; k++)
+                    {
+                        if (!log.ContainsKey(k)) return (k, k + widen, k);
+                        var m = Meta(k);
+                        if (k > first && (m.Call is not null || m.Source != source)) break;
+                        events.Add(EventCodec.DecodeOrPayload(log[k]));
+                    }
+                var ev = EventCodec.DecodeOrPayload(log[s]);
+                var rule = call is not null ? CallOutcome.RuleIdOf(call, events) : (ev as IRuled)?.Rule;
+                info = new SetAtInfo(s, log[s].Type, source, SetAtInfo.LineOf(source), call?.Op, rule, ev, callSeq);
+                return null;
             }
-            var ev = EventCodec.DecodeOrPayload(log[s]);
-            var rule = call is not null ? CallOutcome.RuleIdOf(call, events) : (ev as IRuled)?.Rule;
-            result[s] = new SetAtInfo(s, log[s].Type, source, SetAtInfo.LineOf(source), call?.Op, rule, ev, callSeq);
         }
         return result;
     }
