@@ -442,7 +442,7 @@ public sealed class MartenEventStore : IEventStore
         }
     }
 
-    /// <summary>Several seq ranges in one query (provenance: the events around many seqs), each event once, in seq order.</summary>
+    /// <summary>Several seq ranges in one query (provenance: the events around many seqs), in seq order (ranges should not overlap).</summary>
     public async IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges,
         [EnumeratorCancellation] CancellationToken ct = default)
     {
@@ -452,9 +452,12 @@ public sealed class MartenEventStore : IEventStore
         {
             await using var conn = await _dataSource.OpenConnectionAsync(ct);
             await using var cmd = new NpgsqlCommand(
-                // one index range scan per range (the caller's ranges do not overlap; DISTINCT ON in case they do)
-                "SELECT DISTINCT ON (e.version) e.seq_id, e.version, e.type, e.data::text, e.headers::text, e.timestamp " +
-                "FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) JOIN mt_events e ON e.stream_id = $1 AND e.version BETWEEN r.lo AND r.hi " +
+                // one index range scan per range: a LATERAL subquery kept apart (OFFSET 0), else the planner joins a
+                // sequential scan of the session against the ranges (measured: 100x slower on a 30,000-event session)
+                "SELECT e.seq_id, e.version, e.type, e.data, e.headers, e.timestamp " +
+                "FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) CROSS JOIN LATERAL (" +
+                "SELECT seq_id, version, type, data::text AS data, headers::text AS headers, timestamp FROM mt_events " +
+                "WHERE stream_id = $1 AND version >= r.lo AND version <= r.hi ORDER BY version OFFSET 0) e " +
                 "ORDER BY e.version",
                 conn)
             {
