@@ -205,7 +205,7 @@ public sealed class MartenEventStore : IEventStore
             await using var q = _store.QuerySession();
             var doc = await q.LoadAsync<SessionDoc>(id, ct);
             if (doc is null) return null;
-            return new SessionInfo(doc.Id, doc.Kernel, doc.Source, doc.CreatedAt, await LastSeqAsync(id, ct));
+            return new SessionInfo(doc.Id, doc.Kernel, doc.Source, doc.CreatedAt, await LastSeqAsync(id, ct)) { KernelGiven = doc.KernelGiven };
         }, ct);
     }
 
@@ -221,7 +221,7 @@ public sealed class MartenEventStore : IEventStore
             await using (var cmd = new NpgsqlCommand("SELECT d.id, (SELECT max(e.version) FROM mt_events e WHERE e.stream_id = d.id) FROM mt_doc_sessiondoc d", conn))
             await using (var r = await cmd.ExecuteReaderAsync(ct))
                 while (await r.ReadAsync(ct)) versions[r.GetString(0)] = r.IsDBNull(1) ? 0 : r.GetInt64(1);
-            return docs.Select(d => new SessionInfo(d.Id, d.Kernel, d.Source, d.CreatedAt, versions.GetValueOrDefault(d.Id)))
+            return docs.Select(d => new SessionInfo(d.Id, d.Kernel, d.Source, d.CreatedAt, versions.GetValueOrDefault(d.Id)) { KernelGiven = d.KernelGiven })
                 .OrderBy(s => s.CreatedAt).ThenBy(s => s.Id, StringComparer.Ordinal).ToList();
         }, ct);
 
@@ -288,7 +288,7 @@ public sealed class MartenEventStore : IEventStore
         var states = batch.Snapshots.ToDictionary(s => s.Seq, s => Digest(s.Json));
         await using var s = _store.LightweightSession();
         if (batch.Create is { } create)
-            s.Store(new SessionDoc { Id = session, Kernel = create.Kernel, Source = create.Source, CreatedAt = DateTimeOffset.UtcNow });
+            s.Store(new SessionDoc { Id = session, Kernel = create.Kernel, KernelGiven = create.KernelGiven, Source = create.Source, CreatedAt = DateTimeOffset.UtcNow });
         var events = new object[n];
         var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var hash = new byte[EventHash.Size];
@@ -705,10 +705,11 @@ public sealed class MartenEventStore : IEventStore
             return (list, stats.EventSequenceNumber);
         }, ct);
 
-    public Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default) =>
+    public Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null) =>
         RunAsync(async () =>
         {
             using var daemon = await _store.BuildProjectionDaemonAsync();
+            using var watching = progress is null ? null : daemon.Tracker.Subscribe(new RebuildProgress(name, progress));
             await daemon.RebuildProjectionAsync(name, timeout, ct);
             return true;
         }, ct);
@@ -781,6 +782,9 @@ public sealed class MartenEventStore : IEventStore
         public IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq, long toSeq, CancellationToken ct) =>
             store.ReadSessionAsync(session, fromSeq, toSeq, ct);
     }
+
+    public Task<WriterLease> TryLeaseAsync(string session, string name, CancellationToken ct = default) =>
+        RunAsync(() => WriterLease.TryTakeAsync(_dataSource, name, ct), ct);
 
     // ------------------------------------------------------------------ plumbing
 
