@@ -121,11 +121,14 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             foreach (var call in chunks[k])
             {
                 var seqBefore = state.Seq;
+                var t0 = AppendProfile.Now();
                 var events = SvaKernel.Execute(version, state, call.Call);
                 decided.Add((call, events, CallOutcome.Of(call.Call, events, state)));
+                t0 = AppendProfile.Add(AppendProfile.Stage.Decide, t0);
                 for (var i = 0; i < events.Count; i++)
                     encoded.Add(EventCodec.Encode(events[i], new EventMetadata(commandId, call.Source, i == 0 ? call.Call : null)));
-                if (policy.After(state, seqBefore) is { } snap) snapshots.Add(snap);
+                t0 = AppendProfile.Add(AppendProfile.Stage.EncodeMetadata, t0);
+                if (policy.After(state, seqBefore) is { } snap) { snapshots.Add(snap); AppendProfile.Add(AppendProfile.Stage.Snapshot, t0); }
             }
             SourceProgress? progress = null;
             if (sourceId is not null)

@@ -28,6 +28,44 @@ public sealed partial class MartenEventStore
             return true;
         }, ct);
 
+    /// <summary>Key of the advisory lock a writing command holds while it catches the projections up (one at a time).</summary>
+    public const long CatchUpLockKey = 7360002;
+
+    public async Task<bool> CatchUpAsync(TimeSpan timeout, CancellationToken ct = default)
+    {
+        if (_readOnly || Interlocked.Read(ref _appends) == 0) return false;
+        return await RunAsync(async () =>
+        {
+            await using var conn = await _dataSource.OpenConnectionAsync(ct);
+            // One catching-up writer at a time (the others wait: when they get the lock there is little left to do).
+            await using (var l = new NpgsqlCommand("SELECT pg_advisory_lock($1)", conn) { Parameters = { Bigint(CatchUpLockKey) } })
+                await l.ExecuteNonQueryAsync(ct);
+            try
+            {
+                // A following daemon (`sva projections daemon`) leads on Marten's lock: it projects what was appended.
+                await using (var t = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", conn) { Parameters = { Bigint(_store.Options.Projections.DaemonLockId) } })
+                    if (await t.ExecuteScalarAsync(ct) is not true) return false;
+                try
+                {
+                    using var daemon = await _store.BuildProjectionDaemonAsync();
+                    await daemon.CatchUpAsync(timeout, ct);
+                    Interlocked.Exchange(ref _appends, 0);
+                    return true;
+                }
+                finally
+                {
+                    await using var u = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", conn) { Parameters = { Bigint(_store.Options.Projections.DaemonLockId) } };
+                    await u.ExecuteNonQueryAsync(CancellationToken.None);
+                }
+            }
+            finally
+            {
+                await using var u = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", conn) { Parameters = { Bigint(CatchUpLockKey) } };
+                await u.ExecuteNonQueryAsync(CancellationToken.None);
+            }
+        }, ct);
+    }
+
     public Task RunDaemonAsync(bool once, TimeSpan catchUpTimeout, CancellationToken ct = default) =>
         RunAsync(async () =>
         {

@@ -34,18 +34,17 @@ public sealed partial class MartenEventStore : IEventStore
 
     private readonly DocumentStore _store;
     private readonly NpgsqlDataSource _dataSource;
-    private readonly IDocumentProjection[] _inline;
+    private long _appends;
     private readonly Marten.ISerializer _serializer;
     private readonly ConcurrentDictionary<string, (long Version, byte[] Hash)> _heads = new(StringComparer.Ordinal);
     private readonly bool _readOnly;
     private IReadOnlyList<MartenProjection> _adapters = [];
 
-    private MartenEventStore(DocumentStore store, NpgsqlDataSource dataSource, string endpoint, IDocumentProjection[] inline, bool readOnly)
+    private MartenEventStore(DocumentStore store, NpgsqlDataSource dataSource, string endpoint, bool readOnly)
     {
         _store = store;
         _dataSource = dataSource;
         Endpoint = endpoint;
-        _inline = inline;
         _serializer = store.Options.Serializer();
         _readOnly = readOnly;
     }
@@ -84,7 +83,7 @@ public sealed partial class MartenEventStore : IEventStore
 
             o.Events.StreamIdentity = StreamIdentity.AsString;
             // Quick append: one mt_quick_append_events call per batch instead of one INSERT per event (3× the throughput
-            // here); server timestamps. Inline projections get each event's seq from the append itself (AppendSeqs).
+            // here); server timestamps. No projection runs in the append (all are async: Marten's daemon).
             o.Events.AppendMode = EventAppendMode.QuickWithServerTimestamps;
             o.Events.MetadataConfig.HeadersEnabled = true;
             o.Events.EnableUniqueIndexOnEventId = true;
@@ -110,16 +109,22 @@ public sealed partial class MartenEventStore : IEventStore
             if (setup.HotColdDaemon) o.Projections.LeadershipPollingTime = 1000; // a standby tries for the lock every second
             foreach (var a in adapters)
             {
-                foreach (var t in a.Inner.DocumentTypes) o.RegisterDocumentType(t);
+                foreach (var t in a.Inner.DocumentTypes)
+                {
+                    o.RegisterDocumentType(t);
+                    // Projection documents are read by session: a duplicated, indexed "session" column instead of a scan.
+                    if (t.GetProperty("Session") is { PropertyType: var pt } && pt == typeof(string))
+                        typeof(MartenEventStore).GetMethod(nameof(DuplicateSession), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+                            .MakeGenericMethod(t).Invoke(null, [o]);
+                }
                 if (!withProjections) continue;
-                var lifecycle = a.Inner.Mode == ProjectionMode.Inline ? ProjectionLifecycle.Inline : ProjectionLifecycle.Async;
-                o.Projections.Add(a, lifecycle, a.Inner.Name, x => x.BatchSize = setup.DaemonBatchSize);
+                o.Projections.Add(a, ProjectionLifecycle.Async, a.Inner.Name, x => x.BatchSize = setup.DaemonBatchSize);
             }
         });
         if (!readOnly)
         {
             using var migrator = Build(AutoCreate.CreateOrUpdate, withProjections: false);
-            try { await EnsureSchemaAsync(migrator, dataSource, ct); }
+            try { await EnsureSchemaAsync(migrator, dataSource, setup.Projections, ct); }
             catch (Exception ex) when (IsUnavailable(ex) && !ct.IsCancellationRequested)
             {
                 await dataSource.DisposeAsync();
@@ -127,12 +132,19 @@ public sealed partial class MartenEventStore : IEventStore
             }
         }
         var store = Build(AutoCreate.None, withProjections: true);
-        var self = new MartenEventStore(store, dataSource, endpoint, setup.Projections.Where(p => p.Mode == ProjectionMode.Inline).ToArray(), readOnly)
+        var self = new MartenEventStore(store, dataSource, endpoint, readOnly)
         {
             _adapters = adapters,
         };
         foreach (var a in adapters) a.Reader = self;
         return self;
+    }
+
+    private static void DuplicateSession<T>(StoreOptions o)
+    {
+        var x = Expression.Parameter(typeof(T), "x");
+        Expression<Func<T, object?>> session = Expression.Lambda<Func<T, object?>>(Expression.Convert(Expression.Property(x, "Session"), typeof(object)), x);
+        o.Schema.For<T>().Duplicate(session, null, null, null, false, false);
     }
 
     public async ValueTask DisposeAsync()

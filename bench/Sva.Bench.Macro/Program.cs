@@ -248,6 +248,7 @@ public sealed class Bench(string cs, Sizes z)
         // ---- 1. recording through our recorder
         var chunk = ChunkFor(nEvents, calls.Count, RecordBatchEvents);
         var recording = new List<double>();
+        AppendProfile.Reset();
         for (var i = 0; i < z.Repeats; i++)
         {
             var session = $"bench-rec-{i + 1}";
@@ -257,8 +258,11 @@ public sealed class Bench(string cs, Sizes z)
             if (r.LastSeq != nEvents) throw new InvalidOperationException($"{session}: recorded {r.LastSeq} events, the workload has {nEvents}");
         }
         var rec = Median(recording);
+        var prof = AppendProfile.Read();
         Row("1. recording: RecordCallsHandler (decide + append + inline read model + hash chain + snapshots)", rec, "events/s",
             $"{nEvents} events, {calls.Count} calls, {chunk} calls (~{nEvents * chunk / calls.Count} events) per append; {Runs(recording)}");
+        foreach (var (stage, _, us) in prof.Stages)
+            Row($"   recording profile: {stage}", us, "µs/event", $"summed over the {z.Repeats} runs ({prof.Events} events, {prof.Batches} appends); Stopwatch counters of the append path (AppendProfile)");
 
         // ---- 2. the straightforward Marten usage, on the same events
         var perCallCount = 0;
