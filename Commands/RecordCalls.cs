@@ -78,19 +78,23 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
 {
     private const int MaxConflictRetries = 1000;
 
-    private readonly ConcurrentDictionary<string, SvaState> states = new();
+    // The state each session ended at after this handler's last command, with the session's kernel (which never changes).
+    // A command on a cached session skips the session look-up: its one round trip is the append, whose version check
+    // catches another writer (a conflict reloads the state from the log and re-decides).
+    private readonly ConcurrentDictionary<string, (SvaState State, SessionInfo Info)> states = new();
 
     public async ValueTask<RecordResult> Handle(RecordCalls request, CancellationToken ct)
     {
         var version = KernelVersions.Get(request.Kernel);
-        var info = await store.GetSessionAsync(request.Session, ct);
+        var hit = states.TryRemove(request.Session, out var cached);
+        var info = hit ? cached.Info : await store.GetSessionAsync(request.Session, ct);
         var created = info is null;
         if (info is not null && (!KernelVersions.TryGet(info.Kernel, out var recorded) || recorded.Name != version.Name))
             throw new SessionKernelMismatchException(request.Session, info.Kernel, version.Name);
-        var head = info?.Version ?? 0;
+        var head = hit ? cached.State.Seq : info?.Version ?? 0;
 
-        var state = states.TryRemove(request.Session, out var cached) && cached.Seq == head
-            ? cached
+        var state = hit
+            ? cached.State
             : head == 0 ? new SvaState() : await StateLoader.LoadAsync(store, request.Session, ct: ct);
         var results = new List<RecordedCall>();
         var callIndex = 0; // set below, after a resume is known
@@ -187,7 +191,8 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             await recorder.DrainQuietlyAsync();
             throw;
         }
-        states[request.Session] = state;
+        if (state.Seq > 0)
+            states[request.Session] = (state, info ?? new SessionInfo(request.Session, version.Name, request.SessionSource, DateTimeOffset.UtcNow, state.Seq));
         return new RecordResult(request.Session, version.Name, created && state.Seq > 0, results, conflicts, state.Seq) { ResumedAfter = resumeAfter };
     }
 
