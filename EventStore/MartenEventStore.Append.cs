@@ -107,7 +107,10 @@ public sealed partial class MartenEventStore
         }
         s.Events.Append(session, expected + n, events);
         foreach (var snap in batch.Snapshots)
-            s.Store(new SnapshotDoc { Id = SnapshotDoc.IdOf(session, snap.Seq), Session = session, Seq = snap.Seq, Json = snap.Json });
+            s.QueueSqlCommand(
+                $"INSERT INTO public.{SnapshotTableFeature.TableName} (session, seq, encoding, bytes) VALUES (?, ?, ?, ?) " +
+                "ON CONFLICT (session, seq) DO UPDATE SET encoding = excluded.encoding, bytes = excluded.bytes",
+                session, snap.Seq, SnapshotCodec.ZstdUtf8, SnapshotCodec.Encode(snap.Json));
         if (batch.Progress is { } p)
             s.Store(new SourceDoc { Id = p.Id, Session = p.Session, Kind = p.Kind, Complete = p.Complete, Json = p.Json });
 
@@ -215,5 +218,5 @@ public sealed partial class MartenEventStore
         return result;
     }
 
-    internal static string Digest(string json) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(json)));
+    internal static string Digest(string json) => SnapshotCodec.Digest(json);
 }

@@ -94,6 +94,7 @@ public sealed partial class MartenEventStore : IEventStore
             o.Schema.For<SnapshotDoc>().Duplicate(x => x.Session).Duplicate(x => x.Seq);
             o.Schema.For<SourceDoc>().Duplicate(x => x.Session);
             o.Storage.Add(new AppendOnlyFeature(o));
+            o.Storage.Add(new SnapshotTableFeature(o));
 
             // Never skip: in continuous mode as in rebuilds, a bad event stops the projection and says which.
             o.Projections.Errors.SkipApplyErrors = false;
