@@ -42,21 +42,19 @@ public sealed partial class MartenEventStore
                 await l.ExecuteNonQueryAsync(ct);
             try
             {
-                // A following daemon (`sva projections daemon`) leads on Marten's lock: it projects what was appended.
-                await using (var t = new NpgsqlCommand("SELECT pg_try_advisory_lock($1)", conn) { Parameters = { Bigint(_store.Options.Projections.DaemonLockId) } })
-                    if (await t.ExecuteScalarAsync(ct) is not true) return false;
-                try
-                {
-                    using var daemon = await _store.BuildProjectionDaemonAsync();
-                    await daemon.CatchUpAsync(timeout, ct);
-                    Interlocked.Exchange(ref _appends, 0);
-                    return true;
-                }
-                finally
-                {
-                    await using var u = new NpgsqlCommand("SELECT pg_advisory_unlock($1)", conn) { Parameters = { Bigint(_store.Options.Projections.DaemonLockId) } };
-                    await u.ExecuteNonQueryAsync(CancellationToken.None);
-                }
+                // A following daemon (`sva projections daemon`, connections named sva-daemon-PID) that leads holds Marten's
+                // advisory leader lock: it projects what was appended; the writer leaves the work to it.
+                await using (var t = new NpgsqlCommand(
+                    """
+                    SELECT EXISTS (SELECT 1 FROM pg_locks l JOIN pg_stat_activity a ON a.pid = l.pid
+                                   WHERE l.locktype = 'advisory' AND l.granted AND a.datname = current_database()
+                                     AND a.application_name LIKE 'sva-daemon-%')
+                    """, conn))
+                    if (await t.ExecuteScalarAsync(ct) is true) return false;
+                using var daemon = await _store.BuildProjectionDaemonAsync();
+                await daemon.CatchUpAsync(timeout, ct);
+                Interlocked.Exchange(ref _appends, 0);
+                return true;
             }
             finally
             {
