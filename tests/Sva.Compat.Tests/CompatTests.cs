@@ -8,6 +8,7 @@ namespace Sva.Compat.Tests;
 /// answer at least what that release answered (<see cref="JsonSubset"/>: new members may be added, none lost or
 /// changed), verify every hash chain, continue its sessions, and rebuild and verify its projections.
 /// </summary>
+[Collection("compat")]
 public sealed class CompatTests
 {
     private static Task<CliResult> Sva(string db, params string[] args) => SvaCli.RunAsync(db, Golden.Repo, null, args);

@@ -77,17 +77,14 @@ public sealed class Golden
 /// <summary>Scratch databases on the test cluster (SVA_DB's server, or postgres-init's), restored from a dump with pg_restore.</summary>
 public static class Scratch
 {
+    private static readonly ConcurrentBag<string> Made = new();
+
     public static async Task<string> RestoreAsync(Golden golden, string purpose)
     {
         var admin = new NpgsqlConnectionStringBuilder(await LocalCluster.ResolveConnectionStringAsync());
         var db = $"sva_compat_{Sanitize(golden.Name)}_{purpose}_{Guid.NewGuid().ToString("N")[..8]}";
-        var adminDb = new NpgsqlConnectionStringBuilder(admin.ConnectionString) { Database = "postgres", Pooling = false };
-        await using (var conn = new NpgsqlConnection(adminDb.ConnectionString))
-        {
-            await conn.OpenAsync();
-            await using var cmd = new NpgsqlCommand($"CREATE DATABASE {db}", conn);
-            await cmd.ExecuteNonQueryAsync();
-        }
+        await AdminAsync(admin, $"CREATE DATABASE {db}");
+        Made.Add(db);
 
         // --no-owner: objects belong to the restoring login; the grants to postgres-init's roles (sva_writer, sva_reader) are kept.
         var psi = new ProcessStartInfo(PgRestore())
@@ -107,6 +104,22 @@ public static class Scratch
         await p.WaitForExitAsync();
         if (p.ExitCode != 0) throw new InvalidOperationException($"pg_restore of {golden.Dir}/db.dump into {db} failed (exit {p.ExitCode}): {await err}");
         return new NpgsqlConnectionStringBuilder(admin.ConnectionString) { Database = db }.ConnectionString;
+    }
+
+    /// <summary>Drops every scratch database this process made (called once the tests are done).</summary>
+    public static async Task DropAllAsync()
+    {
+        var admin = new NpgsqlConnectionStringBuilder(await LocalCluster.ResolveConnectionStringAsync());
+        while (Made.TryTake(out var db)) await AdminAsync(admin, $"DROP DATABASE IF EXISTS {db} WITH (FORCE)");
+    }
+
+    private static async Task AdminAsync(NpgsqlConnectionStringBuilder admin, string sql)
+    {
+        var adminDb = new NpgsqlConnectionStringBuilder(admin.ConnectionString) { Database = "postgres", Pooling = false };
+        await using var conn = new NpgsqlConnection(adminDb.ConnectionString);
+        await conn.OpenAsync();
+        await using var cmd = new NpgsqlCommand(sql, conn);
+        await cmd.ExecuteNonQueryAsync();
     }
 
     private static string Sanitize(string s) => new(s.Select(c => char.IsAsciiLetterOrDigit(c) ? char.ToLowerInvariant(c) : '_').ToArray());
@@ -177,3 +190,13 @@ public static class JsonSubset
         return s.Length > 200 ? s[..200] + "…" : s;
     }
 }
+
+/// <summary>Drops the scratch databases when the compatibility tests are done.</summary>
+public sealed class ScratchCleanup : IAsyncLifetime
+{
+    public Task InitializeAsync() => Task.CompletedTask;
+    public Task DisposeAsync() => Scratch.DropAllAsync();
+}
+
+[CollectionDefinition("compat")]
+public sealed class CompatCollection : ICollectionFixture<ScratchCleanup>;
