@@ -32,10 +32,13 @@ public sealed record ImportCapture(
     /// <summary>Callbacks (skipped lines, progress, batch commits); not part of the request's identity.</summary>
     public ImportHooks? Hooks { get; init; }
 
+    /// <summary>The rule set <see cref="Kernel"/> resolved to (a kernel file's version); null: <see cref="Kernel"/> is resolved as a release.</summary>
+    public KernelVersion? Version { get; init; }
+
     public IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(Path)) yield return "no capture file given";
-        if (!KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
+        if (Version is null && !KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
         if (!ImportCaptureHandler.IsFormatName(Format))
             yield return $"unknown capture format '{Format}'; known formats: auto, {string.Join(", ", CaptureReader.Formats.Select(f => f.Name))}";
         if (Session is not null && (string.IsNullOrWhiteSpace(Session) || Session.Length > 200 || Session.Any(char.IsControl)))
@@ -48,6 +51,8 @@ public sealed record ImportCapture(
 public sealed record ImportOptions
 {
     public string Kernel { get; init; } = "6.8";
+    /// <summary>The rule set <see cref="Kernel"/> resolved to (a kernel file's version); null: <see cref="Kernel"/> is resolved as a release.</summary>
+    public KernelVersion? Version { get; init; }
     /// <summary>A format name or "auto" (the first 1000 lines are sniffed, then the stream continues).</summary>
     public string Format { get; init; } = "auto";
     /// <summary>The session; null: derived from the file name, <see cref="ContentHash"/> and kernel.</summary>
@@ -237,6 +242,7 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
         return await ImportAsync(reader, fileName, new ImportOptions
         {
             Kernel = request.Kernel,
+            Version = request.Version,
             Format = request.Format,
             Session = request.Session,
             ContentHash = hash,
@@ -313,7 +319,7 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
         if (options.ContentHash is null && options.Session is null)
             throw new ArgumentException("an import needs a content hash or a session name (its identity)", nameof(options));
         if (options.BatchEvents < 1) throw new ArgumentOutOfRangeException(nameof(options), "BatchEvents must be at least 1");
-        var version = KernelVersions.Get(options.Kernel);
+        var version = options.Version ?? KernelVersions.Get(options.Kernel);
         var started = Stopwatch.GetTimestamp();
 
         // Format: resolved before anything is written (auto sniffs the head and replays it).
@@ -340,7 +346,7 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
         if (earlier is not null)
         {
             session = earlier.Value.Session;
-            if (earlier.Value.Complete && earlier.Value.Summary is { } summary)
+            if (earlier.Value.Complete && earlier.Value.Summary is { } summary && await CompleteInLogAsync(session, summary, ct))
             {
                 if (options.Hooks?.Skipped is { } onSkipped)
                     await ListSkippedAsync(lines, fileName, format, onSkipped, ct);
@@ -360,15 +366,36 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
         }
 
         var info = await store.GetSessionAsync(session, ct);
-        if (info is not null && (!KernelVersions.TryGet(info.Kernel, out var recorded) || recorded.Name != version.Name))
+        if (info is not null && !SessionKernels.Same(await SessionKernels.ResolveAsync(store, info, ct), version))
             throw new SessionKernelMismatchException(session, info.Kernel, version.Name);
-        var create = new NewSession(version.Name, $"import {fileName} ({format}, sha256 {Short(identity, 16)})");
+        var create = new NewSession(version.Name, $"import {fileName} ({format}, sha256 {Short(identity, 16)})")
+        {
+            KernelGiven = options.Kernel.Trim() == version.Name ? null : options.Kernel.Trim(),
+        };
 
         var run = new ImportRun(this, store, session, version, fileName, format, identity, options, started, create);
         return await run.ExecuteAsync(lines, info?.Version ?? 0, ct);
     }
 
     private static double Elapsed(long started) => Stopwatch.GetElapsedTime(started).TotalSeconds;
+
+    /// <summary>
+    /// The registry's "complete" (a document a writer can change) is trusted for the already-imported shortcut only when
+    /// the hash-chained log agrees with its summary: the session ends at the summary's last seq, and the event there carries
+    /// the checkpoint of the summary's last batch. Otherwise the import is treated as interrupted and resumes from the log's
+    /// own checkpoint (appending whatever the log lacks).
+    /// </summary>
+    private async Task<bool> CompleteInLogAsync(string session, JsonObject summary, CancellationToken ct)
+    {
+        if (await store.GetSessionAsync(session, ct) is not { } info) return false;
+        long events; int batches;
+        try { events = (long?)summary["events"] ?? -1; batches = (int?)summary["batches"] ?? -1; }
+        catch (Exception e) when (e is FormatException or InvalidOperationException or OverflowException) { return false; }
+        if (events != info.Version || events < 1) return false;
+        await foreach (var e in store.ReadSessionAsync(session, events, events, ct))
+            return EventCodec.Metadata(e).Import is { } checkpoint && checkpoint.Batch == batches;
+        return false;
+    }
 
     private static string DetectionMessage(IReadOnlyList<string> head)
     {
@@ -647,7 +674,11 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
             {
                 var (e, source, ts, call, first) = events[i];
                 encoded.Add(EventCodec.Encode(e, new EventMetadata(id, source, first ? call?.Call : null, first && call is { Inferred: true }, ts,
-                    i == n - 1 ? new ImportCheckpoint(batchIndex, itemsThrough) : null)));
+                    i == n - 1 ? new ImportCheckpoint(batchIndex, itemsThrough) : null)
+                {
+                    // the session's first event carries a kernel file's resolved content (replays after the file is gone)
+                    KernelDefinition = expected == 0 && i == 0 ? version.Origin?.Definition : null,
+                }));
             }
             var prepared = new PreparedBatch(expected, id, encoded)
             {

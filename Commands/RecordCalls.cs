@@ -31,12 +31,15 @@ public sealed record RecordCalls(string Session, string Kernel, string? SessionS
     /// <summary>Append the script even though it was recorded into this session before.</summary>
     public bool Again { get; init; }
 
+    /// <summary>The rule set <see cref="Kernel"/> resolved to (a kernel file's version); when null, <see cref="Kernel"/> is resolved as a release.</summary>
+    public KernelVersion? Version { get; init; }
+
     public IEnumerable<string> Validate()
     {
         if (string.IsNullOrWhiteSpace(Session)) yield return "session name is empty";
         else if (Session.Length > 200) yield return $"session name is {Session.Length} characters long; the limit is 200";
         else if (Session.Any(char.IsControl)) yield return "session name contains a control character";
-        if (!KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
+        if (Version is null && !KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
         if (ChunkSize < 1) yield return "chunk size must be at least 1";
     }
 }
@@ -47,6 +50,10 @@ public sealed record RecordResult(string Session, string Kernel, bool Created, I
 {
     /// <summary>Calls of the script that an earlier, interrupted run had committed (skipped now), or 0.</summary>
     public int ResumedAfter { get; init; }
+
+    /// <summary>With --again while another live writer recorded the same script: that writer (this run recorded a full
+    /// copy under its own progress record), else null.</summary>
+    public string? CopyBeside { get; init; }
 }
 
 /// <summary>The script was recorded into this session completely before; appending it again needs --again.</summary>
@@ -85,12 +92,18 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
 
     public async ValueTask<RecordResult> Handle(RecordCalls request, CancellationToken ct)
     {
-        var version = KernelVersions.Get(request.Kernel);
+        var version = request.Version ?? KernelVersions.Get(request.Kernel);
+        // A script recorded here before: refuse it when complete (unless --again), resume it when it was interrupted.
+        // "Interrupted" means: no live writer holds the script's lease (RecordingLease), taken before anything is read;
+        // a live one refuses this run, or with --again this run records a full copy under a progress record of its own.
+        var sourceId = request.ScriptHash is { } h ? ScriptProgress.IdOf(request.Session, h) : null;
+        await using var lease = sourceId is null ? null : await RecordingLease.TakeAsync(store, request.Session, sourceId, request.Again, ct);
+        if (lease is not null) sourceId = lease.SourceId;
         var hit = states.TryRemove(request.Session, out var cached);
         var info = hit ? cached.Info : await store.GetSessionAsync(request.Session, ct);
         var created = info is null;
-        if (info is not null && (!KernelVersions.TryGet(info.Kernel, out var recorded) || recorded.Name != version.Name))
-            throw new SessionKernelMismatchException(request.Session, info.Kernel, version.Name);
+        if (info is not null && !SessionKernels.Same(await SessionKernels.ResolveAsync(store, info, ct), version))
+            throw new SessionKernelMismatchException(request.Session, info.Kernel, version.Name + (version.Origin is null ? "" : " (kernel file)"));
         var head = hit ? cached.State.Seq : info?.Version ?? 0;
 
         var state = hit
@@ -99,10 +112,8 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
         var results = new List<RecordedCall>();
         var callIndex = 0; // set below, after a resume is known
         var conflicts = 0;
-        // A script recorded here before: refuse it when complete (unless --again), resume it when it was interrupted.
         var resumeAfter = 0;
-        var sourceId = request.ScriptHash is { } h ? ScriptProgress.IdOf(request.Session, h) : null;
-        if (sourceId is not null && info is not null && await store.FindSourceAsync(sourceId, ct) is { } earlier
+        if (lease is { Copy: false } && info is not null && await store.FindSourceAsync(sourceId!, ct) is { } earlier
             && ScriptProgress.Parse(earlier.Json) is { } done && done.LastSeq <= head)
         {
             if (earlier.Complete && !request.Again) throw new ScriptAlreadyRecordedException(request.Session, done.LastSeq);
@@ -113,7 +124,10 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
         var callsBefore = new int[chunks.Count + 1];
         for (var c = 0; c < chunks.Count; c++) callsBefore[c + 1] = callsBefore[c] + chunks[c].Length;
         var policy = new SnapshotPolicy(request.SnapshotEvery);
-        var recorder = new SessionRecorder(store, request.Session, new NewSession(version.Name, request.SessionSource));
+        var recorder = new SessionRecorder(store, request.Session, new NewSession(version.Name, request.SessionSource)
+        {
+            KernelGiven = request.Kernel.Trim() == version.Name ? null : request.Kernel.Trim(),
+        });
 
         Prepared Prepare(int k)
         {
@@ -127,10 +141,16 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
                 var seqBefore = state.Seq;
                 var t0 = AppendProfile.Now();
                 var events = SvaKernel.Execute(version, state, call.Call);
-                decided.Add((call, events, CallOutcome.Of(call.Call, events, state)));
+                var outcome = CallOutcome.Of(call.Call, events, state);
+                if (version.Origin is not null) outcome = outcome with { Rule = version.Explain(outcome.Rule) };
+                decided.Add((call, events, outcome));
                 t0 = AppendProfile.Add(AppendProfile.Stage.Decide, t0);
                 for (var i = 0; i < events.Count; i++)
-                    encoded.Add(EventCodec.Encode(events[i], new EventMetadata(commandId, call.Source, i == 0 ? call.Call : null)));
+                    encoded.Add(EventCodec.Encode(events[i], new EventMetadata(commandId, call.Source, i == 0 ? call.Call : null)
+                    {
+                        // the session's first event carries a kernel file's resolved content (replays after the file is gone)
+                        KernelDefinition = seqBefore == 0 && i == 0 ? version.Origin?.Definition : null,
+                    }));
                 t0 = AppendProfile.Add(AppendProfile.Stage.EncodeMetadata, t0);
                 if (policy.After(state, seqBefore) is { } snap) { snapshots.Add(snap); AppendProfile.Add(AppendProfile.Stage.Snapshot, t0); }
             }
@@ -191,9 +211,13 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             await recorder.DrainQuietlyAsync();
             throw;
         }
-        if (state.Seq > 0)
-            states[request.Session] = (state, info ?? new SessionInfo(request.Session, version.Name, request.SessionSource, DateTimeOffset.UtcNow, state.Seq));
-        return new RecordResult(request.Session, version.Name, created && state.Seq > 0, results, conflicts, state.Seq) { ResumedAfter = resumeAfter };
+        // Cached only with the session as the store described it (a session created here is looked up once more next time).
+        if (info is not null && state.Seq > 0) states[request.Session] = (state, info);
+        return new RecordResult(request.Session, version.Name, created && state.Seq > 0, results, conflicts, state.Seq)
+        {
+            ResumedAfter = resumeAfter,
+            CopyBeside = lease is { Copy: true } ? lease.OtherWriter : null,
+        };
     }
 
     private sealed record Prepared(int Index, PreparedBatch Batch, List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)> Decided);

@@ -34,18 +34,22 @@ public static class RecordedCalls
     {
         var calls = new List<SourcedKernelCall>();
         foreach (var (seq, metadata) in events)
-        {
-            JsonNode? node;
-            try { node = JsonNode.Parse(metadata); }
-            catch (JsonException ex) { throw new EventFormatException($"seq {seq}: metadata is not JSON: {ex.Message}"); }
-            if (node is not JsonObject o || o["call"] is not JsonObject call) continue;
-            string? source = o["source"] is JsonValue v && v.TryGetValue<string>(out var text) ? text : null;
-            KernelCall parsed;
-            try { parsed = SvaJson.DeserializeCall(call.ToJsonString()); }
-            catch (EventFormatException ex) { throw new EventFormatException($"seq {seq}: {ex.Message}"); }
-            calls.Add(new SourcedKernelCall(parsed, source, seq));
-        }
+            if (Parse(seq, metadata) is { } c) calls.Add(c);
         return calls;
+    }
+
+    /// <summary>The call one event's metadata carries (the first event of a recorded call), or null.</summary>
+    public static SourcedKernelCall? Parse(long seq, string metadata)
+    {
+        JsonNode? node;
+        try { node = JsonNode.Parse(metadata); }
+        catch (JsonException ex) { throw new EventFormatException($"seq {seq}: metadata is not JSON: {ex.Message}"); }
+        if (node is not JsonObject o || o["call"] is not JsonObject call) return null;
+        string? source = o["source"] is JsonValue v && v.TryGetValue<string>(out var text) ? text : null;
+        KernelCall parsed;
+        try { parsed = SvaJson.DeserializeCall(call.ToJsonString()); }
+        catch (EventFormatException ex) { throw new EventFormatException($"seq {seq}: {ex.Message}"); }
+        return new SourcedKernelCall(parsed, source, seq);
     }
 }
 
@@ -131,15 +135,30 @@ public static class Differential
     /// <summary>Decides every call in order under <paramref name="version"/> and summarises each outcome.</summary>
     public static List<CallSummary> Replay(KernelVersion version, IReadOnlyList<SourcedKernelCall> calls)
     {
-        var state = new SvaState();
-        var handleFrom = new Dictionary<string, int>(StringComparer.Ordinal);
-        var domainFrom = new Dictionary<string, int>(StringComparer.Ordinal);
+        var r = new Replayer(version);
         var result = new List<CallSummary>(calls.Count);
-        for (var i = 0; i < calls.Count; i++)
+        for (var i = 0; i < calls.Count; i++) result.Add(r.Next(calls[i], f => Where(calls, f)));
+        return result;
+    }
+
+    /// <summary>
+    /// One version's replay, call after call: what <see cref="Replay"/> does, without holding the calls (a corpus
+    /// streams them). <c>where</c> names an earlier call (by index) for "as line N".
+    /// </summary>
+    public sealed class Replayer(KernelVersion version)
+    {
+        private readonly SvaState state = new();
+        private readonly Dictionary<string, int> handleFrom = new(StringComparer.Ordinal);
+        private readonly Dictionary<string, int> domainFrom = new(StringComparer.Ordinal);
+        private int i = -1;
+
+        public CallSummary Next(SourcedKernelCall sourced, Func<int, string> where)
         {
-            var call = calls[i].Call;
+            i++;
+            var call = sourced.Call;
             var events = SvaKernel.Execute(version, state, call);
             var o = CallOutcome.Of(call, events, state);
+            if (version.Origin is not null) o = o with { Rule = version.Explain(o.Rule) };
             foreach (var h in events.OfType<HandleIssued>()) handleFrom[h.Handle] = i;
             foreach (var d in events.OfType<SvaDomainAllocated>()) domainFrom[d.Domain] = i;
             foreach (var d in events.OfType<DomainAllocated>()) domainFrom[d.Domain] = i;
@@ -157,18 +176,17 @@ public static class Differential
             var rounds = events.Count(e => e is SecondaryTlbInvalidated);
             var quieted = string.Join(",", events.OfType<PasidEntryQuieted>().Select(q => q.Mode).Distinct());
             var freed = events.OfType<PasidFreed>().Select(p => (int?)p.Pasid).FirstOrDefault();
-            result.Add(new CallSummary(call.Op, o.Ok, o.Errno?.ToString(), o.Handle, hf, users, o.Domain, df, o.Pasid, response,
-                rounds, quieted.Length == 0 ? null : quieted, freed, Text(o, call, hf, users, df, i, calls, rounds, quieted, freed), o.Rule, o.Bug));
+            return new CallSummary(call.Op, o.Ok, o.Errno?.ToString(), o.Handle, hf, users, o.Domain, df, o.Pasid, response,
+                rounds, quieted.Length == 0 ? null : quieted, freed, Text(o, call, hf, users, df, i, where, rounds, quieted, freed), o.Rule, o.Bug);
         }
-        return result;
     }
 
-    private static string Text(CallOutcome o, KernelCall call, int? hf, int? users, int? df, int i, IReadOnlyList<SourcedKernelCall> calls,
+    private static string Text(CallOutcome o, KernelCall call, int? hf, int? users, int? df, int i, Func<int, string> where,
         int rounds, string quieted, int? freed)
     {
         if (o.Bug is not null) return $"kernel BUG: {o.Bug}";
         if (!o.Ok) return o.Errno is { } e ? $"-{e}" : $"rejected ({o.Reason})";
-        string From(int? from) => from is not int f ? "" : f == i ? " new" : $" as {Where(calls, f)}";
+        string From(int? from) => from is not int f ? "" : f == i ? " new" : $" as {where(f)}";
         var parts = new List<string>();
         switch (call)
         {
@@ -196,4 +214,99 @@ public static class Differential
     /// <summary>How a call is named in outputs: its line, else its seq, else its position.</summary>
     public static string Where(IReadOnlyList<SourcedKernelCall> calls, int index) =>
         calls[index].Line is int l ? $"line {l}" : calls[index].Seq is long s ? $"seq {s}" : $"call {index + 1}";
+}
+
+/// <summary>One call under every version of a matrix: its outcome per version and the versions at which it changes.</summary>
+public sealed record MatrixRow(int Index, SourcedKernelCall Call, IReadOnlyList<CallSummary> Outcomes, IReadOnlyList<int> ChangesAt)
+{
+    public bool Changes => ChangesAt.Count > 0;
+}
+
+/// <summary>
+/// The version matrix ("which release changed this?"): the same calls re-decided from an empty machine under each
+/// version. A version's outcome is compared with its predecessor's: the previous built-in version, or for a what-if
+/// (kernel file) its parent when the parent is in the matrix.
+/// </summary>
+public sealed record VersionMatrix(IReadOnlyList<KernelVersion> Versions, IReadOnlyList<int?> Previous, IReadOnlyList<MatrixRow> Rows)
+{
+    public static VersionMatrix Build(IReadOnlyList<KernelVersion> versions, IReadOnlyList<SourcedKernelCall> calls)
+    {
+        var previous = versions.Select((v, i) =>
+        {
+            if (i == 0) return (int?)null;
+            if (v.Origin is not null && v.Parent is { } p)
+            {
+                var at = versions.Take(i).ToList().FindLastIndex(x => x.Name == p);
+                if (at >= 0) return at;
+            }
+            return i - 1;
+        }).ToList();
+        var replays = new List<CallSummary>[versions.Count];
+        Parallel.For(0, versions.Count, i => replays[i] = Differential.Replay(versions[i], calls));
+        var rows = new List<MatrixRow>(calls.Count);
+        for (var c = 0; c < calls.Count; c++)
+        {
+            var outcomes = replays.Select(r => r[c]).ToList();
+            var changes = new List<int>();
+            for (var i = 1; i < versions.Count; i++)
+                if (previous[i] is int p && !outcomes[i].SameAs(outcomes[p])) changes.Add(i);
+            rows.Add(new MatrixRow(c, calls[c], outcomes, changes));
+        }
+        return new VersionMatrix(versions, previous, rows);
+    }
+
+    public JsonObject RowJson(MatrixRow r)
+    {
+        var outcomes = new JsonObject();
+        for (var i = 0; i < Versions.Count; i++)
+        {
+            var o = r.Outcomes[i];
+            outcomes[Versions[i].Name] = new JsonObject
+            {
+                ["ok"] = o.Ok, ["errno"] = o.Errno, ["response"] = o.Response, ["handle"] = o.Handle, ["handle_from"] = o.HandleFrom,
+                ["handle_users"] = o.HandleUsers, ["pasid"] = o.Pasid, ["bug"] = o.Bug, ["text"] = o.Text, ["rule"] = o.Rule?.ToJson(),
+            };
+        }
+        return new JsonObject
+        {
+            ["index"] = r.Index,
+            ["line"] = r.Call.Line,
+            ["seq"] = r.Call.Seq,
+            ["source"] = r.Call.Source,
+            ["op"] = r.Call.Call.Op,
+            ["outcomes"] = outcomes,
+            ["changes_at"] = new JsonArray(r.ChangesAt.Select(i => (JsonNode)JsonValue.Create(Versions[i].Name)!).ToArray()),
+        };
+    }
+}
+
+/// <summary>
+/// Two versions replayed call after call (corpus triage): only the count of calls that differ and the first one are
+/// kept, so memory does not grow with the session (16 bytes a call name earlier calls for "as line N").
+/// </summary>
+public sealed class Lockstep(KernelVersion a, KernelVersion b)
+{
+    private readonly Differential.Replayer ra = new(a), rb = new(b);
+    private readonly List<(int? Line, long? Seq)> where = new();
+
+    public int Calls { get; private set; }
+    public int Differing { get; private set; }
+    public SourcedKernelCall? First { get; private set; }
+    public CallSummary? FirstA { get; private set; }
+    public CallSummary? FirstB { get; private set; }
+
+    /// <summary>Decides <paramref name="call"/> under both; true when the outcomes are the same.</summary>
+    public bool Feed(SourcedKernelCall call)
+    {
+        where.Add((call.Line, call.Seq));
+        var x = ra.Next(call, Where);
+        var y = rb.Next(call, Where);
+        Calls++;
+        if (x.SameAs(y)) return true;
+        Differing++;
+        if (First is null) (First, FirstA, FirstB) = (call, x, y);
+        return false;
+    }
+
+    private string Where(int f) => where[f].Line is int l ? $"line {l}" : where[f].Seq is long s ? $"seq {s}" : $"call {f + 1}";
 }

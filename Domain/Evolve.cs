@@ -177,13 +177,17 @@ public static class Evolve
                 var id = SvaState.IdNumber(n.Notifier);
                 s.Notifiers[id] = new NotifierObj { Id = n.Notifier, Mm = n.Mm, Group = n.Group, Domain = n.Domain, Refs = 1 };
                 s.NextNotifier = Math.Max(s.NextNotifier, id + 1);
+                // A VT-d intel_svm's notifier (no group, no domain: issue 19) holds the mmgrab of mmu_notifier_register;
+                // the Arm notifiers' is carried by the CD or the SVA domain.
+                if (n.Group is null && n.Domain is null) s.Mms[n.Mm].MmCount++;
                 break;
             }
             case NotifierRefsChanged n:
                 s.Notifier(n.Notifier).Refs = n.Refs;
                 break;
             case NotifierFreed n:
-                s.Notifiers.Remove(SvaState.IdNumber(n.Notifier));
+                if (s.Notifiers.Remove(SvaState.IdNumber(n.Notifier), out var gone) && gone.Group is null && gone.Domain is null && s.Mms.TryGetValue(gone.Mm, out var held))
+                    held.MmCount--;
                 break;
             case PasidEntryWritten w:
                 s.Devices[w.Device].PasidTable[w.Pasid] = new PasidEntry { Pasid = w.Pasid, Mm = w.Mm };

@@ -33,7 +33,7 @@ public sealed record KernelRule(string Id, string Function, string? Driver, stri
 /// </summary>
 public static class KernelRuleTable
 {
-    private const string Arm = "smmuv3";
+    private const string Arm = "smmuv3", Vtd = "vtd", Amd = "amd";
 
     private static readonly KernelRule[] table =
     [
@@ -52,7 +52,23 @@ public static class KernelRuleTable
         new("sva.not-enabled", "__arm_smmu_sva_bind() / arm_smmu_sva_set_dev_pasid()", null, "5.11", Confidence.V, "SVA is not enabled on the device (or it has fewer than 2 PASIDs): -ENODEV"),
         new("g1.bond-shared", "__arm_smmu_sva_bind()", Arm, "5.11", Confidence.V, "an existing bond of (dev, mm): refs++, the same handle"),
         new("g1.bond-new", "__arm_smmu_sva_bind()", Arm, "5.11", Confidence.V, "a new bond: PASID, shared CD with the pinned CPU ASID, notifier per (RID domain, mm)"),
-        new("g1.vtd-bond", "intel_svm_bind()", "vtd", "5.11", Confidence.U, "VT-d driver bond (per-mm intel_svm, per-device users), modelled like the Arm bond"),
+        new("g1.vtd-bond", "intel_svm_bind_mm()", Vtd, "5.11", Confidence.V, "VT-d bind up to 6.1: an intel_svm per mm (5.11–5.13) or per PASID (5.14+) with one mmu_notifier, an intel_svm_dev per device; the PASID entry is set up first-level, no CD, no ASID"),
+        new("vtd.bind-shared", "intel_svm_bind_mm()", Vtd, "5.11", Confidence.V, "the device is already in the svm's device list: sdev->users++, the same handle"),
+        new("vtd.unbind", "intel_svm_unbind_mm()", Vtd, "5.11", Confidence.V, "sdev->users--; at 0 intel_pasid_tear_down_entry (returns early when release already cleared the entry), drain the PRQ; the last device puts the svm's notifier"),
+
+        // ---- VT-d / AMD: exited mm, AMD gate ----------------------------------------------------------------
+        new("vtd.exited-mm-svm-exists", "intel_svm_bind_mm()", Vtd, "5.11", Confidence.V, "5.11–6.9: an svm for the mm (≤5.13) or PASID (5.14+) exists: the device joins it, no new notifier, nothing looks at mm_users"),
+        new("vtd.exited-mm-bug", "intel_svm_bind_mm() -> mmu_notifier_register()", Vtd, "5.11", Confidence.V, "5.11–6.9: no svm yet for the exited mm: registering its notifier hits BUG_ON(mm_users <= 0)"),
+        new("vtd.exited-mm-domain-shared", "intel_svm_set_dev_pasid()", Vtd, "6.10", Confidence.V, "6.10+: the mm's SVA domain attaches to the device; set_dev_pasid has no mm_users check"),
+        new("vtd.exited-mm-bug-domain", "intel_svm_domain_alloc() -> mmu_notifier_register()", Vtd, "6.10", Confidence.V, "6.10+: a fresh SVA domain for the exited mm registers its notifier: BUG_ON(mm_users <= 0)"),
+        new("amd.no-sva-op", "iommu_sva_bind_device()", Amd, "5.11", Confidence.I, "≤6.1: the AMD driver has no sva_bind op (amd_iommu_v2 is a private API): -ENODEV"),
+        new("amd.no-pasids", "iommu_sva_bind_device()", Amd, "6.2", Confidence.I, "6.2–6.6: AMD's iommu_device.max_pasids is 0 [I]: the core refuses as for a device without PASIDs"),
+        new("amd.no-sva-domain", "iommu_sva_domain_alloc() -> amd_iommu_domain_alloc()", Amd, "6.7", Confidence.U, "6.7–6.9: a PASID is allocated, then domain_alloc(IOMMU_DOMAIN_SVA) returns NULL: -ENOMEM"),
+        new("amd.sva-domain", "iommu_sva_set_dev_pasid()", Amd, "6.10", Confidence.V, "6.10+: AMD SVA domain (amd/pasid.c): GCR3 entry for the PASID, notifier in the protection_domain"),
+        new("amd.rid-not-sva-capable", "iommu_sva_set_dev_pasid() / pdom_is_sva_capable()", Amd, "6.10", Confidence.V, "6.10+: the RID domain is a v1 paging domain (no GCR3 table): -EINVAL; identity or v2 are SVA-capable"),
+        new("amd.pasid-invalid", "iommu_sva_set_dev_pasid()", Amd, "6.10", Confidence.V, "6.10+: PASID 0 or >= max_pasids of a group device: -EINVAL"),
+        new("amd.exited-mm-domain-shared", "iommu_sva_set_dev_pasid()", Amd, "6.10", Confidence.V, "6.10+: the mm's SVA domain attaches; no mm_users check"),
+        new("amd.exited-mm-bug-domain", "amd_iommu_domain_alloc_sva() -> mmu_notifier_register()", Amd, "6.10", Confidence.I, "6.10+: a fresh SVA domain for the exited mm registers its notifier: BUG_ON(mm_users <= 0)"),
 
         // ---- PASID ------------------------------------------------------------------------------------------
         new("pasid.empty-range", "iommu_sva_alloc_pasid()", null, "5.11", Confidence.V, "min == 0 || max < min (a device with max_pasids 1): -EINVAL, until the allocator moved to the core in 6.6"),
@@ -117,13 +133,29 @@ public static class KernelRuleTable
         new("iopf.mm-exited", "iommu_sva_handle_iopf()", null, "5.13", Confidence.V, "mmget_not_zero() fails (the process exited): INVALID"),
         new("iopf.vma-denied", "iommu_sva_handle_iopf()", null, "5.13", Confidence.V, "no VMA at the address or the access is not permitted: INVALID"),
         new("iopf.handled", "iommu_sva_handle_iopf() -> handle_mm_fault()", null, "5.13", Confidence.V, "the fault is handled in the mm: SUCCESS"),
+        new("vtd.prq-in-driver", "prq_event_thread() -> handle_mm_fault()", Vtd, "5.11", Confidence.V, "5.11–5.13: the driver handles each request itself (ioasid_find, mmget_not_zero, find_extend_vma, access_error, handle_mm_fault); a response only for the last request of a group, carrying its own result; no IOPF queue"),
+        new("vtd.prq-no-pasid", "prq_event_thread()", Vtd, "5.11", Confidence.V, "a page request without PASID (!pasid_present): handle_bad_prq_event(QI_RESP_INVALID), until the move to prq.c (6.13 [I])"),
+        new("vtd.prq-noncanonical", "prq_event_thread() / is_canonical_address()", Vtd, "5.11", Confidence.V, "a non-canonical address: the driver answers INVALID"),
+        new("vtd.prq-exec", "prq_event_thread()", Vtd, "78a523fe73b8", Confidence.V, "5.13+ (5.12.4 stable): an execute request is not supported: INVALID"),
+        new("vtd.prq-sdev-lookup", "prq_event_thread() / pasid_private_find() / svm_lookup_device_by_sid()", Vtd, "5.14", Confidence.V, "5.14–6.0: no svm for the PASID or the device is not bound to it: INVALID before any report"),
+        new("vtd.prq-report", "prq_event_thread() -> intel_svm_prq_report()", Vtd, "06f4b8d09dba", Confidence.V, "6.1+: no svm/sdev lookup, the request goes to the IOPF queue"),
+        new("amd.ppr-no-sva", "iommu_poll_ppr_log()", Amd, "5.11", Confidence.U, "before 6.10 no PPR of an AMD device reaches the IOPF core (amd_iommu_v2 served its own users, removed in 6.7): no response is modelled"),
+        new("amd.ppr-invalid", "iommu_call_iopf_notifier() / ppr_is_valid()", Amd, "6.10", Confidence.V, "AMD 6.10+: a PPR without PASID, for PASID 0 or >= max_pasids: the driver completes it FAILURE"),
+        new("vtd.prq-report-failed", "prq_event_thread() -> handle_bad_prq_event()", Vtd, "5.14", Confidence.V, "5.14–6.8: iommu_report_device_fault() failed (device not on an IOPF queue): the driver answers INVALID"),
         new("arm.access-aborted", "arm_smmu_sva_release() fault-everything CD", Arm, "6.11", Confidence.V, "after release the CD has CD_0_S/CD_0_R cleared (no STALL_FORCE): the SMMU aborts the access, no event, no page request, no response"),
 
         // ---- invalidation and release -------------------------------------------------------------------
         new("inv.arm-btm-atc-only", "arm_smmu_mm_invalidate_range()", Arm, "5.11", Confidence.V, "5.11 Arm SVA required BTM: no TLBI from the notifier, ATC invalidation only"),
         new("inv.arm-range", "arm_smmu_mm_invalidate_range()", Arm, "5.12", Confidence.V, "5.12-6.5: range TLBI by ASID for any size, ATC for the PASID"),
         new("inv.arm-threshold", "arm_smmu_mm_arch_invalidate_secondary_tlbs()", Arm, "d5afb4b47e13", Confidence.V, "6.6+: a range of CMDQ_MAX_TLBI_OPS pages or more becomes a whole-ASID TLBI"),
-        new("inv.pasid-flush", "intel_flush_svm_range() / cache tags", "vtd", "5.11", Confidence.U, "VT-d / AMD: flush by PASID (IOTLB + device TLB) for every attached device"),
+        new("inv.pasid-flush", "intel_flush_svm_range() / cache tags", Vtd, "5.11", Confidence.U, "VT-d / AMD: flush by PASID (IOTLB + device TLB) for every attached device (sessions before issue 19)"),
+        new("inv.vtd-range", "intel_invalidate_range() -> intel_flush_svm_range()", Vtd, "5.11", Confidence.V, "VT-d: one callback per svm (mm / PASID): PASID-selective IOTLB flush of the range, devTLB for every bound device"),
+        new("inv.vtd-whole-pasid", "intel_arch_invalidate_secondary_tlbs() -> intel_flush_svm_all()", Vtd, "e7ad6c2a4b1a", Confidence.V, "6.6+: x86 promotes a flush of more than 33 pages to (0, -1): whole-PASID IOTLB flush and full devTLB (6.6.0–6.6.4: lost, see a what-if file)"),
+        new("inv.vtd-lost", "intel_arch_invalidate_secondary_tlbs()", Vtd, "6bbd42e2df8f", Confidence.V, "6.6.0–6.6.4: the promoted (0, -1) range overflows the rounding: IOTLB and devTLB are not invalidated"),
+        new("inv.vtd-cache-tag", "intel_arch_invalidate_secondary_tlbs() -> cache_tag_flush_range() / cache_tag_flush_all()", Vtd, "6.10", Confidence.I, "6.10+: one callback per SVA domain; the promoted range flushes all of the domain's cache tags"),
+        new("inv.amd-pasid", "sva_arch_invalidate_secondary_tlbs() -> amd_iommu_dev_flush_pasid_pages()", Amd, "6.10", Confidence.I, "AMD 6.10+: one callback per SVA domain: PASID flush of the range for every attached device"),
+        new("vtd.mm-release", "intel_mm_release() -> intel_pasid_tear_down_entry()", Vtd, "5.11", Confidence.V, "VT-d: release clears the PASID entry (not present, FPD set: non-recoverable faults are not recorded), flushes the PASID cache, IOTLB and devTLB by PASID; no CD, no ASID"),
+        new("amd.mm-release", "sva_mn_release() -> remove_dev_pasid() -> amd_iommu_clear_gcr3()", Amd, "6.10", Confidence.V, "AMD 6.10+: release clears the GCR3 entry of the PASID and flushes it for every attached device"),
         new("inv.no-notifier", "mmu_notifier_invalidate_range()", null, "-", Confidence.V, "no live notifier on the mm: nothing reaches the IOMMU"),
         new("release.quiet-cd", "arm_smmu_mm_release()", Arm, "5.11", Confidence.V, "G1-G4: quiet CD (EPD0) at the PASID, TLBI ASID, full ATC; the bond stays"),
         new("release.fault-all-cd", "arm_smmu_sva_domain_release()", Arm, "6.11", Confidence.V, "G5: fault-everything CD (S/R cleared unless STALL_FORCE), TLBI ASID, full ATC"),

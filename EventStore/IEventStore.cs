@@ -46,13 +46,19 @@ public interface IEventStore : IAsyncDisposable
     /// <summary>Stores a source's progress on its own (e.g. marking an import complete after its last batch).</summary>
     Task SaveSourceAsync(SourceProgress progress, CancellationToken ct = default);
 
+    /// <summary>Tries to take the writer's lease <paramref name="name"/> in the database that holds <paramref name="session"/>
+    /// (an advisory lock held until disposed, or until this process dies); when another live writer holds it, the result is
+    /// not <see cref="WriterLease.Held"/> and names that writer.</summary>
+    Task<WriterLease> TryLeaseAsync(string session, string name, CancellationToken ct = default);
+
     /// <summary>Documents of a projection.</summary>
     Task<IReadOnlyList<T>> QueryAsync<T>(Expression<Func<T, bool>> where, CancellationToken ct = default) where T : class;
 
     /// <summary>Every projection with its checkpoint, and the store's head (the highest global position).</summary>
     Task<(IReadOnlyList<ProjectionProgress> Projections, long Head)> ProjectionStatusAsync(CancellationToken ct = default);
     /// <summary>Recomputes a projection from position 1 through Marten's daemon (its documents are replaced).</summary>
-    Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default);
+    /// <param name="progress">Told the position the rebuild has reached, as its pages commit (for a progress bar).</param>
+    Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null);
     /// <summary>Runs the async projections with Marten's daemon: until caught up (<paramref name="once"/>) or until cancelled.</summary>
     Task RunDaemonAsync(bool once, TimeSpan catchUpTimeout, CancellationToken ct = default);
 

@@ -84,7 +84,7 @@ public sealed partial class MartenEventStore
         var states = batch.Snapshots.ToDictionary(s => s.Seq, s => Digest(s.Json));
         await using var s = _store.LightweightSession();
         if (batch.Create is { } create)
-            s.Store(new SessionDoc { Id = session, Kernel = create.Kernel, Source = create.Source, CreatedAt = DateTimeOffset.UtcNow });
+            s.Store(new SessionDoc { Id = session, Kernel = create.Kernel, KernelGiven = create.KernelGiven, Source = create.Source, CreatedAt = DateTimeOffset.UtcNow });
         var events = new object[n];
         var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var hash = new byte[EventHash.Size];

@@ -20,10 +20,11 @@ namespace Sva.EventStore;
 // Marten's async daemon: rebuild, catch up, run (HotCold leader election).
 public sealed partial class MartenEventStore
 {
-    public Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default) =>
+    public Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null) =>
         RunAsync(async () =>
         {
             using var daemon = await _store.BuildProjectionDaemonAsync();
+            using var watching = progress is null ? null : daemon.Tracker.Subscribe(new RebuildProgress(name, progress));
             await daemon.RebuildProjectionAsync(name, timeout, ct);
             return true;
         }, ct);

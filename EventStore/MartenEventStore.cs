@@ -164,7 +164,7 @@ public sealed partial class MartenEventStore : IEventStore
             await using var q = _store.QuerySession();
             var doc = await q.LoadAsync<SessionDoc>(id, ct);
             if (doc is null) return null;
-            return new SessionInfo(doc.Id, doc.Kernel, doc.Source, doc.CreatedAt, await LastSeqAsync(id, ct));
+            return new SessionInfo(doc.Id, doc.Kernel, doc.Source, doc.CreatedAt, await LastSeqAsync(id, ct)) { KernelGiven = doc.KernelGiven };
         }, ct);
     }
 
@@ -180,7 +180,7 @@ public sealed partial class MartenEventStore : IEventStore
             await using (var cmd = new NpgsqlCommand("SELECT d.id, (SELECT max(e.version) FROM mt_events e WHERE e.stream_id = d.id) FROM mt_doc_sessiondoc d", conn))
             await using (var r = await cmd.ExecuteReaderAsync(ct))
                 while (await r.ReadAsync(ct)) versions[r.GetString(0)] = r.IsDBNull(1) ? 0 : r.GetInt64(1);
-            return docs.Select(d => new SessionInfo(d.Id, d.Kernel, d.Source, d.CreatedAt, versions.GetValueOrDefault(d.Id)))
+            return docs.Select(d => new SessionInfo(d.Id, d.Kernel, d.Source, d.CreatedAt, versions.GetValueOrDefault(d.Id)) { KernelGiven = d.KernelGiven })
                 .OrderBy(s => s.CreatedAt).ThenBy(s => s.Id, StringComparer.Ordinal).ToList();
         }, ct);
 

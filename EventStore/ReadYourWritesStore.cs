@@ -154,9 +154,11 @@ public sealed class ReadYourWritesStore : IEventStore
     public async Task<SourceProgress?> FindSourceBySessionAsync(string session, string kind, CancellationToken ct = default) => await (await InnerAsync(ct)).FindSourceBySessionAsync(session, kind, ct);
     public Task SaveSourceAsync(SourceProgress progress, CancellationToken ct = default) =>
         throw new InvalidOperationException("this store reads (from a replica): it does not write");
+    public Task<WriterLease> TryLeaseAsync(string session, string name, CancellationToken ct = default) =>
+        throw new InvalidOperationException("this store reads (from a replica): it does not write");
     public async Task<IReadOnlyList<T>> QueryAsync<T>(Expression<Func<T, bool>> where, CancellationToken ct = default) where T : class => await (await InnerAsync(ct)).QueryAsync(where, ct);
     public async Task<(IReadOnlyList<ProjectionProgress> Projections, long Head)> ProjectionStatusAsync(CancellationToken ct = default) => await (await InnerAsync(ct)).ProjectionStatusAsync(ct);
-    public Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default) =>
+    public Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null) =>
         throw new InvalidOperationException("this store reads (from a replica): rebuild on the primary");
     public Task<bool> CatchUpAsync(TimeSpan timeout, CancellationToken ct = default) => Task.FromResult(false);
 

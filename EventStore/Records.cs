@@ -20,10 +20,19 @@ public sealed record StoredEvent(
     string? StateDigest = null);
 
 /// <summary>A session (one Marten event stream). <see cref="Version"/> is its last seq (the stream version).</summary>
-public sealed record SessionInfo(string Id, string Kernel, string? Source, DateTimeOffset CreatedAt, long Version);
+public sealed record SessionInfo(string Id, string Kernel, string? Source, DateTimeOffset CreatedAt, long Version)
+{
+    /// <summary>The kernel as the user named it (<c>6.8.0-31-generic</c>, a kernel file's path) when that is not
+    /// <see cref="Kernel"/> (the rule set it resolved to, or a kernel file's name); null for sessions recorded before.</summary>
+    public string? KernelGiven { get; init; }
+}
 
 /// <summary>Who a new session is: written with its first events, in the same transaction (a session exists once it has an event).</summary>
-public sealed record NewSession(string Kernel, string? Source);
+public sealed record NewSession(string Kernel, string? Source)
+{
+    /// <summary>The kernel as the user named it, kept beside the rule set it resolved to (<see cref="SessionInfo.KernelGiven"/>).</summary>
+    public string? KernelGiven { get; init; }
+}
 
 /// <summary>A snapshot (a cache of the state at <paramref name="Seq"/>) written in the append that reaches that seq. Its SHA-256
 /// is recorded in the hash-chained log at that seq, so a snapshot changed later is detected and not used.</summary>

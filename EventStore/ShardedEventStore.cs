@@ -226,6 +226,9 @@ public sealed class ShardedEventStore : IEventStore
         await OnAsync(await ShardForAsync(progress.Session, ct), async s => { await s.SaveSourceAsync(progress, ct); return true; }, ct);
     }
 
+    public async Task<WriterLease> TryLeaseAsync(string session, string name, CancellationToken ct = default) =>
+        await OnAsync((await LocateAsync(session, ct)).Shard, s => s.TryLeaseAsync(session, name, ct), ct);
+
     // ------------------------------------------------------------------ projections
 
     public async Task<IReadOnlyList<T>> QueryAsync<T>(Expression<Func<T, bool>> where, CancellationToken ct = default) where T : class =>
@@ -249,8 +252,21 @@ public sealed class ShardedEventStore : IEventStore
         return all.Select((a, i) => (_shards[i].Name, a.Projections, a.Head)).ToList();
     }
 
-    public async Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default) =>
-        await AllAsync(async s => { await s.RebuildProjectionAsync(name, timeout, ct); return true; }, ct);
+    /// <summary>On every shard in parallel; <paramref name="progress"/> is told the sum of the shards' positions.</summary>
+    public async Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null)
+    {
+        var at = new ConcurrentDictionary<IEventStore, long>();
+        await AllAsync(async s =>
+        {
+            await s.RebuildProjectionAsync(name, timeout, ct, progress is null ? null : new Progress(p => { at[s] = p; progress.Report(at.Values.Sum()); }));
+            return true;
+        }, ct);
+    }
+
+    private sealed class Progress(Action<long> report) : IProgress<long>
+    {
+        public void Report(long value) => report(value);
+    }
 
     /// <summary>One daemon per shard, in parallel (each shard's events are projected into that shard's documents).</summary>
     public async Task RunDaemonAsync(bool once, TimeSpan catchUpTimeout, CancellationToken ct = default) =>

@@ -4,7 +4,10 @@ namespace Sva.EventStore;
 public sealed class SessionDoc
 {
     public string Id { get; set; } = "";
+    /// <summary>The rule set the session is decided under (a name or alias of KernelVersions, or a kernel file's name).</summary>
     public string Kernel { get; set; } = "";
+    /// <summary>Added by issue 16/17: the kernel as the user named it, when not <see cref="Kernel"/>. Absent (null) in older documents.</summary>
+    public string? KernelGiven { get; set; }
     public string? Source { get; set; }
     public DateTimeOffset CreatedAt { get; set; }
 }

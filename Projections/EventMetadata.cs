@@ -20,6 +20,16 @@ public sealed record EventMetadata(Guid Command, string? Source = null, KernelCa
 {
     public static readonly EventMetadata Empty = new(Guid.Empty);
 
+    /// <summary>
+    /// On the first event of a session recorded under a kernel file: the file's resolved content (its definition),
+    /// stored as <c>"kernel": {"v": 1, "def": "..."}</c> so the session replays identically after the file changed or
+    /// went. Absent on every other event and in sessions recorded before (they name a rule set).
+    /// </summary>
+    public string? KernelDefinition { get; init; }
+
+    /// <summary>The shape version of <see cref="KernelDefinition"/> this build writes and reads.</summary>
+    public const int KernelDefinitionShape = 1;
+
     [ThreadStatic] private static ArrayBufferWriter<byte>? buffer;
 
     /// <summary>{"cmd", "source", "ts", "call", "inferred", "import": {"batch", "items"}}: only what is set, in that order.</summary>
@@ -38,6 +48,13 @@ public sealed record EventMetadata(Guid Command, string? Source = null, KernelCa
                 w.WritePropertyName("call");
                 w.WriteRawValue(SvaJson.SerializeCall(Call), skipInputValidation: true);
                 if (Inferred) w.WriteBoolean("inferred", true);
+            }
+            if (KernelDefinition is { } def)
+            {
+                w.WriteStartObject("kernel");
+                w.WriteNumber("v", KernelDefinitionShape);
+                w.WriteString("def", def);
+                w.WriteEndObject();
             }
             if (Import is { } c)
             {
@@ -74,7 +91,14 @@ public sealed record EventMetadata(Guid Command, string? Source = null, KernelCa
             if (r.TryGetProperty("import", out var im) && im.ValueKind == JsonValueKind.Object
                 && im.TryGetProperty("batch", out var bt) && im.TryGetProperty("items", out var it))
                 import = new ImportCheckpoint(bt.GetInt32(), it.GetInt64());
-            return new EventMetadata(cmd, source, call, inferred, ts, import);
+            string? kernel = null;
+            if (r.TryGetProperty("kernel", out var k) && k.ValueKind == JsonValueKind.Object)
+            {
+                var v = k.TryGetProperty("v", out var kv) && kv.ValueKind == JsonValueKind.Number ? kv.GetInt32() : 0;
+                if (v != KernelDefinitionShape) throw new EventFormatException($"event metadata: kernel definition shape v{v} is not known to this sva (it reads v{KernelDefinitionShape})");
+                kernel = k.TryGetProperty("def", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null;
+            }
+            return new EventMetadata(cmd, source, call, inferred, ts, import) { KernelDefinition = kernel };
         }
         catch (JsonException ex)
         {

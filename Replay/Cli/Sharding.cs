@@ -74,9 +74,10 @@ public static class Sharding
     /// <summary>A shard's reader: its replica behind the read-your-writes barrier when one is configured, else its primary as sva_reader.</summary>
     private static async Task<IEventStore> Reader(string name, string primary, string? replica, Func<string, string, CancellationToken, Task<IEventStore>> openReader, TextWriter? verbose, CancellationToken ct)
     {
-        var primaryReader = new NpgsqlConnectionStringBuilder(primary) { Username = SvaHost.ReaderRole, Password = null }.ConnectionString;
-        if (replica is null) return await openReader(primaryReader, primary, ct);
-        var rw = new ReadYourWritesStore(name, primaryReader, replica, (cs, c) => openReader(cs, primary, c), primary)
+        var primaryReader = ReaderLogin.AsReaderRole(primary);
+        Task<IEventStore> Primary(CancellationToken t) => SvaHost.ReaderErrors(() => ReaderLogin.OpenAsync(primary, SvaHost.OpenReaderRawAsync, verbose, name, t));
+        if (replica is null) return await Primary(ct);
+        var rw = new ReadYourWritesStore(name, primaryReader, replica, (cs, c) => cs == primaryReader ? Primary(c) : openReader(cs, primary, c), primary)
         {
             Timeout = ReplicaWait(),
             Log = m => Console.Error.WriteLine($"sva: {m}"),

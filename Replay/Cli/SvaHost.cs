@@ -41,13 +41,16 @@ public sealed class SvaHost : IAsyncDisposable
             var cs = ConnectionString(await LocalCluster.ResolveConnectionStringAsync(ct));
             if (readOnly)
             {
-                // Query verbs read through the read-only role: SVA_DB_READER, else the same server as sva_reader (created by
-                // postgres-init; the local throwaway cluster trusts loopback logins). SVA_DB_READER may be a streaming replica:
-                // reads then wait until it has replayed what the primary had committed (else read the primary, and say so).
-                var primaryReader = new Npgsql.NpgsqlConnectionStringBuilder(cs) { Username = ReaderRole, Password = null }.ConnectionString;
+                // Query verbs read through a login that cannot write: SVA_DB_READER when set, else sva_reader on the same
+                // server where it can read, else SVA_DB's own login in read-only transactions (ReaderLogin). SVA_DB_READER
+                // may be a streaming replica: reads then wait until it has replayed what the primary had committed (else
+                // read the primary, and say so).
+                var primaryReader = ReaderLogin.AsReaderRole(cs);
+                Task<IEventStore> Primary(CancellationToken t) => ReaderErrors(() => ReaderLogin.OpenAsync(cs, OpenReaderRawAsync, verboseLog, "the database", t));
                 if (Environment.GetEnvironmentVariable("SVA_DB_READER") is { Length: > 0 } r)
                 {
-                    var rw = new ReadYourWritesStore("the database", primaryReader, r, (c, t) => OpenReaderAsync(c, cs, t), cs)
+                    verboseLog?.WriteLine($"sva: reading as SVA_DB_READER (login {new Npgsql.NpgsqlConnectionStringBuilder(r).Username ?? Environment.UserName})");
+                    var rw = new ReadYourWritesStore("the database", primaryReader, r, (c, t) => c == primaryReader ? Primary(t) : OpenReaderAsync(c, cs, t), cs)
                     {
                         Timeout = Sharding.ReplicaWait(),
                         Log = m => Console.Error.WriteLine($"sva: {m}"),
@@ -56,7 +59,7 @@ public sealed class SvaHost : IAsyncDisposable
                     await ReaderErrors(() => rw.EnsureAsync(ct)); // the barrier, and the reader's errors, now
                     store = rw;
                 }
-                else store = await OpenReaderAsync(primaryReader, cs, ct);
+                else store = await Primary(ct);
             }
             else store = await SvaStoreSetup.OpenAsync(DaemonName(cs), readOnly: false, ct);
         }
@@ -72,14 +75,17 @@ public sealed class SvaHost : IAsyncDisposable
         return new SvaHost(services.BuildServiceProvider());
     }
 
+    /// <summary>A read-only store on <paramref name="reader"/>; a login or permission error is exit 2 saying so.</summary>
+    private static Task<IEventStore> OpenReaderAsync(string reader, string writer, CancellationToken ct) =>
+        ReaderErrors(() => OpenReaderRawAsync(reader, writer, ct));
+
     /// <summary>A read-only store on <paramref name="reader"/>; a database without the schema yet gets it from a writer on
-    /// <paramref name="writer"/> first (Marten creates it), then the reader reads.</summary>
-    private static async Task<IEventStore> OpenReaderAsync(string reader, string writer, CancellationToken ct)
+    /// <paramref name="writer"/> first (Marten creates it), then the reader reads. Errors as they come.</summary>
+    internal static async Task<IEventStore> OpenReaderRawAsync(string reader, string writer, CancellationToken ct)
     {
-        IEventStore store;
+        var store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
         try
         {
-            store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
             try { await ProbeSchemaAsync(store, ct); }
             catch (Exception ex) when (FindPostgres(ex) is { SqlState: "42P01" or "42703" })
             {
@@ -89,9 +95,10 @@ public sealed class SvaHost : IAsyncDisposable
                 await ProbeSchemaAsync(store, ct);
             }
         }
-        catch (Exception ex) when (FindPostgres(ex) is { SqlState: "28000" or "28P01" or "42501" } pg)
+        catch
         {
-            throw new UserInputException($"cannot read as the read-only role ({pg.MessageText}); query commands read as '{ReaderRole}': set SVA_DB_READER to a read-only connection string");
+            await store.DisposeAsync();
+            throw;
         }
         return store;
     }
@@ -103,13 +110,17 @@ public sealed class SvaHost : IAsyncDisposable
         await store.QueryAsync<ReadModelRow>(r => r.Session == "", ct); // the duplicated, indexed session column
     }
 
-    /// <summary>Runs <paramref name="body"/>; a login or permission error of the read-only role is exit 2 saying so.</summary>
-    internal static async Task ReaderErrors(Func<Task> body)
+    /// <summary>Runs <paramref name="body"/>; a login or permission error of the reading login is exit 2 saying so.</summary>
+    internal static async Task ReaderErrors(Func<Task> body) => await ReaderErrors(async () => { await body(); return true; });
+
+    /// <summary>Runs <paramref name="body"/>; a login or permission error of the reading login is exit 2 saying so.</summary>
+    internal static async Task<T> ReaderErrors<T>(Func<Task<T>> body)
     {
-        try { await body(); }
+        try { return await body(); }
         catch (Exception ex) when (FindPostgres(ex) is { SqlState: "28000" or "28P01" or "42501" } pg)
         {
-            throw new UserInputException($"cannot read as the read-only role ({pg.MessageText}); query commands read as '{ReaderRole}': set SVA_DB_READER (or SVA_SHARD_READERS) to a read-only connection string");
+            throw new UserInputException($"cannot read as the read-only role ({pg.MessageText}); query commands read as SVA_DB_READER when set (or SVA_SHARD_READERS), " +
+                                         $"else as '{ReaderRole}' where it can read, else as SVA_DB's login in read-only transactions: set SVA_DB_READER to a read-only connection string");
         }
     }
 

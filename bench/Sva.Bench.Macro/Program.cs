@@ -367,6 +367,28 @@ public sealed class Bench(string cs, Sizes z)
             $"{all} events of every session in the database; {Runs(rebuild)}; target >= 150,000");
         Row("   daemon rebuild / target 150,000", Median(rebuild) / 150_000, "ratio", "target >= 1");
 
+        // ---- corpus triage (issue 17): the workload's calls re-decided in memory under two versions in lockstep
+        // (Lockstep, as 'sva compare --corpus' does per session), one session per core.
+        {
+            var corpusA = KernelVersions.Get("6.7");
+            var corpusB = KernelVersions.Get("6.8-rc1");
+            var sourced = calls.Select(c => new SourcedKernelCall(c.Call, c.Source, null)).ToList();
+            var sessions = Environment.ProcessorCount * 2;
+            var rates = new List<double>();
+            for (var rep = 0; rep < z.Repeats; rep++)
+            {
+                var sw = Stopwatch.StartNew();
+                Parallel.For(0, sessions, _ =>
+                {
+                    var l = new Lockstep(corpusA, corpusB);
+                    foreach (var c in sourced) l.Feed(c);
+                });
+                rates.Add((double)sourced.Count * sessions / sw.Elapsed.TotalSeconds);
+            }
+            Row("corpus: calls re-decided under two versions (6.7 vs 6.8-rc1, lockstep, all cores)", Median(rates), "calls/s",
+                $"{sessions} copies of the {sourced.Count}-call workload on {Environment.ProcessorCount} cores; each call decided under both; {Runs(rates)}");
+        }
+
         // ---- 8. memory
         using (var proc = Process.GetCurrentProcess())
             Row("8. peak RSS (Process.PeakWorkingSet64)", proc.PeakWorkingSet64 / 1048576.0, "MiB",

@@ -152,4 +152,38 @@ public sealed class DaemonAndRebuildTests(CliFixture f) : IAsyncLifetime
         await ReadModel.RebuildAllAsync(store, TimeSpan.FromMinutes(2));
         foreach (var s in await store.ListSessionsAsync()) Assert.Empty(await ReadModel.VerifySessionAsync(store, s.Id));
     }
+
+    [Fact]
+    public async Task projections_rebuild_shows_a_progress_bar_on_a_terminal_and_none_when_stderr_is_redirected()
+    {
+        var handler = new RecordCallsHandler(store);
+        await Record(handler, "rebuild-bar", Workload("0a", 300), 64);
+        var cs = new NpgsqlConnectionStringBuilder(f.ConnectionString) { Database = db }.ConnectionString;
+
+        // stderr a terminal: a pseudo-terminal from script(1); what the terminal got is script's stdout.
+        var psi = new System.Diagnostics.ProcessStartInfo("script") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        foreach (var a in new[] { "-qec", $"dotnet {f.SvaDll} projections rebuild", "/dev/null" }) psi.ArgumentList.Add(a);
+        psi.Environment["SVA_DB"] = cs;
+        psi.Environment["SVA_REPO"] = f.Repo;
+        psi.Environment["TERM"] = "xterm";
+        using var p = System.Diagnostics.Process.Start(psi)!;
+        var tty = p.StandardOutput.ReadToEndAsync();
+        var err = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        var terminal = await tty;
+        Assert.True(p.ExitCode == 0, terminal + await err);
+        foreach (var name in new[] { SvaReadModelProjection.ProjectionName, AuditBindingsProjection.ProjectionName })
+        {
+            Assert.Contains($"rebuild {name}", terminal);                      // the bar's title
+            Assert.Contains($"{name}: rebuilt from the log", terminal);
+        }
+        Assert.Contains("%", terminal);
+
+        // stderr redirected: the summary lines only.
+        var plain = await f.RunWithAsync(cs, "projections", "rebuild");
+        Assert.True(plain.ExitCode == 0, plain.ToString());
+        Assert.Contains($"{SvaReadModelProjection.ProjectionName}: rebuilt from the log", plain.Stderr);
+        Assert.DoesNotContain($"rebuild {SvaReadModelProjection.ProjectionName}", plain.Stderr);
+        Assert.DoesNotContain("%", plain.Stderr);
+    }
 }

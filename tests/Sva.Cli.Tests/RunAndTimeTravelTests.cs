@@ -50,12 +50,20 @@ public sealed class RunAndTimeTravelTests(CliFixture f)
             Assert.Equal(calls[i].Seq, (long)printed[i]["seq"]!);
         }
 
+        // Every seq in-process (what `state --at` loads: snapshots or not); a process adds nothing there. The CLI at the
+        // first, a middle and the last seq: what it prints is that same document.
+        string Expected(long seq) => StateView.Of(session, kernel, Evolve.Fold(events.Take((int)seq))).ToJson().ToJsonString();
         for (var seq = 0; seq <= events.Count; seq++)
+            foreach (var snapshots in new[] { true, false })
+            {
+                var loaded = await Sva.Projections.Queries.TimeTravel.LoadAsync(f.Store, session, seq, snapshots);
+                Assert.Equal(Expected(seq), StateView.Of(session, kernel, loaded.State).ToJson().ToJsonString());
+            }
+        foreach (var seq in new long[] { 0, events.Count / 2, events.Count })
         {
-            var expected = StateView.Of(session, kernel, Evolve.Fold(events.Take(seq))).ToJson().ToJsonString();
             var state = await f.RunAsync("state", session, "--at", seq.ToString(), "--json");
             Assert.True(state.ExitCode == 0, state.ToString());
-            Assert.Equal(expected, JsonNode.Parse(state.Stdout)!.ToJsonString());
+            Assert.Equal(Expected(seq), JsonNode.Parse(state.Stdout)!.ToJsonString());
         }
     }
 

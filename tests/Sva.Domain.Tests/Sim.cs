@@ -15,7 +15,22 @@ public sealed class Sim
     public IReadOnlyList<SvaEvent> Last { get; private set; } = [];
     public List<CallOutcome> Outcomes { get; } = new();
 
-    private Sim(string version) => Version = KernelVersions.Get(version);
+    private Sim(string version) : this(Substitute?.Invoke(version) ?? KernelVersions.Get(version)) { }
+
+    private Sim(KernelVersion version)
+    {
+        Version = version;
+        Created?.Add(this);
+    }
+
+    /// <summary>A machine under a version built here (a kernel file's).</summary>
+    public static Sim On(KernelVersion version) => new(version);
+
+    /// <summary>When set (on this thread), the version a test names is replaced: the scenario table re-run under kernel files.</summary>
+    [ThreadStatic] public static Func<string, KernelVersion?>? Substitute;
+
+    /// <summary>When set (on this thread), every machine created is added: their events are compared between runs.</summary>
+    [ThreadStatic] public static List<Sim>? Created;
 
     public static Sim On(string version, params string[] lines)
     {
@@ -40,6 +55,7 @@ public sealed class Sim
         Last = SvaKernel.Execute(Version, State, call);
         Events.AddRange(Last);
         var o = CallOutcome.Of(call, Last, State);
+        if (Version.Origin is not null) o = o with { Rule = Version.Explain(o.Rule) };
         Outcomes.Add(o);
         return o;
     }

@@ -100,6 +100,45 @@ public sealed class IdempotencyAndResumeTests(ImportFixture f)
     }
 
     [Fact]
+    public async Task a_registry_document_marked_complete_by_hand_is_checked_against_the_log_and_the_import_resumes()
+    {
+        var path = Path.Combine(f.TempDir, $"tamper-{Guid.NewGuid():N}.txt");
+        SyntheticCapture.WriteFtrace(path, 3000, Guid.NewGuid().ToString("N"));
+        var session = ImportFixture.UniqueSession("tamper");
+        var crashed = await f.RunWithEnvAsync(new Dictionary<string, string> { ["SVA_IMPORT_EXIT_AFTER_BATCH"] = "2" },
+            "import", path, "--session", session, "--batch", "500", "--json");
+        Assert.True(crashed.ExitCode == 75, crashed.ToString());
+        var version = (await f.SessionVersionAsync(session))!.Value;
+
+        // The same capture imported whole elsewhere gives a genuine summary to forge with.
+        var whole = (await f.RunAsync("import", path, "--kernel", "6.8-rc1", "--json")).Json();
+        Assert.True((long)whole["events"]! > version);
+
+        // Tamper: the interrupted import's registry document now says complete, with that summary (renamed to this session).
+        var doc = (await f.Store.FindSourceBySessionAsync(session, "import"))!;
+        Assert.False(doc.Complete);
+        var json = JsonNode.Parse(doc.Json)!.AsObject();
+        var forged = whole.DeepClone().AsObject();
+        forged["session"] = session;
+        forged["kernel"] = (string)json["kernel"]!;
+        json["summary"] = forged;
+        await f.Store.SaveSourceAsync(doc with { Complete = true, Json = json.ToJsonString() });
+
+        var again = await f.RunAsync("import", path, "--session", session, "--batch", "500", "--json");
+        Assert.True(again.ExitCode == 0, again.ToString());
+        var j = again.Json();
+        Assert.False((bool)j["already_imported"]!);          // the log (2 batches) does not hold what the document claims
+        Assert.Equal(2, (int)j["resumed_after_batch"]!);
+        Assert.True((long)j["appended"]! > 0);
+        await AssertSameAsUninterruptedAsync(path, session, j);
+
+        // Now genuinely complete: the shortcut holds again.
+        var third = (await f.RunAsync("import", path, "--session", session, "--json")).Json();
+        Assert.True((bool)third["already_imported"]!);
+        Assert.Equal(0, (long)third["appended"]!);
+    }
+
+    [Fact]
     public async Task an_import_killed_mid_way_leaves_whole_batches_and_resumes()
     {
         var path = Path.Combine(f.TempDir, $"kill-{Guid.NewGuid():N}.txt");

@@ -212,6 +212,47 @@ public sealed class ShardingTests(TopologyFixture t)
         Assert.Equal((string)(await TopologyFixture.ScalarAsync(db, dump))!, beforeRebuild);
     }
 
+    [Fact]
+    public async Task Two_daemons_over_two_shards_the_leader_of_shard1_is_killed_and_the_other_leads_every_shard_and_catches_up()
+    {
+        var shards = new Dictionary<string, string> { ["SVA_SHARDS"] = t.Shards };
+        var cs = new[] { t.Shard1, t.Shard2 };
+        foreach (var shard in new[] { 0, 1 }) await Generate(t.SessionOn(shard, "hcs"), 1500, shards);
+
+        var daemons = new[] { SvaCli.Start(t.Shard1, t.Repo, shards, "projections", "daemon"), SvaCli.Start(t.Shard1, t.Repo, shards, "projections", "daemon") };
+        var pids = daemons.Select(d => d.Id).ToArray();
+        var after = new[] { t.SessionOn(0, "hcs-after"), t.SessionOn(1, "hcs-after") };
+        try
+        {
+            // Each shard has a leader among the two processes (one coordinator per shard in each process).
+            var leaders = new[] { await LeaderAsync(cs[0], pids, exclude: null), await LeaderAsync(cs[1], pids, exclude: null) };
+            await CaughtUpAsync(a => t.Sva(shards, a));
+            var killed = leaders[0];
+            Process.GetProcessById(killed).Kill(); // SIGKILL: its locks on every shard go with its connections
+            var survivor = pids.Single(p => p != killed);
+
+            foreach (var shard in new[] { 0, 1 }) await Generate(after[shard], 2500, shards);
+            // The survivor now leads every shard (the shards the killed one led are taken over; the others it kept).
+            foreach (var shard in new[] { 0, 1 }) Assert.Equal(survivor, await LeaderAsync(cs[shard], pids, exclude: killed));
+            await CaughtUpAsync(a => t.Sva(shards, a));
+            foreach (var shard in new[] { 0, 1 })
+                Assert.True((long)(await TopologyFixture.ScalarAsync(cs[shard], $"SELECT count(*) FROM mt_doc_auditbinding WHERE data->>'session' = '{after[shard]}'"))! > 0,
+                    $"shard{shard + 1}: the events written after the fail-over were projected");
+        }
+        finally
+        {
+            foreach (var d in daemons) { try { if (!d.HasExited) d.Kill(); } catch (InvalidOperationException) { } d.Dispose(); }
+        }
+
+        // Nothing skipped or applied twice: each shard's audit documents equal a rebuild from its log.
+        const string dump = "SELECT count(*)::text || ' ' || md5(coalesce(string_agg(id || ':' || data::text, ',' ORDER BY id), '')) FROM mt_doc_auditbinding";
+        var before = new[] { (string)(await TopologyFixture.ScalarAsync(cs[0], dump))!, (string)(await TopologyFixture.ScalarAsync(cs[1], dump))! };
+        var rebuild = await t.Sva(shards, "projections", "rebuild", "audit_bindings");
+        Assert.True(rebuild.ExitCode == 0, rebuild.ToString());
+        for (var shard = 0; shard < 2; shard++)
+            Assert.Equal(before[shard], (string)(await TopologyFixture.ScalarAsync(cs[shard], dump))!);
+    }
+
     /// <summary>The pid of the daemon process holding Marten's leader lock (application_name sva-daemon-PID).</summary>
     private static async Task<int> LeaderAsync(string db, int[] pids, int? exclude)
     {

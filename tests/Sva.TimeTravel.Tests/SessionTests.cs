@@ -154,7 +154,8 @@ public sealed class SessionTests(TtFixture f)
         var session = TtFixture.UniqueSession("tttime");
         var first = await f.RunAsync("run", f.Example("uacce-double-open.sva"), "--session", session);
         Assert.True(first.ExitCode == 0, first.ToString());
-        await Task.Delay(1100);
+        // No sleep: recorded_at is the server's commit-time timestamp (microseconds), so two appends by two processes
+        // one after the other are apart already (asserted below).
         var second = await f.RunAsync("run", f.Example("uacce-double-open.sva"), "--session", session, "--again");
         Assert.True(second.ExitCode == 0, second.ToString());
         var rows = new List<Sva.EventStore.StoredEvent>();

@@ -23,7 +23,7 @@ public static class GenerateVerb
         var mms = new Option<int>("--mms") { Description = "Processes alive at once (each dropped mm is replaced by a new one)", Required = true };
         var events = new Option<long>("--events") { Description = "Events to generate (the last call completes, so a few more may be recorded)", Required = true };
         var seed = new Option<ulong>("--seed") { Description = "PRNG seed: the same options and seed give the same calls, byte for byte", DefaultValueFactory = _ => 1 };
-        var kernel = new Option<string>("--kernel") { Description = $"Kernel version whose rules decide the calls. Supported: {KernelVersions.SupportedList}", DefaultValueFactory = _ => "6.8" };
+        var kernel = new Option<string>("--kernel") { Description = $"Kernel whose rules decide the calls: any release ≥ {KernelVersions.Oldest} (6.15, 6.8.0-31-generic: resolved to the rule set that covers it) or a kernel file (.toml). Rule sets: {KernelVersions.SupportedList}", DefaultValueFactory = _ => "6.8" };
         var session = new Option<string?>("--session") { Description = "Record into this session (at most 200 characters; default: a new session named after the options)" };
         var output = new Option<FileInfo?>("--output", "-o") { Description = "Write a .sva script instead of recording (sva run FILE records the same events)" };
         var chunk = new Option<int>("--chunk") { Description = "Events appended per transaction (whole calls)", DefaultValueFactory = _ => DefaultChunk };
@@ -41,12 +41,14 @@ public static class GenerateVerb
         };
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
-            var opts = new WorkloadOptions(pr.GetValue(devices), pr.GetValue(mms), pr.GetValue(events), pr.GetValue(seed), pr.GetValue(kernel)!);
+            var given = pr.GetValue(kernel)!;
+            var resolved = KernelArg.Resolve(given);
+            var opts = new WorkloadOptions(pr.GetValue(devices), pr.GetValue(mms), pr.GetValue(events), pr.GetValue(seed), given) { Version = resolved };
             var problems = opts.Validate().ToList();
             if (pr.GetValue(session) is not null && pr.GetValue(output) is not null) problems.Add("give either --session or -o, not both");
             if (pr.GetValue(chunk) < 1) problems.Add($"--chunk {pr.GetValue(chunk)}: expected at least 1");
             if (problems.Count > 0) throw new UserInputException(string.Join("; ", problems));
-            opts = opts with { Kernel = KernelVersions.Get(opts.Kernel).Name };
+            if (resolved.Origin is null) opts = opts with { Kernel = resolved.Name };
             var sw = Stopwatch.StartNew();
             var json = pr.GetValue(common.Json);
 
@@ -96,7 +98,7 @@ public static class GenerateVerb
     }
 
     /// <summary>The name of the script -o writes for these options: the source file of every recorded call.</summary>
-    public static string ScriptName(WorkloadOptions o) => $"gen-d{o.Devices}-m{o.Mms}-n{o.Events}-s{o.Seed}-k{o.Kernel}.sva";
+    public static string ScriptName(WorkloadOptions o) => $"gen-d{o.Devices}-m{o.Mms}-n{o.Events}-s{o.Seed}-k{(o.Version?.Origin is not null ? o.Version.Name : o.Kernel)}.sva";
 
     public sealed record Recorded(long Calls, long Events, int Snapshots, double SnapshotSeconds);
 
@@ -116,6 +118,7 @@ public static class GenerateVerb
         long recorded = 0;
         var r = await host.Mediator.Send(new RecordCalls(session, opts.Kernel, opts.CommandLine, calls, Math.Max(1, chunkEvents / 3))
         {
+            Version = opts.Version,
             SnapshotEvery = snapshotEvery,
             OnRecorded = c =>
             {

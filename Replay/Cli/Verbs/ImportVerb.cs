@@ -21,7 +21,7 @@ public static class ImportVerb
     {
         var file = new Argument<FileInfo>("file") { Description = "The captured session: ftrace text, dmesg/journal, QEMU -trace output or our jsonl (see 'sva formats')" };
         var format = new Option<string>("--format") { Description = "auto (default: detected from the first 1000 lines, up to 10000 when those fit nothing), ftrace, dmesg, qemu-trace or jsonl", DefaultValueFactory = _ => "auto" };
-        var kernel = new Option<string?>("--kernel") { Description = $"Kernel version whose rules decide the calls the capture implies. Default: proposed from the capture: {KernelProposal.SmmuV3Development} for SMMUv3 SVA development traces (smmu_* events, e.g. seed 004), else {KernelProposal.Default}. Supported: {KernelVersions.SupportedList}" };
+        var kernel = new Option<string?>("--kernel") { Description = $"Kernel version whose rules decide the calls the capture implies. Default: proposed from the capture: {KernelProposal.SmmuV3Development} for SMMUv3 SVA development traces (smmu_* events, e.g. seed 004), else {KernelProposal.Default}. Any release ≥ {KernelVersions.Oldest} (resolved to the rule set that covers it) or a kernel file (.toml). Rule sets: {KernelVersions.SupportedList}" };
         var session = new Option<string?>("--session") { Description = "Session name (at most 200 characters). Default: <file stem>-<first 8 hex of the content's SHA-256>-<kernel>. The same capture under the same kernel always goes to the session it was first imported into" };
         var strict = new Option<bool>("--strict") { Description = "Fail on any unrecognised or malformed line (comments apart), with nothing recorded; default: such lines are counted as skipped" };
         var showSkipped = new Option<bool>("--show-skipped") { Description = "List every skipped line with its reason (with --json: in the summary's skipped_lines)" };
@@ -78,7 +78,10 @@ public static class ImportVerb
                 kernelName = proposed?.Kernel ?? KernelProposal.Default;
                 if (!json && proposed is not null) Output.Info($"kernel {proposed.Kernel} proposed ({proposed.Why}); --kernel overrides");
             }
-            var request = new ImportCapture(path.FullName, kernelName, pr.GetValue(format)!, pr.GetValue(session), pr.GetValue(strict), pr.GetValue(batch));
+            var request = new ImportCapture(path.FullName, kernelName, pr.GetValue(format)!, pr.GetValue(session), pr.GetValue(strict), pr.GetValue(batch))
+            {
+                Version = KernelArg.Resolve(kernelName),
+            };
             await using var host = await common.OpenAsync(pr, ct);
 
             ImportResult result;

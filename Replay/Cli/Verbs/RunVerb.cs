@@ -2,6 +2,7 @@ using System.CommandLine;
 using System.Text.Json.Nodes;
 using Sva.Commands;
 using Sva.Domain;
+using Sva.Formats.Kernels;
 using Sva.Formats.Script;
 
 namespace Sva.Replay.Verbs;
@@ -11,10 +12,10 @@ public static class RunVerb
     public static Command Build(CliCommon common)
     {
         var file = new Argument<FileInfo>("file") { Description = "A .sva scenario script (grammar in the README and below)" };
-        var kernel = new Option<string?>("--kernel") { Description = $"Kernel version whose rules decide the calls; overrides the script's 'kernel' line (default 6.8). Supported: {KernelVersions.SupportedList}" };
+        var kernel = new Option<string?>("--kernel") { Description = $"Kernel whose rules decide the calls; overrides the script's 'kernel' line (default 6.8): any release ≥ {KernelVersions.Oldest} (6.15, v6.8-rc3, 6.8.0-31-generic: resolved to the rule set that covers it, said once on stderr) or a kernel file (.toml, see 'sva kernels --switches'). Rule sets: {KernelVersions.SupportedList}" };
         var session = new Option<string?>("--session") { Description = "Session name (at most 200 characters); an existing session is continued (same kernel only). Default: the script's name plus a unique suffix" };
         var chunk = new Option<int>("--chunk") { Description = "Calls decided and appended per transaction (a version conflict re-decides the chunk)", DefaultValueFactory = _ => 64 };
-        var again = new Option<bool>("--again") { Description = "Append the script although it was recorded into this --session completely before (without it: refused; an interrupted run of the same script resumes after its last committed call)" };
+        var again = new Option<bool>("--again") { Description = "Append the script although it was recorded into this --session completely before (without it: refused; an interrupted run of the same script resumes after its last committed call). A run of the same script into the same session by a live sva is refused (exit 2, naming it); with --again this run records a full copy beside it" };
         var explain = new Option<bool>("--explain") { Description = "Under each call, the rule that decided it: kernel function (and driver), the commit or release that introduced it, confidence (V read in source, I inferred, U uncertain)" };
         var cmd = new Command("run", "Run a .sva script: each call is decided under the kernel version's rules, recorded as events, and its outcome printed (one line per call, each as its batch commits; --json adds each outcome's rule object; a kernel BUG taints the session and every later outcome says so)\n\nScript grammar:\n" + ScriptParser.Grammar)
         {
@@ -26,8 +27,10 @@ public static class RunVerb
             InputFiles.CheckReadable(path);
             var bytes = await File.ReadAllBytesAsync(path.FullName, ct);
             var script = ScriptParser.Parse(await InputFiles.ReadAllTextAsync(path, ct), path.Name);
-            var kernelName = pr.GetValue(kernel) ?? script.Kernel ?? "6.8";
-            var version = KernelVersions.Get(kernelName);
+            var kernelName = pr.GetValue(kernel)
+                ?? (script.Kernel is { } k && KernelFiles.LooksLikeFile(k) && !Path.IsPathRooted(k) ? Path.Combine(path.DirectoryName ?? ".", k) : script.Kernel)
+                ?? "6.8";
+            var version = KernelArg.Resolve(kernelName);
             var sessionName = pr.GetValue(session) ?? $"{DefaultStem(path.Name)}-{Guid.NewGuid().ToString("N")[..6]}";
             await using var host = await common.OpenAsync(pr, ct);
             var calls = script.Lines.Select(l => new SourcedCall(l.Call, l.Source)).ToList();
@@ -39,8 +42,9 @@ public static class RunVerb
             RecordResult result;
             try
             {
-                result = await Output.WithProgressAsync($"run {path.Name}", calls.Count, progress => host.Mediator.Send(new RecordCalls(sessionName, version.Name, path.FullName, calls, pr.GetValue(chunk))
+                result = await Output.WithProgressAsync($"run {path.Name}", calls.Count, progress => host.Mediator.Send(new RecordCalls(sessionName, kernelName, path.FullName, calls, pr.GetValue(chunk))
                 {
+                    Version = version,
                     ScriptHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)),
                     Again = pr.GetValue(again),
                     OnRecorded = c =>
@@ -60,6 +64,9 @@ public static class RunVerb
                     $"{done}; run the same command again to resume after the last committed call: sva run {path.FullName} --session {sessionName}", e));
             }
             catch (ScriptAlreadyRecordedException e) { throw new UserInputException(e.Message); }
+            catch (ScriptBeingRecordedException e) { throw new UserInputException(e.Message); }
+            if (result.CopyBeside is { } other)
+                Output.Info($"another live writer ({other}) is recording {path.Name} into {sessionName}: this run recorded a full copy of the script beside it (--again)");
             if (result.ResumedAfter > 0)
                 Output.Info($"resumed: calls 1..{result.ResumedAfter} of {path.Name} were committed by an interrupted run; recorded the rest");
             if (!json)

@@ -20,11 +20,11 @@ public static class SessionsVerb
                 var placed = await sharded.ListSessionsWithShardsAsync(ct);
                 if (pr.GetValue(common.Json))
                     foreach (var (s, shard) in placed)
-                        Output.JsonLine(new JsonObject { ["session"] = s.Id, ["kernel"] = s.Kernel, ["events"] = s.Version, ["source"] = s.Source, ["created_at"] = s.CreatedAt.ToString("O"), ["shard"] = shard });
+                        Output.JsonLine(new JsonObject { ["session"] = s.Id, ["kernel"] = s.Kernel, ["kernel_given"] = s.KernelGiven, ["events"] = s.Version, ["source"] = s.Source, ["created_at"] = s.CreatedAt.ToString("O"), ["shard"] = shard });
                 else
                 {
                     var t = Output.Table("session", "kernel", "events", "source", "created", "shard");
-                    foreach (var (s, shard) in placed) t.Row(s.Id, s.Kernel, s.Version, s.Source, s.CreatedAt.ToString("u"), shard);
+                    foreach (var (s, shard) in placed) t.Row(s.Id, KernelShown(s), s.Version, s.Source, s.CreatedAt.ToString("u"), shard);
                     Output.Console.Write(t);
                 }
                 return 0;
@@ -32,11 +32,11 @@ public static class SessionsVerb
             var all = await host.Store.ListSessionsAsync(ct);
             if (pr.GetValue(common.Json))
                 foreach (var s in all)
-                    Output.JsonLine(new JsonObject { ["session"] = s.Id, ["kernel"] = s.Kernel, ["events"] = s.Version, ["source"] = s.Source, ["created_at"] = s.CreatedAt.ToString("O") });
+                    Output.JsonLine(new JsonObject { ["session"] = s.Id, ["kernel"] = s.Kernel, ["kernel_given"] = s.KernelGiven, ["events"] = s.Version, ["source"] = s.Source, ["created_at"] = s.CreatedAt.ToString("O") });
             else
             {
                 var t = Output.Table("session", "kernel", "events", "source", "created");
-                foreach (var s in all) t.Row(s.Id, s.Kernel, s.Version, s.Source, s.CreatedAt.ToString("u"));
+                foreach (var s in all) t.Row(s.Id, KernelShown(s), s.Version, s.Source, s.CreatedAt.ToString("u"));
                 Output.Console.Write(t);
             }
             return 0;
@@ -44,29 +44,88 @@ public static class SessionsVerb
         return cmd;
     }
 
+    /// <summary>"6.11 (given 6.15)": the rule set, and the name the user gave when it was another.</summary>
+    private static string KernelShown(Sva.EventStore.SessionInfo s) => s.KernelGiven is { } g ? $"{s.Kernel} (given {g})" : s.Kernel;
+
     public static Command Kernels(CliCommon common)
     {
-        var cmd = new Command("kernels", "The supported kernel versions with their generation, parent and what each changed (--json: also the changed rule fields and the rules each brings, with function, commit or release and confidence)") { common.Json };
+        var switches = new Option<bool>("--switches") { Description = "List every switch: its values, what each means, and which version introduced which value (function, commit, confidence); with --json one line per switch" };
+        var cmd = new Command("kernels", """
+            The supported kernel rule sets with their generation, parent and what each changed, and the releases each
+            stands for (any release ≥ 5.11 resolves to one). --json: one line per version with its complete switches
+            (switch → value), the changed switches and the rules each brings (function, commit or release, confidence).
+            --switches: the switches a kernel file (.toml) can set.
+            """) { switches, common.Json };
         cmd.SetAction((pr, ct) => CliCommon.Guard(() =>
         {
+            if (pr.GetValue(switches))
+            {
+                RenderSwitches(pr.GetValue(common.Json));
+                return Task.FromResult(0);
+            }
             if (pr.GetValue(common.Json))
                 foreach (var v in KernelVersions.All)
                     Output.JsonLine(new JsonObject
                     {
                         ["version"] = v.Name, ["generation"] = v.Generation.ToString(), ["parent"] = v.Parent, ["summary"] = v.Summary,
+                        ["covers"] = KernelVersions.Covers(v),
+                        ["switches"] = KernelSwitches.ToJson(v.Rules),
+                        ["changed_switches"] = v.Parent is null ? new JsonObject() : ChangedSwitches(v),
                         // what differs from the parent: the rule fields, and the rules (with their commits) they bring
                         ["changed_fields"] = new JsonArray(KernelVersions.ChangedFields(v).Select(f => (JsonNode)JsonValue.Create(f)!).ToArray()),
                         ["rules"] = new JsonArray(v.Introduces.Select(id => (JsonNode)KernelRuleTable.Get(id).ToJson()).ToArray()),
                     });
             else
             {
-                var t = Output.Table("version", "gen", "parent", "what it changed");
-                foreach (var v in KernelVersions.All) t.Row(v.Name, v.Generation, v.Parent, v.Summary);
+                var t = Output.Table("version", "gen", "parent", "covers", "what it changed");
+                foreach (var v in KernelVersions.All) t.Row(v.Name, v.Generation, v.Parent, KernelVersions.Covers(v), v.Summary);
                 Output.Console.Write(t);
+                if (KernelVersions.Aliases.Count > 0)
+                    Output.Info("aliases (rule sets renamed or merged; sessions recorded under them load): "
+                        + string.Join(", ", KernelVersions.Aliases.Select(a => $"{a.Key} → {a.Value}")));
             }
             return Task.FromResult(0);
         }));
         return cmd;
+    }
+
+    private static JsonObject ChangedSwitches(KernelVersion v)
+    {
+        var parent = KernelVersions.Get(v.Parent).Rules;
+        var o = new JsonObject();
+        foreach (var (sw, value) in KernelSwitches.Of(v.Rules))
+            if (sw.ValueIn(parent) != value) o[sw.Name] = value.Name;
+        return o;
+    }
+
+    private static void RenderSwitches(bool json)
+    {
+        foreach (var sw in KernelSwitches.All)
+        {
+            var values = sw.Values.Select(v => new
+            {
+                Value = v,
+                At = KernelSwitches.IntroducedAt(sw, v).Select(x => x.Name).ToList(),
+            }).ToList();
+            if (json)
+            {
+                Output.JsonLine(new JsonObject
+                {
+                    ["switch"] = sw.Name, ["area"] = sw.Area, ["driver"] = sw.Driver, ["decides"] = sw.Says,
+                    ["values"] = new JsonArray(values.Select(x => (JsonNode)new JsonObject
+                    {
+                        ["value"] = x.Value.Name, ["means"] = x.Value.Means,
+                        ["introduced_in"] = new JsonArray(x.At.Select(a => (JsonNode)JsonValue.Create(a)!).ToArray()),
+                        ["function"] = x.Value.Rule.Function, ["commit"] = x.Value.Rule.Introduced, ["confidence"] = x.Value.Rule.Confidence.ToString(),
+                        ["rules"] = new JsonArray(x.Value.Rules.Select(r => (JsonNode)JsonValue.Create(r)!).ToArray()),
+                    }).ToArray()),
+                });
+                continue;
+            }
+            Console.Out.WriteLine($"{sw.Name}  ({sw.Area}{(sw.Driver is null ? "" : $", {sw.Driver} devices")}): {sw.Says}");
+            foreach (var x in values)
+                Console.Out.WriteLine($"  {x.Value.Name,-26} {(x.At.Count == 0 ? "what-if only" : "from " + string.Join(", again ", x.At)),-22} {x.Value.Rule.Function}, {x.Value.Rule.Introduced} [{x.Value.Rule.Confidence}]: {x.Value.Means}");
+        }
     }
 
     private static readonly string[] ProjectionNames = [SvaReadModelProjection.ProjectionName, AuditBindingsProjection.ProjectionName];
@@ -86,7 +145,13 @@ public static class SessionsVerb
             foreach (var p in ProjectionNames.Where(p => which is null || p == which))
             {
                 var sw = System.Diagnostics.Stopwatch.StartNew();
-                await host.Store.RebuildProjectionAsync(p, TimeSpan.FromSeconds(pr.GetValue(timeout)), ct);
+                // A progress bar on stderr when it is a terminal (as run's and import's): positions as the daemon's pages commit.
+                await Output.WithProgressAsync($"rebuild {p}", head, async bar =>
+                {
+                    await host.Store.RebuildProjectionAsync(p, TimeSpan.FromSeconds(pr.GetValue(timeout)), ct,
+                        new Progress(at => bar(at, $"rebuild {p}: position {at:N0} of {head:N0}")));
+                    return true;
+                });
                 Output.Info($"{p}: rebuilt from the log up to position {head} in {sw.Elapsed.TotalSeconds:F2} s");
             }
             return 0;
@@ -149,4 +214,10 @@ public static class SessionsVerb
 
     private static async Task<IReadOnlyList<string>> Sessions(SvaHost host, string? one, CancellationToken ct) =>
         one is not null ? [(await host.SessionAsync(one, ct)).Id] : (await host.Store.ListSessionsAsync(ct)).Select(s => s.Id).ToList();
+}
+
+/// <summary>An <see cref="IProgress{T}"/> that reports on the calling thread (no synchronisation context).</summary>
+internal sealed class Progress(Action<long> report) : IProgress<long>
+{
+    public void Report(long value) => report(value);
 }

@@ -6,12 +6,15 @@ namespace Sva.Formats.Generate;
 /// that brings the event count to at least this many.</summary>
 public sealed record WorkloadOptions(int Devices, int Mms, long Events, ulong Seed, string Kernel = "6.8")
 {
+    /// <summary>The rule set <see cref="Kernel"/> resolved to (a kernel file's version); null: <see cref="Kernel"/> is resolved as a release.</summary>
+    public KernelVersion? Version { get; init; }
+
     public IEnumerable<string> Validate()
     {
         if (Devices is < 1 or > 4096) yield return $"--devices {Devices}: expected 1..4096";
         if (Mms is < 1 or > 65536) yield return $"--mms {Mms}: expected 1..65536";
         if (Events < 1) yield return $"--events {Events}: expected at least 1";
-        if (!KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
+        if (Version is null && !KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
     }
 
     /// <summary>The command line that reproduces this workload.</summary>
@@ -76,7 +79,7 @@ public sealed class WorkloadGenerator
         var problems = options.Validate().ToList();
         if (problems.Count > 0) throw new ArgumentException(string.Join("; ", problems));
         o = options;
-        version = KernelVersions.Get(options.Kernel);
+        version = options.Version ?? KernelVersions.Get(options.Kernel);
         rng = new SeededRandom(options.Seed);
     }
 
@@ -84,7 +87,7 @@ public sealed class WorkloadGenerator
     public static IEnumerable<string> Header(WorkloadOptions o)
     {
         yield return $"# {o.CommandLine}";
-        yield return $"kernel {KernelVersions.Get(o.Kernel).Name}";
+        yield return $"kernel {(o.Version?.Origin?.File ?? (o.Version ?? KernelVersions.Get(o.Kernel)).Name)}";
     }
 
     /// <summary>The workload, lazily: stop enumerating early for a prefix.</summary>

@@ -73,8 +73,8 @@ public static partial class ScriptParser
             if (words[0] == "kernel")
             {
                 ctx.Arity(1, 1, "kernel VERSION");
-                if (!KernelVersions.TryGet(words[1], out _))
-                    throw ctx.Error($"unsupported kernel version '{Q(words[1])}'; supported: {KernelVersions.SupportedList}");
+                if (!Kernels.KernelFiles.LooksLikeFile(words[1]) && !KernelVersions.TryGet(words[1], out _))
+                    throw ctx.Error($"unsupported kernel version '{Q(words[1])}': give a release ≥ {KernelVersions.Oldest} (e.g. 6.8, 6.8.0-31-generic) or a kernel file (.toml); supported: {KernelVersions.SupportedList}");
                 kernel = words[1];
                 continue;
             }
