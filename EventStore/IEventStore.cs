@@ -28,6 +28,20 @@ public interface IEventStore : IAsyncDisposable
     /// <summary>The session's events with fromSeq &lt;= seq &lt;= toSeq, in seq order, read in pages.</summary>
     IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq = 1, long toSeq = long.MaxValue, CancellationToken ct = default);
 
+    /// <summary>The session's events in several seq ranges (each event once, in seq order): one round trip where the store can
+    /// (provenance reads the few events around many seqs). The default reads range by range.</summary>
+    async IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var next = 1L;
+        foreach (var (from, to) in ranges.OrderBy(r => r.From))
+            await foreach (var e in ReadSessionAsync(session, Math.Max(from, next), to, ct))
+            {
+                next = e.Seq + 1;
+                yield return e;
+            }
+    }
+
     /// <summary>The trusted snapshot with the highest seq &lt;= <paramref name="atOrBelowSeq"/>: one whose SHA-256 the log recorded at
     /// its seq. Snapshots that fail that check are passed over (an earlier one, or none, is returned).</summary>
     Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct = default);

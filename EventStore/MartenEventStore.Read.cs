@@ -37,6 +37,45 @@ public sealed partial class MartenEventStore
         }
     }
 
+    /// <summary>Several seq ranges in one query (provenance: the events around many seqs), in seq order (ranges should not overlap).</summary>
+    public async IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        ValidateSessionId(session);
+        if (ranges.Count == 0) yield break;
+        var page = await RunAsync(async () =>
+        {
+            await using var conn = await _dataSource.OpenConnectionAsync(ct);
+            await using var cmd = new NpgsqlCommand(
+                // one index range scan per range: a LATERAL subquery kept apart (OFFSET 0), else the planner joins a
+                // sequential scan of the session against the ranges (measured: 100x slower on a 30,000-event session)
+                "SELECT e.seq_id, e.version, e.type, e.data, e.headers, e.timestamp " +
+                "FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) CROSS JOIN LATERAL (" +
+                "SELECT seq_id, version, type, data::text AS data, headers::text AS headers, timestamp FROM mt_events " +
+                "WHERE stream_id = $1 AND version >= r.lo AND version <= r.hi ORDER BY version OFFSET 0) e " +
+                "ORDER BY e.version",
+                conn)
+            {
+                Parameters =
+                {
+                    Text(session),
+                    new NpgsqlParameter<long[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, TypedValue = ranges.Select(r => r.From).ToArray() },
+                    new NpgsqlParameter<long[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, TypedValue = ranges.Select(r => r.To).ToArray() },
+                },
+            };
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            var list = new List<StoredEvent>();
+            while (await r.ReadAsync(ct))
+            {
+                var (cmdId, meta, hash, state) = ParseHeaders(r.IsDBNull(4) ? null : r.GetString(4));
+                list.Add(new StoredEvent(r.GetInt64(0), session, r.GetInt64(1), r.GetString(2), r.GetString(3), meta, cmdId,
+                    r.GetFieldValue<DateTimeOffset>(5), hash, state));
+            }
+            return list;
+        }, ct);
+        foreach (var e in page) yield return e;
+    }
+
     private async Task<List<StoredEvent>> ReadPageAsync(string session, long from, long to, CancellationToken ct)
     {
         await using var conn = await _dataSource.OpenConnectionAsync(ct);

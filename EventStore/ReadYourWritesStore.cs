@@ -144,6 +144,13 @@ public sealed class ReadYourWritesStore : IEventStore
         await foreach (var e in inner.ReadSessionAsync(session, fromSeq, toSeq, ct)) yield return e;
     }
 
+    public async IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var inner = await InnerAsync(ct);
+        await foreach (var e in inner.ReadSessionRangesAsync(session, ranges, ct)) yield return e;
+    }
+
     public async Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct = default) => await (await InnerAsync(ct)).LoadSnapshotAsync(session, atOrBelowSeq, ct);
     public async Task<IReadOnlyList<(long Seq, long Bytes)>> ListSnapshotsAsync(string session, CancellationToken ct = default) => await (await InnerAsync(ct)).ListSnapshotsAsync(session, ct);
     public Task<int> DeleteSnapshotsAsync(string session, CancellationToken ct = default) =>

@@ -354,6 +354,14 @@ public sealed class Bench(string cs, Sizes z)
             $"{fromZero.Count} of the same seqs: {string.Join(" ", foldSeqs)}");
         Row("   fold from 0 / snapshot + tail (medians)", Median(fromZero) / Median(withSnap), "x");
 
+        // ---- 6b. provenance (issue 18): sva state --blame and sva why at random seqs of the time-travel session
+        var (blameMs, whyMs, blameRows, blameSeqs) = await ProvenanceAsync(store, tt, ttVersion, ct);
+        Row("   blame p50: Blame.LoadAsync + ResolveAsync of every row (sva state --blame)", Median(blameMs), "ms",
+            $"{blameMs.Count} random seqs of {ttVersion}; {blameRows:F0} rows, {blameSeqs:F0} distinct set-at seqs on average");
+        Row("   blame p95", Percentile(blameMs, 0.95), "ms", "target <= 50 ms");
+        Row("   why p50: Blame.LoadAsync + WhyAsync of a PASID table entry, else an mm (sva why)", Median(whyMs), "ms", $"{whyMs.Count} random seqs");
+        Row("   why p95", Percentile(whyMs, 0.95), "ms", "target <= 50 ms");
+
         // ---- 7. daemon rebuild of the read model over the whole database
         var all = await ScalarAsync<long>(ds, "SELECT count(*) FROM public.mt_events", ct);
         var rebuild = new List<double>();
@@ -537,6 +545,38 @@ public sealed class Bench(string cs, Sizes z)
                 throw new InvalidOperationException($"time travel to seq {seqs[i]} of {session}: snapshot + tail and the fold from 0 disagree");
         }
         return (snap, zero, foldSeqs);
+    }
+
+    /// <summary>Issue 18: blame (state + every row's event, call, line and rule) and why at random seqs, warm.</summary>
+    private async Task<(List<double> Blame, List<double> Why, double Rows, double Seqs)> ProvenanceAsync(IEventStore store, string session, long version,
+        CancellationToken ct)
+    {
+        var rng = new SeededRandom(z.Seed ^ 0xb1a3e);
+        long Pick() => 1 + (long)(rng.NextUInt64() % (ulong)version);
+        for (var i = 0; i < 8; i++) await Blame.LoadAsync(store, session, Pick(), true, ct);
+        var blame = new List<double>();
+        var why = new List<double>();
+        double rows = 0, seqs = 0;
+        foreach (var seq in Enumerable.Range(0, z.Points).Select(_ => Pick()).ToList())
+        {
+            var sw = Stopwatch.StartNew();
+            var loaded = await Blame.LoadAsync(store, session, seq, true, ct);
+            var set = Blame.SetAtOfRows(loaded.State);
+            var info = await Blame.ResolveAsync(store, session, set.Values, ct);
+            blame.Add(sw.Elapsed.TotalMilliseconds);
+            rows += set.Count;
+            seqs += info.Count;
+
+            var candidates = set.Keys.Where(r => r.Kind == RowKind.PasidEntry).DefaultIfEmpty(set.Keys.FirstOrDefault(r => r.Kind == RowKind.Mm)).ToList();
+            if (candidates.Count == 0 || candidates[0].Id is null) continue;
+            var row = candidates[(int)(rng.NextUInt64() % (ulong)candidates.Count)];
+            sw.Restart();
+            var s = (await Blame.LoadAsync(store, session, seq, true, ct)).State;
+            var steps = await Blame.WhyAsync(store, session, s, row, ct);
+            why.Add(sw.Elapsed.TotalMilliseconds);
+            if (steps.Count == 0) throw new InvalidOperationException($"why {row.Describe()} at seq {seq} of {session}: no step");
+        }
+        return (blame, why, rows / Math.Max(1, blame.Count), seqs / Math.Max(1, blame.Count));
     }
 
     // ------------------------------------------------------------------ plumbing

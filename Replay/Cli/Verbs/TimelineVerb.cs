@@ -12,7 +12,7 @@ public static class TimelineVerb
         var from = new Option<long>("--from") { Description = "First seq of the window shown (default 1)", DefaultValueFactory = _ => 1 };
         var to = new Option<long?>("--to") { Description = "Last seq of the window shown (default: the session's last event)" };
         var detail = new Option<int>("--detail") { Description = "A window of at most this many events shows every event; a longer one is aggregated (marks counted per column, bindings merged into spans) so that the page stays small", DefaultValueFactory = _ => Views.TimelineModel.DefaultDetailLimit };
-        var cmd = new Command("timeline", "One self-contained HTML page: a lane per (device, PASID) with binding intervals, fault and invalidation marks, mm exit/drop; hover shows the event; a slider moves the time-travel point and shows the state tables (open FILE.html?seq=N to start at N). A window of more than --detail events is aggregated: cut one with --from/--to to see each event") { session, output, from, to, detail };
+        var cmd = new Command("timeline", "One self-contained HTML page: a lane per (device, PASID) with binding intervals, fault and invalidation marks, mm exit/drop; hover shows the event; a slider moves the time-travel point and shows the state tables; a click on a table cell moves the slider to the seq that set its row (open FILE.html?seq=N to start at N; &follow=ROW, e.g. handle:H2, clicks that row's cell). A window of more than --detail events is aggregated: cut one with --from/--to to see each event") { session, output, from, to, detail };
         CliParsing.FromNotAfterTo(cmd, from, to);
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
