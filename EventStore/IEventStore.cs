@@ -17,7 +17,7 @@ public interface IEventStore : IAsyncDisposable
 
     /// <summary>
     /// Appends the batch if the session's version is <see cref="AppendBatch.ExpectedVersion"/>, in one transaction with
-    /// the inline projections, the snapshots, the source progress and (first append) the session's identity. A command id
+    /// the snapshots, the source progress and (first append) the session's identity. A command id
     /// that appended before returns its first result with <see cref="AppendResult.Duplicate"/> and writes nothing.
     /// </summary>
     /// <exception cref="ConcurrencyException">The session is not at the expected version; nothing was written.</exception>
@@ -75,4 +75,12 @@ public interface IEventStore : IAsyncDisposable
     Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null);
     /// <summary>Runs the async projections with Marten's daemon: until caught up (<paramref name="once"/>) or until cancelled.</summary>
     Task RunDaemonAsync(bool once, TimeSpan catchUpTimeout, CancellationToken ct = default);
+
+    /// <summary>
+    /// After a writing command: brings the async projections up to the head when this store appended anything. Left to the
+    /// running daemon when one holds Marten's leader lock; two writers that finish together take turns (the second has
+    /// little left). Nothing is skipped either way: a projection that is behind shows a lag in its status.
+    /// Returns false when it left the work to a running daemon (or appended nothing).
+    /// </summary>
+    Task<bool> CatchUpAsync(TimeSpan timeout, CancellationToken ct = default);
 }

@@ -167,6 +167,8 @@ public sealed class ReadYourWritesStore : IEventStore
     public async Task<(IReadOnlyList<ProjectionProgress> Projections, long Head)> ProjectionStatusAsync(CancellationToken ct = default) => await (await InnerAsync(ct)).ProjectionStatusAsync(ct);
     public Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null) =>
         throw new InvalidOperationException("this store reads (from a replica): rebuild on the primary");
+    public Task<bool> CatchUpAsync(TimeSpan timeout, CancellationToken ct = default) => Task.FromResult(false);
+
     public Task RunDaemonAsync(bool once, TimeSpan catchUpTimeout, CancellationToken ct = default) =>
         throw new InvalidOperationException("this store reads (from a replica): run the daemon on the primary");
 

@@ -288,6 +288,15 @@ public sealed class ShardedEventStore : IEventStore
     public async Task RunDaemonAsync(bool once, TimeSpan catchUpTimeout, CancellationToken ct = default) =>
         await AllAsync(async s => { await s.RunDaemonAsync(once, catchUpTimeout, ct); return true; }, ct);
 
+    /// <summary>Catches up the shards this process opened (a shard it never opened, it never appended to).</summary>
+    public async Task<bool> CatchUpAsync(TimeSpan timeout, CancellationToken ct = default)
+    {
+        var any = false;
+        foreach (var s in _open.ToArray())
+            if (s is not null) any |= await s.CatchUpAsync(timeout, ct);
+        return any;
+    }
+
     public async ValueTask DisposeAsync()
     {
         for (var i = 0; i < _open.Length; i++)

@@ -150,9 +150,9 @@ public static class Blame
                         if (!log.ContainsKey(k)) return (k, k + widen, k);
                         var m = Meta(k);
                         if (k > first && (m.Call is not null || m.Source != source)) break;
-                        events.Add(EventCodec.DecodeOrPayload(log[k]));
+                        events.Add(EventCodec.Decode(log[k]));
                     }
-                var ev = EventCodec.DecodeOrPayload(log[s]);
+                var ev = EventCodec.Decode(log[s]);
                 var rule = call is not null ? CallOutcome.RuleIdOf(call, events) : (ev as IRuled)?.Rule;
                 info = new SetAtInfo(s, log[s].Type, source, SetAtInfo.LineOf(source), call?.Op, rule, ev, callSeq);
                 return null;

@@ -230,6 +230,7 @@ public sealed class Bench(string cs, Sizes z)
         Progress($"scratch database {new NpgsqlConnectionStringBuilder(cs).Database}: opening the stores");
         await using var store = await SvaStoreSetup.OpenAsync(cs, ct: ct);
         using var plain = await Straightforward.OpenAsync(cs, ct);
+        using var alone = await MartenAlone.OpenAsync(cs, ct);
 
         // ---- the workload, in memory: the calls (for the recorder) and the events the generator decided for them
         var opts = new WorkloadOptions(z.Devices, z.Mms, z.Events, z.Seed, Kernel);
@@ -248,6 +249,7 @@ public sealed class Bench(string cs, Sizes z)
         // ---- 1. recording through our recorder
         var chunk = ChunkFor(nEvents, calls.Count, RecordBatchEvents);
         var recording = new List<double>();
+        AppendProfile.Reset();
         for (var i = 0; i < z.Repeats; i++)
         {
             var session = $"bench-rec-{i + 1}";
@@ -257,8 +259,11 @@ public sealed class Bench(string cs, Sizes z)
             if (r.LastSeq != nEvents) throw new InvalidOperationException($"{session}: recorded {r.LastSeq} events, the workload has {nEvents}");
         }
         var rec = Median(recording);
-        Row("1. recording: RecordCallsHandler (decide + append + inline read model + hash chain + snapshots)", rec, "events/s",
+        var prof = AppendProfile.Read();
+        Row("1. recording: RecordCallsHandler (decide + append + hash chain + snapshots; read model async)", rec, "events/s",
             $"{nEvents} events, {calls.Count} calls, {chunk} calls (~{nEvents * chunk / calls.Count} events) per append; {Runs(recording)}");
+        foreach (var (stage, _, us) in prof.Stages)
+            Row($"   recording profile: {stage}", us, "µs/event", $"summed over the {z.Repeats} runs ({prof.Events} events, {prof.Batches} appends); Stopwatch counters of the append path (AppendProfile)");
 
         // ---- 2. the straightforward Marten usage, on the same events
         var perCallCount = 0;
@@ -287,6 +292,14 @@ public sealed class Bench(string cs, Sizes z)
         Row($"   recording / straightforward ({PlainCallsPerSave} calls per SaveChanges)", rec / pb, "ratio", "target >= 1.5");
         Row("   recording / straightforward (per call)", rec / pa, "ratio");
 
+        // ---- 2c. Marten alone: quick append of the same events, 2,000 per SaveChanges, no projection, none of our layers
+        var flat = callEvents.SelectMany(e => e).ToList();
+        var aloneRuns = new List<double>();
+        for (var i = 0; i < z.Repeats; i++) aloneRuns.Add(nEvents / await alone.QuickAppendAsync($"alone-{i + 1}", flat, 2000, ct));
+        var al = Median(aloneRuns);
+        Row("2c. Marten alone: quick append, 2,000 per SaveChanges, no projection", al, "events/s", $"{nEvents} events; {Runs(aloneRuns)}");
+        Row("   recording / Marten alone", rec / al, "ratio", "our overhead over Marten's own append (decide, hash chain, snapshots, idempotency)");
+
         // ---- 4. import of a synthetic ftrace capture
         var importLines = (int)Math.Max(200, nEvents * 10 / 27);
         var capture = new StringWriter();
@@ -313,12 +326,19 @@ public sealed class Bench(string cs, Sizes z)
         Row("   import: events recorded", imp, "events/s", Runs(importEventRates));
         Row("   raw binary COPY of the imported rows (ceiling)", importCopy, "events/s", $"{impBytes:F0} bytes of data+headers per event");
         Row("   import / raw COPY", imp / importCopy, "ratio", "target >= 0.4");
+        var bulkRuns = new List<double>();
+        for (var i = 0; i < z.Repeats; i++) bulkRuns.Add(nEvents / await alone.BulkInsertAsync($"bulk-{i + 1}", flat, ct));
+        var bulk = Median(bulkRuns);
+        Row("   Marten's bulk path: BulkInsertEventsAsync (COPY), the workload's events", bulk, "events/s", $"{nEvents} events, 8192 per COPY batch; {Runs(bulkRuns)}");
+        Row("   import / Marten bulk path", imp / bulk, "ratio");
+        Row("   Marten bulk path / raw COPY", bulk / importCopy, "ratio");
 
         // ---- 5. per-call latency: one call per RecordCalls (ChunkSize 1) on a fresh session
         var lat = await LatencyAsync(store, calls, ct);
         Row("5. per-call latency p50 (RecordCalls of one call, ChunkSize 1)", Median(lat), "ms",
             $"{lat.Count} calls on a fresh session after {Math.Min(calls.Count / 2, 500)} set-up calls; target p50 <= 1 ms");
         Row("   per-call latency p95", Percentile(lat, 0.95), "ms");
+        Row("   per-call latency p50 / target 1 ms", Median(lat) / 1.0, "ratio", "target <= 1");
 
         // ---- 6. time travel on a big session recorded in big batches
         var tt = "bench-tt";
@@ -329,6 +349,7 @@ public sealed class Bench(string cs, Sizes z)
         Row("   time travel p50: TimeTravel.LoadAsync (trusted snapshot + tail)", Median(withSnap), "ms",
             $"{withSnap.Count} random seqs of {ttVersion}; {snaps.Count} snapshots, {snaps.Select(s => (double)s.Bytes).DefaultIfEmpty().Average() / 1024:F0} KiB average");
         Row("   time travel p95", Percentile(withSnap, 0.95), "ms", "target <= 20 ms");
+        Row("   time travel p95 / target 20 ms", Percentile(withSnap, 0.95) / 20.0, "ratio", "target <= 1");
         Row("   fold from seq 0 (TimeTravel.LoadAsync without snapshots), median", Median(fromZero), "ms",
             $"{fromZero.Count} of the same seqs: {string.Join(" ", foldSeqs)}");
         Row("   fold from 0 / snapshot + tail (medians)", Median(fromZero) / Median(withSnap), "x");
@@ -352,6 +373,7 @@ public sealed class Bench(string cs, Sizes z)
         }
         Row($"7. daemon rebuild: RebuildProjectionAsync(\"{SvaReadModelProjection.ProjectionName}\")", Median(rebuild), "events/s",
             $"{all} events of every session in the database; {Runs(rebuild)}; target >= 150,000");
+        Row("   daemon rebuild / target 150,000", Median(rebuild) / 150_000, "ratio", "target >= 1");
 
         // ---- corpus triage (issue 17): the workload's calls re-decided in memory under two versions in lockstep
         // (Lockstep, as 'sva compare --corpus' does per session), one session per core.

@@ -1,0 +1,222 @@
+using System.Collections.Concurrent;
+using System.Linq.Expressions;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using JasperFx;
+using JasperFx.Events;
+using JasperFx.Events.Daemon;
+using JasperFx.Events.Projections;
+using Marten;
+using Marten.Exceptions;
+using Npgsql;
+using NpgsqlTypes;
+using Weasel.Core;
+
+namespace Sva.EventStore;
+
+// Append: hash chain, idempotency (deterministic event ids), optimistic concurrency, snapshots and source progress in one transaction.
+public sealed partial class MartenEventStore
+{
+    // ------------------------------------------------------------------ append
+
+    public Task<AppendResult> AppendAsync(AppendBatch batch, CancellationToken ct = default)
+    {
+        ArgumentNullException.ThrowIfNull(batch);
+        ValidateSessionId(batch.Session);
+        if (_readOnly) throw new InvalidOperationException("this store was opened read-only");
+        ArgumentOutOfRangeException.ThrowIfNegative(batch.ExpectedVersion);
+        if (batch.CommandId == Guid.Empty) throw new ArgumentException("the command id must not be Guid.Empty", nameof(batch));
+        if (batch.Events.Count == 0) throw new ArgumentException("nothing to append: the event list is empty", nameof(batch));
+        for (var i = 0; i < batch.Events.Count; i++)
+        {
+            var e = batch.Events[i] ?? throw new ArgumentException($"event #{i} is null", nameof(batch));
+            if (e.Data is null) throw new ArgumentException($"event #{i} has no data", nameof(batch));
+            if (e.Metadata is null) throw new ArgumentException($"event #{i} has no metadata", nameof(batch));
+        }
+        var last = batch.ExpectedVersion + batch.Events.Count;
+        foreach (var s in batch.Snapshots)
+            if (s.Seq <= batch.ExpectedVersion || s.Seq > last)
+                throw new ArgumentException($"a snapshot at seq {s.Seq} is not in this append ({batch.ExpectedVersion + 1}..{last})", nameof(batch));
+        return RunAsync(async () =>
+        {
+            try
+            {
+                var r = await AppendCoreAsync(batch, ct);
+                if (!r.Duplicate) Interlocked.Increment(ref _appends);
+                return r;
+            }
+            catch
+            {
+                _heads.TryRemove(batch.Session, out _);
+                throw;
+            }
+        }, ct);
+    }
+
+    private async Task<AppendResult> AppendCoreAsync(AppendBatch batch, CancellationToken ct)
+    {
+        var session = batch.Session;
+        var n = batch.Events.Count;
+        var expected = batch.ExpectedVersion;
+        if (expected == 0 && batch.Create is null)
+            throw new SessionNotFoundException(session);
+
+        var t0 = AppendProfile.Now();
+        // The data as Marten will store it, rendered as jsonb renders it (what SELECT data::text returns), for the hash.
+        var data = new string[n];
+        var local = true;
+        for (var i = 0; i < n; i++)
+        {
+            data[i] = _serializer.ToJson(batch.Events[i].Data);
+            if (!local) continue;
+            if (JsonbText.TryCanonical(data[i], out var c)) data[i] = c;
+            else local = false;
+        }
+        if (!local) data = await NormalizeOnServerAsync(batch.Events.Select(e => _serializer.ToJson(e.Data)).ToArray(), ct);
+
+        t0 = AppendProfile.Add(AppendProfile.Stage.Serialize, t0);
+        var prev = await HeadHashAsync(session, expected, ct);
+        t0 = AppendProfile.Add(AppendProfile.Stage.ReadHead, t0);
+        long hashTicks = 0;
+        var states = batch.Snapshots.ToDictionary(s => s.Seq, s => Digest(s.Json));
+        await using var s = _store.LightweightSession();
+        if (batch.Create is { } create)
+            s.Store(new SessionDoc { Id = session, Kernel = create.Kernel, KernelGiven = create.KernelGiven, Source = create.Source, CreatedAt = DateTimeOffset.UtcNow });
+        var events = new object[n];
+        var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var hash = new byte[EventHash.Size];
+        for (var i = 0; i < n; i++)
+        {
+            var seq = expected + 1 + i;
+            var e = s.Events.BuildEvent(batch.Events[i].Data);
+            var type = e.EventTypeName;
+            states.TryGetValue(seq, out var state);
+            var th = AppendProfile.Now();
+            EventHash.Compute(h, prev, session, seq, type, data[i], batch.Events[i].Metadata, state, hash);
+            prev = (byte[])hash.Clone();
+            hashTicks += AppendProfile.Now() - th;
+            e.Id = EventId(batch.CommandId, i);
+            e.SetHeader("cmd", batch.CommandId.ToString());
+            e.SetHeader("meta", batch.Events[i].Metadata);
+            e.SetHeader("hash", Convert.ToHexStringLower(prev));
+            if (state is not null) e.SetHeader("state", state);
+            events[i] = e;
+        }
+        s.Events.Append(session, expected + n, events);
+        foreach (var snap in batch.Snapshots)
+            s.QueueSqlCommand(
+                $"INSERT INTO public.{SnapshotTableFeature.TableName} (session, seq, encoding, bytes) VALUES (?, ?, ?, ?) " +
+                "ON CONFLICT (session, seq) DO UPDATE SET encoding = excluded.encoding, bytes = excluded.bytes",
+                session, snap.Seq, SnapshotCodec.ZstdUtf8, SnapshotCodec.Encode(snap.Json));
+        if (batch.Progress is { } p)
+            s.Store(new SourceDoc { Id = p.Id, Session = p.Session, Kind = p.Kind, Complete = p.Complete, Json = p.Json });
+
+        try
+        {
+            t0 = AppendProfile.Add(AppendProfile.Stage.UnitOfWork, t0 + hashTicks);
+            AppendProfile.Add(AppendProfile.Stage.Hash, AppendProfile.Now() - hashTicks);
+            t0 = AppendProfile.Now();
+            await s.SaveChangesAsync(ct);
+            AppendProfile.Add(AppendProfile.Stage.SaveChanges, t0);
+            AppendProfile.Batch(n);
+        }
+        catch (Exception ex) when (IsConflict(ex))
+        {
+            if (await FindCommandAsync(session, batch.CommandId, ct) is { } dup) return dup;
+            var actual = (await FetchVersionAsync(session, ct)) ?? 0;
+            if (expected > 0 && actual == 0 && await GetSessionAsync(session, ct) is null) throw new SessionNotFoundException(session);
+            throw new ConcurrencyException(session, expected, actual);
+        }
+
+        var first = (IEvent)events[0];
+        var lastEvent = (IEvent)events[^1];
+        _heads[session] = (expected + n, prev);
+        return new AppendResult(session, expected + 1, expected + n, first.Sequence, lastEvent.Sequence, Duplicate: false);
+    }
+
+    /// <summary>Event ids are a function of (command id, index): a retried command collides on Marten's unique index. The
+    /// ids of one command are consecutive (the index is added to the command id's last 32 bits), so with time-ordered
+    /// command ids (UUIDv7) the unique index grows at its right edge instead of at random pages.</summary>
+    internal static Guid EventId(Guid command, int index)
+    {
+        Span<byte> b = stackalloc byte[16];
+        command.TryWriteBytes(b, bigEndian: true, out _);
+        var tail = System.Buffers.Binary.BinaryPrimitives.ReadUInt32BigEndian(b[12..]);
+        System.Buffers.Binary.BinaryPrimitives.WriteUInt32BigEndian(b[12..], unchecked(tail + (uint)index));
+        return new Guid(b, bigEndian: true);
+    }
+
+    private static bool IsConflict(Exception ex)
+    {
+        for (var e = ex; e is not null; e = e.InnerException)
+        {
+            if (e is EventStreamUnexpectedMaxEventIdException or JasperFx.Events.ExistingStreamIdCollisionException or Marten.Exceptions.ExistingStreamIdCollisionException or ConcurrencyException) return true;
+            if (e is PostgresException { SqlState: "23505" }) return true;
+        }
+        return false;
+    }
+
+    private async Task<AppendResult?> FindCommandAsync(string session, Guid command, CancellationToken ct)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand(
+            "SELECT version, seq_id, (SELECT count(*) FROM mt_events c WHERE c.stream_id = $1 AND c.headers->>'cmd' = $3 AND c.version >= f.version) FROM mt_events f WHERE f.id = $2 AND f.stream_id = $1",
+            conn) { Parameters = { Text(session), new NpgsqlParameter<Guid> { TypedValue = EventId(command, 0) }, Text(command.ToString()) } };
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        if (!await r.ReadAsync(ct)) return null;
+        var firstSeq = r.GetInt64(0);
+        var count = r.GetInt64(2);
+        var firstPos = r.GetInt64(1);
+        await r.DisposeAsync();
+        await using var lastCmd = new NpgsqlCommand("SELECT seq_id FROM mt_events WHERE stream_id = $1 AND version = $2", conn)
+            { Parameters = { Text(session), Bigint(firstSeq + count - 1) } };
+        var lastPos = (long)(await lastCmd.ExecuteScalarAsync(ct))!;
+        return new AppendResult(session, firstSeq, firstSeq + count - 1, firstPos, lastPos, Duplicate: true);
+    }
+
+    /// <summary>The session's last seq as the events hold it (0: none).</summary>
+    private async Task<long> LastSeqAsync(string session, CancellationToken ct)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand("SELECT max(version) FROM mt_events WHERE stream_id = $1", conn) { Parameters = { Text(session) } };
+        return await cmd.ExecuteScalarAsync(ct) is long v ? v : 0;
+    }
+
+    /// <summary>The stream's version as Marten keeps it in mt_streams (what its optimistic concurrency checks).</summary>
+    private async Task<long?> FetchVersionAsync(string session, CancellationToken ct)
+    {
+        await using var q = _store.QuerySession();
+        return (await q.Events.FetchStreamStateAsync(session, ct))?.Version;
+    }
+
+    /// <summary>The hash of the event at <paramref name="version"/> (genesis for 0). Events never change, so a cached
+    /// (session, version) → hash is valid forever; the append's version check guards the rest.</summary>
+    private async Task<byte[]> HeadHashAsync(string session, long version, CancellationToken ct)
+    {
+        if (version == 0) return EventHash.Genesis();
+        if (_heads.TryGetValue(session, out var head) && head.Version == version) return head.Hash;
+        await using var conn = await _dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand("SELECT headers->>'hash' FROM mt_events WHERE stream_id = $1 AND version = $2", conn)
+            { Parameters = { Text(session), Bigint(version) } };
+        var hex = await cmd.ExecuteScalarAsync(ct) as string;
+        // No event at that version: the append fails the version check (nothing written); any prev does.
+        return hex is null ? EventHash.Genesis() : Convert.FromHexString(hex);
+    }
+
+    private async Task<string[]> NormalizeOnServerAsync(string[] json, CancellationToken ct)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand("SELECT u.d::jsonb::text FROM unnest($1::text[]) WITH ORDINALITY AS u(d, i) ORDER BY u.i", conn)
+            { Parameters = { new NpgsqlParameter<string[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, TypedValue = json } } };
+        var result = new string[json.Length];
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        var i = 0;
+        while (await r.ReadAsync(ct)) result[i++] = r.GetString(0);
+        return result;
+    }
+
+    internal static string Digest(string json) => SnapshotCodec.Digest(json);
+}

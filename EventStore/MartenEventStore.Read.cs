@@ -1,0 +1,113 @@
+using System.Collections.Concurrent;
+using System.Linq.Expressions;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using JasperFx;
+using JasperFx.Events;
+using JasperFx.Events.Daemon;
+using JasperFx.Events.Projections;
+using Marten;
+using Marten.Exceptions;
+using Npgsql;
+using NpgsqlTypes;
+using Weasel.Core;
+
+namespace Sva.EventStore;
+
+// Raw reads of a session's events, in pages.
+public sealed partial class MartenEventStore
+{
+    // ------------------------------------------------------------------ read
+
+    public async IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq = 1, long toSeq = long.MaxValue,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        ValidateSessionId(session);
+        var next = Math.Max(fromSeq, 1);
+        while (next <= toSeq)
+        {
+            var from = next;
+            var page = await RunAsync(() => ReadPageAsync(session, from, toSeq, ct), ct);
+            foreach (var e in page) yield return e;
+            if (page.Count < PageSize || page[^1].Seq == long.MaxValue) yield break;
+            next = page[^1].Seq + 1;
+        }
+    }
+
+    /// <summary>Several seq ranges in one query (provenance: the events around many seqs), in seq order (ranges should not overlap).</summary>
+    public async IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        ValidateSessionId(session);
+        if (ranges.Count == 0) yield break;
+        var page = await RunAsync(async () =>
+        {
+            await using var conn = await _dataSource.OpenConnectionAsync(ct);
+            await using var cmd = new NpgsqlCommand(
+                // one index range scan per range: a LATERAL subquery kept apart (OFFSET 0), else the planner joins a
+                // sequential scan of the session against the ranges (measured: 100x slower on a 30,000-event session)
+                "SELECT e.seq_id, e.version, e.type, e.data, e.headers, e.timestamp " +
+                "FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) CROSS JOIN LATERAL (" +
+                "SELECT seq_id, version, type, data::text AS data, headers::text AS headers, timestamp FROM mt_events " +
+                "WHERE stream_id = $1 AND version >= r.lo AND version <= r.hi ORDER BY version OFFSET 0) e " +
+                "ORDER BY e.version",
+                conn)
+            {
+                Parameters =
+                {
+                    Text(session),
+                    new NpgsqlParameter<long[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, TypedValue = ranges.Select(r => r.From).ToArray() },
+                    new NpgsqlParameter<long[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, TypedValue = ranges.Select(r => r.To).ToArray() },
+                },
+            };
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            var list = new List<StoredEvent>();
+            while (await r.ReadAsync(ct))
+            {
+                var (cmdId, meta, hash, state) = ParseHeaders(r.IsDBNull(4) ? null : r.GetString(4));
+                list.Add(new StoredEvent(r.GetInt64(0), session, r.GetInt64(1), r.GetString(2), r.GetString(3), meta, cmdId,
+                    r.GetFieldValue<DateTimeOffset>(5), hash, state));
+            }
+            return list;
+        }, ct);
+        foreach (var e in page) yield return e;
+    }
+
+    private async Task<List<StoredEvent>> ReadPageAsync(string session, long from, long to, CancellationToken ct)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand(
+            "SELECT seq_id, version, type, data::text, headers::text, timestamp FROM mt_events WHERE stream_id = $1 AND version >= $2 AND version <= $3 ORDER BY version LIMIT $4",
+            conn) { Parameters = { Text(session), Bigint(from), Bigint(to), new NpgsqlParameter<int> { TypedValue = PageSize } } };
+        await cmd.PrepareAsync(ct);
+        await using var r = await cmd.ExecuteReaderAsync(ct);
+        var list = new List<StoredEvent>();
+        while (await r.ReadAsync(ct))
+        {
+            var (cmdId, meta, hash, state) = ParseHeaders(r.IsDBNull(4) ? null : r.GetString(4));
+            list.Add(new StoredEvent(r.GetInt64(0), session, r.GetInt64(1), r.GetString(2), r.GetString(3), meta, cmdId,
+                r.GetFieldValue<DateTimeOffset>(5), hash, state));
+        }
+        return list;
+    }
+
+    private static (Guid? Cmd, string Meta, byte[] Hash, string? State) ParseHeaders(string? json)
+    {
+        if (json is null) return (null, "{}", [], null);
+        using var doc = JsonDocument.Parse(json);
+        var root = doc.RootElement;
+        Guid? cmd = root.TryGetProperty("cmd", out var c) && Guid.TryParse(c.GetString(), out var g) ? g : null;
+        var meta = root.TryGetProperty("meta", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString()! : "{}";
+        byte[] hash = [];
+        if (root.TryGetProperty("hash", out var h) && h.ValueKind == JsonValueKind.String)
+        {
+            try { hash = Convert.FromHexString(h.GetString()!); }
+            catch (FormatException) { hash = []; }
+        }
+        var state = root.TryGetProperty("state", out var st) && st.ValueKind == JsonValueKind.String ? st.GetString() : null;
+        return (cmd, meta, hash, state);
+    }
+}

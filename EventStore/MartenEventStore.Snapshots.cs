@@ -1,0 +1,123 @@
+using System.Collections.Concurrent;
+using System.Linq.Expressions;
+using System.Net.Sockets;
+using System.Runtime.CompilerServices;
+using System.Security.Cryptography;
+using System.Text;
+using System.Text.Json;
+using JasperFx;
+using JasperFx.Events;
+using JasperFx.Events.Daemon;
+using JasperFx.Events.Projections;
+using Marten;
+using Marten.Exceptions;
+using Npgsql;
+using NpgsqlTypes;
+using Weasel.Core;
+
+namespace Sva.EventStore;
+
+// Snapshots: caches bound to the chain by their digest. Rows of sva_snapshots (zstd bytes), and the JSON documents of
+// earlier versions (read, verified, deleted; never written).
+public sealed partial class MartenEventStore
+{
+    // ------------------------------------------------------------------ snapshots
+
+    public Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct = default)
+    {
+        ValidateSessionId(session);
+        return RunAsync(async () =>
+        {
+            // Newest first, with the digest the log recorded at its seq, one row per round trip: the first that decodes
+            // and whose digest the log vouches for wins (a forged newest one costs one extra read, not all of them).
+            await using (var conn = await _dataSource.OpenConnectionAsync(ct))
+            await using (var cmd = new NpgsqlCommand(
+                $"""
+                SELECT s.seq, s.encoding, s.bytes, e.headers->>'state' FROM public.{SnapshotTableFeature.TableName} s
+                LEFT JOIN public.mt_events e ON e.stream_id = s.session AND e.version = s.seq
+                WHERE s.session = $1 AND s.seq <= $2 ORDER BY s.seq DESC LIMIT 1
+                """, conn) { Parameters = { Text(session), Bigint(atOrBelowSeq) } })
+            {
+                for (var tries = 0; tries < 8; tries++)
+                {
+                    long seq;
+                    string? text;
+                    string? recorded;
+                    await using (var r = await cmd.ExecuteReaderAsync(ct))
+                    {
+                        if (!await r.ReadAsync(ct)) break;
+                        seq = r.GetInt64(0);
+                        text = SnapshotCodec.Decode(r.GetInt16(1), r.GetFieldValue<byte[]>(2));
+                        recorded = r.IsDBNull(3) ? null : r.GetString(3);
+                    }
+                    if (text is not null && recorded is not null && recorded == Digest(text)) return new LoadedSnapshot(seq, text);
+                    cmd.Parameters[1].Value = seq - 1;
+                }
+            }
+            return await LoadSnapshotDocAsync(session, atOrBelowSeq, ct);
+        }, ct);
+    }
+
+    /// <summary>A snapshot document of an earlier version (a JSON string in jsonb), trusted on the same terms.</summary>
+    private async Task<LoadedSnapshot?> LoadSnapshotDocAsync(string session, long atOrBelowSeq, CancellationToken ct)
+    {
+        await using var q = _store.QuerySession();
+        var seqs = await q.Query<SnapshotDoc>().Where(x => x.Session == session && x.Seq <= atOrBelowSeq)
+            .OrderByDescending(x => x.Seq).Select(x => x.Seq).Take(8).ToListAsync(ct);
+        foreach (var seq in seqs)
+        {
+            var recordedTask = StateDigestAtAsync(session, seq, ct);
+            var snap = await q.LoadAsync<SnapshotDoc>(SnapshotDoc.IdOf(session, seq), ct);
+            if (snap is not null && await recordedTask is { } recorded && recorded == Digest(snap.Json))
+                return new LoadedSnapshot(snap.Seq, snap.Json);
+        }
+        return null;
+    }
+
+    private async Task<string?> StateDigestAtAsync(string session, long seq, CancellationToken ct)
+    {
+        await using var conn = await _dataSource.OpenConnectionAsync(ct);
+        await using var cmd = new NpgsqlCommand("SELECT headers->>'state' FROM mt_events WHERE stream_id = $1 AND version = $2", conn)
+            { Parameters = { Text(session), Bigint(seq) } };
+        return await cmd.ExecuteScalarAsync(ct) as string;
+    }
+
+    /// <summary>Every snapshot of the session: (seq, stored bytes, its text when it decodes), rows and old documents.</summary>
+    private async Task<List<(long Seq, long Bytes, string? Text)>> AllSnapshotsAsync(string session, bool withText, CancellationToken ct)
+    {
+        var list = new List<(long, long, string?)>();
+        await using (var conn = await _dataSource.OpenConnectionAsync(ct))
+        await using (var cmd = new NpgsqlCommand(
+            $"SELECT seq, encoding, {(withText ? "bytes" : "NULL::bytea")}, octet_length(bytes) FROM public.{SnapshotTableFeature.TableName} WHERE session = $1 ORDER BY seq", conn)
+            { Parameters = { Text(session) } })
+        await using (var r = await cmd.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct))
+                list.Add((r.GetInt64(0), r.GetInt32(3), withText ? SnapshotCodec.Decode(r.GetInt16(1), r.GetFieldValue<byte[]>(2)) : null));
+        await using var q = _store.QuerySession();
+        foreach (var d in await q.Query<SnapshotDoc>().Where(x => x.Session == session).OrderBy(x => x.Seq).ToListAsync(ct))
+            list.Add((d.Seq, Encoding.UTF8.GetByteCount(d.Json), d.Json));
+        list.Sort((a, b) => a.Item1.CompareTo(b.Item1));
+        return list;
+    }
+
+    public Task<IReadOnlyList<(long Seq, long Bytes)>> ListSnapshotsAsync(string session, CancellationToken ct = default)
+    {
+        ValidateSessionId(session);
+        return RunAsync<IReadOnlyList<(long Seq, long Bytes)>>(async () =>
+            (await AllSnapshotsAsync(session, withText: false, ct)).Select(s => (s.Seq, s.Bytes)).ToList(), ct);
+    }
+
+    public Task<int> DeleteSnapshotsAsync(string session, CancellationToken ct = default)
+    {
+        ValidateSessionId(session);
+        return RunAsync(async () =>
+        {
+            var n = (await ListSnapshotsAsync(session, ct)).Count;
+            await using var s = _store.LightweightSession();
+            s.DeleteWhere<SnapshotDoc>(x => x.Session == session);
+            s.QueueSqlCommand($"DELETE FROM public.{SnapshotTableFeature.TableName} WHERE session = ?", session);
+            await s.SaveChangesAsync(ct);
+            return n;
+        }, ct);
+    }
+}
