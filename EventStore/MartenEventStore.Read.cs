@@ -63,15 +63,7 @@ public sealed partial class MartenEventStore
                     new NpgsqlParameter<long[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, TypedValue = ranges.Select(r => r.To).ToArray() },
                 },
             };
-            await using var r = await cmd.ExecuteReaderAsync(ct);
-            var list = new List<StoredEvent>();
-            while (await r.ReadAsync(ct))
-            {
-                var (cmdId, meta, hash, state) = ParseHeaders(r.IsDBNull(4) ? null : r.GetString(4));
-                list.Add(new StoredEvent(r.GetInt64(0), session, r.GetInt64(1), r.GetString(2), r.GetString(3), meta, cmdId,
-                    r.GetFieldValue<DateTimeOffset>(5), hash, state));
-            }
-            return list;
+            return await ReadRowsAsync(cmd, session, ct);
         }, ct);
         foreach (var e in page) yield return e;
     }
@@ -83,6 +75,12 @@ public sealed partial class MartenEventStore
             "SELECT seq_id, version, type, data::text, headers::text, timestamp FROM mt_events WHERE stream_id = $1 AND version >= $2 AND version <= $3 ORDER BY version LIMIT $4",
             conn) { Parameters = { Text(session), Bigint(from), Bigint(to), new NpgsqlParameter<int> { TypedValue = PageSize } } };
         await cmd.PrepareAsync(ct);
+        return await ReadRowsAsync(cmd, session, ct);
+    }
+
+    /// <summary>Rows of (seq_id, version, type, data, headers, timestamp) as stored events of <paramref name="session"/>.</summary>
+    private static async Task<List<StoredEvent>> ReadRowsAsync(NpgsqlCommand cmd, string session, CancellationToken ct)
+    {
         await using var r = await cmd.ExecuteReaderAsync(ct);
         var list = new List<StoredEvent>();
         while (await r.ReadAsync(ct))
