@@ -84,7 +84,10 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
 {
     private const int MaxConflictRetries = 1000;
 
-    private readonly ConcurrentDictionary<string, SvaState> states = new();
+    // The state each session ended at after this handler's last command, with the session's kernel (which never changes).
+    // A command on a cached session skips the session look-up: its one round trip is the append, whose version check
+    // catches another writer (a conflict reloads the state from the log and re-decides).
+    private readonly ConcurrentDictionary<string, (SvaState State, SessionInfo Info)> states = new();
 
     public async ValueTask<RecordResult> Handle(RecordCalls request, CancellationToken ct)
     {
@@ -95,14 +98,15 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
         var sourceId = request.ScriptHash is { } h ? ScriptProgress.IdOf(request.Session, h) : null;
         await using var lease = sourceId is null ? null : await RecordingLease.TakeAsync(store, request.Session, sourceId, request.Again, ct);
         if (lease is not null) sourceId = lease.SourceId;
-        var info = await store.GetSessionAsync(request.Session, ct);
+        var hit = states.TryRemove(request.Session, out var cached);
+        var info = hit ? cached.Info : await store.GetSessionAsync(request.Session, ct);
         var created = info is null;
         if (info is not null && !SessionKernels.Same(await SessionKernels.ResolveAsync(store, info, ct), version))
             throw new SessionKernelMismatchException(request.Session, info.Kernel, version.Name + (version.Origin is null ? "" : " (kernel file)"));
-        var head = info?.Version ?? 0;
+        var head = hit ? cached.State.Seq : info?.Version ?? 0;
 
-        var state = states.TryRemove(request.Session, out var cached) && cached.Seq == head
-            ? cached
+        var state = hit
+            ? cached.State
             : head == 0 ? new SvaState() : await StateLoader.LoadAsync(store, request.Session, ct: ct);
         var results = new List<RecordedCall>();
         var callIndex = 0; // set below, after a resume is known
@@ -132,17 +136,20 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             foreach (var call in chunks[k])
             {
                 var seqBefore = state.Seq;
+                var t0 = AppendProfile.Now();
                 var events = SvaKernel.Execute(version, state, call.Call);
                 var outcome = CallOutcome.Of(call.Call, events, state);
                 if (version.Origin is not null) outcome = outcome with { Rule = version.Explain(outcome.Rule) };
                 decided.Add((call, events, outcome));
+                t0 = AppendProfile.Add(AppendProfile.Stage.Decide, t0);
                 for (var i = 0; i < events.Count; i++)
                     encoded.Add(EventCodec.Encode(events[i], new EventMetadata(commandId, call.Source, i == 0 ? call.Call : null)
                     {
                         // the session's first event carries a kernel file's resolved content (replays after the file is gone)
                         KernelDefinition = seqBefore == 0 && i == 0 ? version.Origin?.Definition : null,
                     }));
-                if (policy.After(state, seqBefore) is { } snap) snapshots.Add(snap);
+                t0 = AppendProfile.Add(AppendProfile.Stage.EncodeMetadata, t0);
+                if (policy.After(state, seqBefore) is { } snap) { snapshots.Add(snap); AppendProfile.Add(AppendProfile.Stage.Snapshot, t0); }
             }
             SourceProgress? progress = null;
             if (sourceId is not null)
@@ -201,7 +208,8 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             await recorder.DrainQuietlyAsync();
             throw;
         }
-        states[request.Session] = state;
+        // Cached only with the session as the store described it (a session created here is looked up once more next time).
+        if (info is not null && state.Seq > 0) states[request.Session] = (state, info);
         return new RecordResult(request.Session, version.Name, created && state.Seq > 0, results, conflicts, state.Seq)
         {
             ResumedAfter = resumeAfter,

@@ -17,6 +17,13 @@ public static class Evolve
 
     public static void Apply(SvaState s, SvaEvent e)
     {
+        var touched = Provenance.Before(s, e);
+        ApplyValues(s, e);
+        Provenance.After(s, touched);
+    }
+
+    private static void ApplyValues(SvaState s, SvaEvent e)
+    {
         s.Seq++;
         switch (e)
         {

@@ -25,7 +25,14 @@ public sealed record CallOutcome(
     public static CallOutcome Of(KernelCall call, IReadOnlyList<SvaEvent> events, SvaState after)
     {
         var o = Core(call, events, after);
-        var ruleId = call is MmDrop && o.Ok ? "mm.drop"
+        return o with { Rule = KernelRuleTable.Find(RuleIdOf(call, events)), TaintedAt = after.TaintedAt };
+    }
+
+    /// <summary>The id of the rule that decided a call, from the call and all the events it produced (no state needed).</summary>
+    public static string? RuleIdOf(KernelCall call, IReadOnlyList<SvaEvent> events)
+    {
+        var ok = !events.Any(e => e is BindFailed or UnbindRejected or CallFailed or KernelBug);
+        return call is MmDrop && ok ? "mm.drop"
             : events.OfType<IRuled>().Select(e => e.Rule).FirstOrDefault(r => r is not null)
               ?? call switch
               {
@@ -35,7 +42,6 @@ public sealed record CallOutcome(
                   InvalidateRange => "inv.no-notifier",
                   _ => null,
               };
-        return o with { Rule = KernelRuleTable.Find(ruleId), TaintedAt = after.TaintedAt };
     }
 
     private static CallOutcome Core(KernelCall call, IReadOnlyList<SvaEvent> events, SvaState after)

@@ -1,4 +1,5 @@
 using System.Text.Json;
+using System.Text.Json.Serialization;
 using Sva.Domain.Json;
 
 namespace Sva.Domain;
@@ -39,6 +40,13 @@ public sealed class SvaState
     public int NextNotifier { get; set; } = 1;
     public int NextGroup { get; set; } = 1;
     public int NextMmOrdinal { get; set; } = 1;
+    /// <summary>Provenance: row key (<see cref="RowRef.Key"/>) → the seq of the last event that touched the row (see <see cref="Domain.Provenance"/>).
+    /// Populated in place on reading, so the ordinal order survives a snapshot.</summary>
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
+    public SortedDictionary<string, long> SetAt { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>The shape of <see cref="SetAt"/> (<see cref="Domain.Provenance.Version"/>); 0: unknown, as in a snapshot written
+    /// before provenance existed (the field is then missing): such a state cannot say when its rows were set.</summary>
+    public int Provenance { get; set; }
 
     public SvaState Clone() =>
         JsonSerializer.Deserialize<SvaState>(JsonSerializer.Serialize(this, SvaJson.Options), SvaJson.Options)!;

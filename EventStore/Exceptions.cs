@@ -40,31 +40,10 @@ public sealed class EventStoreUnavailableException : Exception
     }
 }
 
-/// <summary>CreateSessionAsync: a session with this id exists already.</summary>
-public sealed class SessionExistsException : Exception
-{
-    public SessionExistsException(string session) : base($"session '{session}' already exists") => Session = session;
-    public string Session { get; }
-}
-
 /// <summary>The session does not exist (append, verify).</summary>
 public sealed class SessionNotFoundException : Exception
 {
     public SessionNotFoundException(string session) : base($"session '{session}' does not exist") => Session = session;
-    public string Session { get; }
-}
-
-/// <summary>An inline projection failed; the whole append was rolled back.</summary>
-public sealed class InlineProjectionException : Exception
-{
-    public InlineProjectionException(string projection, string session, Exception inner)
-        : base($"inline projection '{projection}' failed while appending to session '{session}'; nothing was appended: {inner.Message}", inner)
-    {
-        Projection = projection;
-        Session = session;
-    }
-
-    public string Projection { get; }
     public string Session { get; }
 }
 

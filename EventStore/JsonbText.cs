@@ -38,11 +38,13 @@ public static class JsonbText
         {
             case JsonValueKind.Object:
             {
-                var props = new List<(byte[] Key, string Name, JsonElement Value)>();
-                foreach (var p in e.EnumerateObject()) props.Add((Encoding.UTF8.GetBytes(p.Name), p.Name, p.Value));
-                props.Sort((a, b) => a.Key.Length != b.Key.Length ? a.Key.Length.CompareTo(b.Key.Length) : a.Key.AsSpan().SequenceCompareTo(b.Key));
+                // Keys in UTF-8 order: for ASCII keys (all of ours) that is the length, then ordinal order of the string;
+                // a key with other characters is compared on its UTF-8 bytes.
+                var props = new List<(string Name, JsonElement Value)>();
+                foreach (var p in e.EnumerateObject()) props.Add((p.Name, p.Value));
+                props.Sort(static (a, b) => CompareKeys(a.Name, b.Name));
                 for (var i = 1; i < props.Count; i++)
-                    if (props[i].Key.AsSpan().SequenceEqual(props[i - 1].Key)) return false; // duplicate keys: let the server decide
+                    if (string.Equals(props[i].Name, props[i - 1].Name, StringComparison.Ordinal)) return false; // duplicate keys: let the server decide
                 sb.Append('{');
                 for (var i = 0; i < props.Count; i++)
                 {
@@ -84,8 +86,29 @@ public static class JsonbText
         }
     }
 
+    private static bool IsAscii(string s)
+    {
+        foreach (var c in s)
+            if (c >= 0x80) return false;
+        return true;
+    }
+
+    private static int CompareKeys(string a, string b)
+    {
+        if (IsAscii(a) && IsAscii(b))
+            return a.Length != b.Length ? a.Length.CompareTo(b.Length) : string.CompareOrdinal(a, b);
+        var x = Encoding.UTF8.GetBytes(a);
+        var y = Encoding.UTF8.GetBytes(b);
+        return x.Length != y.Length ? x.Length.CompareTo(y.Length) : x.AsSpan().SequenceCompareTo(y);
+    }
+
     private static bool String(string s, StringBuilder sb)
     {
+        // Fast path: nothing to escape and no surrogate (most strings): the text as it is.
+        var plain = true;
+        foreach (var c in s)
+            if (c < ' ' || c == '"' || c == '\\' || char.IsSurrogate(c)) { plain = false; break; }
+        if (plain) { sb.Append('"').Append(s).Append('"'); return true; }
         if (s.Any(char.IsSurrogate) && !PairedSurrogates(s)) return false; // a lone surrogate has no UTF-8 form
         sb.Append('"');
         foreach (var c in s)

@@ -42,18 +42,15 @@ public sealed partial class MartenEventStore
                 throw new ArgumentException($"a snapshot at seq {s.Seq} is not in this append ({batch.ExpectedVersion + 1}..{last})", nameof(batch));
         return RunAsync(async () =>
         {
-            var lastEventId = EventId(batch.CommandId, batch.Events.Count - 1);
             try
             {
                 var r = await AppendCoreAsync(batch, ct);
-                if (!r.Duplicate) foreach (var p in _inline) p.Committed(batch.Session, lastEventId);
-                else foreach (var p in _inline) p.Forget(batch.Session, lastEventId);
+                if (!r.Duplicate) Interlocked.Increment(ref _appends);
                 return r;
             }
             catch
             {
                 _heads.TryRemove(batch.Session, out _);
-                foreach (var p in _inline) p.Forget(batch.Session, lastEventId);
                 throw;
             }
         }, ct);
@@ -67,6 +64,7 @@ public sealed partial class MartenEventStore
         if (expected == 0 && batch.Create is null)
             throw new SessionNotFoundException(session);
 
+        var t0 = AppendProfile.Now();
         // The data as Marten will store it, rendered as jsonb renders it (what SELECT data::text returns), for the hash.
         var data = new string[n];
         var local = true;
@@ -79,7 +77,10 @@ public sealed partial class MartenEventStore
         }
         if (!local) data = await NormalizeOnServerAsync(batch.Events.Select(e => _serializer.ToJson(e.Data)).ToArray(), ct);
 
+        t0 = AppendProfile.Add(AppendProfile.Stage.Serialize, t0);
         var prev = await HeadHashAsync(session, expected, ct);
+        t0 = AppendProfile.Add(AppendProfile.Stage.ReadHead, t0);
+        long hashTicks = 0;
         var states = batch.Snapshots.ToDictionary(s => s.Seq, s => Digest(s.Json));
         await using var s = _store.LightweightSession();
         if (batch.Create is { } create)
@@ -93,8 +94,10 @@ public sealed partial class MartenEventStore
             var e = s.Events.BuildEvent(batch.Events[i].Data);
             var type = e.EventTypeName;
             states.TryGetValue(seq, out var state);
+            var th = AppendProfile.Now();
             EventHash.Compute(h, prev, session, seq, type, data[i], batch.Events[i].Metadata, state, hash);
             prev = (byte[])hash.Clone();
+            hashTicks += AppendProfile.Now() - th;
             e.Id = EventId(batch.CommandId, i);
             e.SetHeader("cmd", batch.CommandId.ToString());
             e.SetHeader("meta", batch.Events[i].Metadata);
@@ -104,17 +107,21 @@ public sealed partial class MartenEventStore
         }
         s.Events.Append(session, expected + n, events);
         foreach (var snap in batch.Snapshots)
-            s.Store(new SnapshotDoc { Id = SnapshotDoc.IdOf(session, snap.Seq), Session = session, Seq = snap.Seq, Json = snap.Json });
+            s.QueueSqlCommand(
+                $"INSERT INTO public.{SnapshotTableFeature.TableName} (session, seq, encoding, bytes) VALUES (?, ?, ?, ?) " +
+                "ON CONFLICT (session, seq) DO UPDATE SET encoding = excluded.encoding, bytes = excluded.bytes",
+                session, snap.Seq, SnapshotCodec.ZstdUtf8, SnapshotCodec.Encode(snap.Json));
         if (batch.Progress is { } p)
             s.Store(new SourceDoc { Id = p.Id, Session = p.Session, Kind = p.Kind, Complete = p.Complete, Json = p.Json });
 
         try
         {
-            InAppend.Value = true;
-            var seqOf = new Dictionary<Guid, long>(n);
-            for (var i = 0; i < n; i++) seqOf[((IEvent)events[i]).Id] = expected + 1 + i;
-            AppendSeqs.Value = seqOf;
+            t0 = AppendProfile.Add(AppendProfile.Stage.UnitOfWork, t0 + hashTicks);
+            AppendProfile.Add(AppendProfile.Stage.Hash, AppendProfile.Now() - hashTicks);
+            t0 = AppendProfile.Now();
             await s.SaveChangesAsync(ct);
+            AppendProfile.Add(AppendProfile.Stage.SaveChanges, t0);
+            AppendProfile.Batch(n);
         }
         catch (Exception ex) when (IsConflict(ex))
         {
@@ -151,13 +158,6 @@ public sealed partial class MartenEventStore
         }
         return false;
     }
-
-    /// <summary>Set while an append's SaveChanges runs, so inline projections know the events may still roll back.</summary>
-    private static readonly AsyncLocal<bool> InAppend = new();
-
-    /// <summary>The seq of each event of the append in flight (a quick append numbers them in the database, after the inline
-    /// projections ran): the projection reads an event's seq from here, or from the event when the daemon loaded it.</summary>
-    private static readonly AsyncLocal<Dictionary<Guid, long>?> AppendSeqs = new();
 
     private async Task<AppendResult?> FindCommandAsync(string session, Guid command, CancellationToken ct)
     {
@@ -218,5 +218,5 @@ public sealed partial class MartenEventStore
         return result;
     }
 
-    internal static string Digest(string json) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(json)));
+    internal static string Digest(string json) => SnapshotCodec.Digest(json);
 }

@@ -38,7 +38,6 @@ public sealed partial class MartenEventStore
             foreach (var p in _adapters)
             {
                 var name = p.Inner.Name;
-                if (p.Inner.Mode == ProjectionMode.Inline) { list.Add(new ProjectionProgress(name, "inline", stats.EventSequenceNumber)); continue; }
                 var shard = progress.FirstOrDefault(s => s.ShardName.StartsWith(name + ":", StringComparison.Ordinal) || s.ShardName == name);
                 list.Add(new ProjectionProgress(name, "async", shard?.Sequence ?? 0));
             }
@@ -61,11 +60,10 @@ public sealed partial class MartenEventStore
                 // its bookkeeping, not the log's; every other event reaches the projection.
                 if (e.Data is Tombstone || e.StreamKey == TombstoneStream) continue;
                 var meta = e.Headers is { } hs && hs.TryGetValue("meta", out var m) ? MetaText(m) : "{}";
-                var seq = InAppend.Value && AppendSeqs.Value is { } seqs && seqs.TryGetValue(e.Id, out var q) ? q : e.Version;
-                list.Add(new ProjectedEvent(e.Id, e.StreamKey ?? "", seq, e.Sequence, e.EventTypeName, e.Data, meta, e.Timestamp));
+                list.Add(new ProjectedEvent(e.Id, e.StreamKey ?? "", e.Version, e.Sequence, e.EventTypeName, e.Data, meta, e.Timestamp));
             }
             var reader = Reader ?? throw new InvalidOperationException("projection used before the store opened");
-            return Inner.ApplyAsync(new Writer(operations, reader, EventsCommitted: !InAppend.Value), list, cancellation);
+            return Inner.ApplyAsync(new Writer(operations, reader), list, cancellation);
         }
 
         private static string MetaText(object? v) => v switch
@@ -77,13 +75,14 @@ public sealed partial class MartenEventStore
         };
     }
 
-    private sealed class Writer(IDocumentOperations ops, MartenEventStore store, bool EventsCommitted) : IProjectionWriter
+    private sealed class Writer(IDocumentOperations ops, MartenEventStore store) : IProjectionWriter
     {
-        bool IProjectionWriter.EventsCommitted => EventsCommitted;
         public void Store<T>(T document) where T : class => ops.Store(document);
         public void Delete<T>(string id) where T : class => ops.Delete<T>(id);
         public async Task<T?> LoadAsync<T>(string id, CancellationToken ct) where T : class => await ops.LoadAsync<T>(id, ct);
         public IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq, long toSeq, CancellationToken ct) =>
             store.ReadSessionAsync(session, fromSeq, toSeq, ct);
+        public Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct) =>
+            store.LoadSnapshotAsync(session, atOrBelowSeq, ct);
     }
 }

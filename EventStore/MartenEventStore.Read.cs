@@ -53,6 +53,38 @@ public sealed partial class MartenEventStore
         }
     }
 
+    /// <summary>Several seq ranges in one query (provenance: the events around many seqs), in seq order (ranges should not overlap).</summary>
+    public async IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        ValidateSessionId(session);
+        if (ranges.Count == 0) yield break;
+        var page = await RunAsync(async () =>
+        {
+            await using var conn = await _dataSource.OpenConnectionAsync(ct);
+            await using var cmd = new NpgsqlCommand(
+                // one index range scan per range: a LATERAL subquery kept apart (OFFSET 0), else the planner joins a
+                // sequential scan of the session against the ranges (measured: 100x slower on a 30,000-event session)
+                "SELECT e.seq_id, e.version, e.type, e.data, e.cmd, e.meta, e.hash, e.state, e.timestamp " +
+                "FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) CROSS JOIN LATERAL (" +
+                "SELECT seq_id, version, type, data::text AS data, " + StringHeader("cmd") + " AS cmd, " + StringHeader("meta") + " AS meta, " +
+                StringHeader("hash") + " AS hash, " + StringHeader("state") + " AS state, timestamp FROM mt_events " +
+                "WHERE stream_id = $1 AND version >= r.lo AND version <= r.hi ORDER BY version OFFSET 0) e " +
+                "ORDER BY e.version",
+                conn)
+            {
+                Parameters =
+                {
+                    Text(session),
+                    new NpgsqlParameter<long[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, TypedValue = ranges.Select(r => r.From).ToArray() },
+                    new NpgsqlParameter<long[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Bigint, TypedValue = ranges.Select(r => r.To).ToArray() },
+                },
+            };
+            return await ReadRowsAsync(cmd, session, ct);
+        }, ct);
+        foreach (var e in page) yield return e;
+    }
+
     private async Task<List<StoredEvent>> ReadPageAsync(string session, long from, long to, CancellationToken ct, string[]? types = null)
     {
         await using var conn = await _dataSource.OpenConnectionAsync(ct);
@@ -64,6 +96,12 @@ public sealed partial class MartenEventStore
             conn) { Parameters = { Text(session), Bigint(from), Bigint(to), new NpgsqlParameter<int> { TypedValue = PageSize } } };
         if (types is not null) cmd.Parameters.Add(new NpgsqlParameter<string[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, TypedValue = types });
         await cmd.PrepareAsync(ct);
+        return await ReadRowsAsync(cmd, session, ct);
+    }
+
+    /// <summary>Rows of (seq_id, version, type, data, cmd, meta, hash, state, timestamp) as stored events of <paramref name="session"/>.</summary>
+    private static async Task<List<StoredEvent>> ReadRowsAsync(NpgsqlCommand cmd, string session, CancellationToken ct)
+    {
         await using var r = await cmd.ExecuteReaderAsync(ct);
         var list = new List<StoredEvent>();
         while (await r.ReadAsync(ct))

@@ -54,7 +54,8 @@ public sealed partial class MartenEventStore
         $grants$;
         """;
 
-    private static async Task EnsureSchemaAsync(DocumentStore migrator, NpgsqlDataSource dataSource, CancellationToken ct)
+    private static async Task EnsureSchemaAsync(DocumentStore migrator, NpgsqlDataSource dataSource,
+        IReadOnlyList<IDocumentProjection> projections, CancellationToken ct)
     {
         // Marten compares the configured schema with the database and applies the difference; one process at a time.
         await using var conn = await dataSource.OpenConnectionAsync(ct);
@@ -62,7 +63,31 @@ public sealed partial class MartenEventStore
             await l.ExecuteNonQueryAsync(ct);
         try
         {
+            // A projection that ran inline before (its document table exists in the old shape, without the duplicated
+            // "session" column this version adds, and Marten has no checkpoint of it) was current at every commit: its
+            // checkpoint starts at today's head, so the daemon neither re-projects nor skips anything. A database this
+            // version created has the column: there the checkpoint is only ever the daemon's.
+            var formerlyInline = new List<string>();
+            foreach (var p in projections.Where(p => p.FormerlyInline))
+            {
+                await using var c = new NpgsqlCommand(
+                    """
+                    SELECT to_regclass('public.' || $1) IS NOT NULL
+                       AND NOT EXISTS (SELECT 1 FROM information_schema.columns WHERE table_schema = 'public' AND table_name = $1 AND column_name = 'session')
+                    """, conn) { Parameters = { Text("mt_doc_" + p.DocumentTypes[0].Name.ToLowerInvariant()) } };
+                if (await c.ExecuteScalarAsync(ct) is true) formerlyInline.Add(p.Name);
+            }
             await migrator.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+            foreach (var name in formerlyInline)
+            {
+                await using var c = new NpgsqlCommand(
+                    """
+                    INSERT INTO public.mt_event_progression (name, last_seq_id)
+                    SELECT $1, coalesce((SELECT max(seq_id) FROM public.mt_events), 0)
+                    WHERE NOT EXISTS (SELECT 1 FROM public.mt_event_progression WHERE name LIKE $2)
+                    """, conn) { Parameters = { Text(name + ":All"), Text(name + ":%") } };
+                await c.ExecuteNonQueryAsync(ct);
+            }
             // The roles of postgres-init (when this cluster has them) on whatever Marten just created in this database.
             await using var g = new NpgsqlCommand(GrantRoles, conn);
             await g.ExecuteNonQueryAsync(ct);

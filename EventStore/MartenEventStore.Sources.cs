@@ -45,5 +45,8 @@ public sealed partial class MartenEventStore
             return true;
         }, ct);
 
+    public Task<WriterLease> TryLeaseAsync(string session, string name, CancellationToken ct = default) =>
+        RunAsync(() => WriterLease.TryTakeAsync(_dataSource, name, ct), ct);
+
     private static SourceProgress? ToProgress(SourceDoc? d) => d is null ? null : new SourceProgress(d.Id, d.Session, d.Kind, d.Complete, d.Json);
 }

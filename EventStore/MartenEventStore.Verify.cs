@@ -50,15 +50,14 @@ public sealed partial class MartenEventStore
             return Broken(version + 1, $"events are stored beyond the stream's version {version} (up to seq {lastSeq})");
 
         var warnings = new List<string>();
-        await using (var q = _store.QuerySession())
+        foreach (var snap in await RunAsync(() => AllSnapshotsAsync(session, withText: true, ct), ct))
         {
-            foreach (var snap in await q.Query<SnapshotDoc>().Where(x => x.Session == session).OrderBy(x => x.Seq).ToListAsync(ct))
-            {
-                if (!stateAt.TryGetValue(snap.Seq, out var recorded))
-                    warnings.Add($"snapshot at seq {snap.Seq}: the log recorded no snapshot there (not used)");
-                else if (recorded != Digest(snap.Json))
-                    warnings.Add($"snapshot at seq {snap.Seq}: its SHA-256 differs from the one the log recorded at that seq: altered (not used)");
-            }
+            if (!stateAt.TryGetValue(snap.Seq, out var recorded))
+                warnings.Add($"snapshot at seq {snap.Seq}: the log recorded no snapshot there (not used)");
+            else if (snap.Text is null)
+                warnings.Add($"snapshot at seq {snap.Seq}: its bytes do not decode (an unknown encoding or altered): not used");
+            else if (recorded != Digest(snap.Text))
+                warnings.Add($"snapshot at seq {snap.Seq}: its SHA-256 differs from the one the log recorded at that seq: altered (not used)");
         }
         return new VerifyResult(session, warnings.Count == 0, checkedCount, warnings.Count == 0 ? null : version,
             warnings.Count == 0 ? null : warnings[0]) { Warnings = warnings };

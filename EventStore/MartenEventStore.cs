@@ -37,20 +37,19 @@ public sealed partial class MartenEventStore : IEventStore
     private readonly Lazy<DocumentStore> _lazyStore;
     private DocumentStore _store => _lazyStore.Value;
     private readonly NpgsqlDataSource _dataSource;
-    private readonly IDocumentProjection[] _inline;
+    private long _appends;
     private Marten.ISerializer _serializer => _lazySerializer.Value;
     private readonly Lazy<Marten.ISerializer> _lazySerializer;
     private readonly ConcurrentDictionary<string, (long Version, byte[] Hash)> _heads = new(StringComparer.Ordinal);
     private readonly bool _readOnly;
     private IReadOnlyList<MartenProjection> _adapters = [];
 
-    private MartenEventStore(Func<DocumentStore> store, NpgsqlDataSource dataSource, string endpoint, IDocumentProjection[] inline, bool readOnly)
+    private MartenEventStore(Func<DocumentStore> store, NpgsqlDataSource dataSource, string endpoint, bool readOnly)
     {
         _lazyStore = new Lazy<DocumentStore>(store, LazyThreadSafetyMode.ExecutionAndPublication);
         _lazySerializer = new Lazy<Marten.ISerializer>(() => _store.Options.Serializer(), LazyThreadSafetyMode.ExecutionAndPublication);
         _dataSource = dataSource;
         Endpoint = endpoint;
-        _inline = inline;
         _readOnly = readOnly;
     }
 
@@ -92,7 +91,7 @@ public sealed partial class MartenEventStore : IEventStore
 
             o.Events.StreamIdentity = StreamIdentity.AsString;
             // Quick append: one mt_quick_append_events call per batch instead of one INSERT per event (3× the throughput
-            // here); server timestamps. Inline projections get each event's seq from the append itself (AppendSeqs).
+            // here); server timestamps. No projection runs in the append (all are async: Marten's daemon).
             o.Events.AppendMode = EventAppendMode.QuickWithServerTimestamps;
             o.Events.MetadataConfig.HeadersEnabled = true;
             o.Events.EnableUniqueIndexOnEventId = true;
@@ -103,6 +102,7 @@ public sealed partial class MartenEventStore : IEventStore
             o.Schema.For<SnapshotDoc>().Duplicate(x => x.Session).Duplicate(x => x.Seq);
             o.Schema.For<SourceDoc>().Duplicate(x => x.Session);
             o.Storage.Add(new AppendOnlyFeature(o));
+            o.Storage.Add(new SnapshotTableFeature(o));
 
             // Never skip: in continuous mode as in rebuilds, a bad event stops the projection and says which.
             o.Projections.Errors.SkipApplyErrors = false;
@@ -118,28 +118,41 @@ public sealed partial class MartenEventStore : IEventStore
             if (setup.HotColdDaemon) o.Projections.LeadershipPollingTime = 1000; // a standby tries for the lock every second
             foreach (var a in adapters)
             {
-                foreach (var t in a.Inner.DocumentTypes) o.RegisterDocumentType(t);
+                foreach (var t in a.Inner.DocumentTypes)
+                {
+                    o.RegisterDocumentType(t);
+                    // Projection documents are read by session: a duplicated, indexed "session" column instead of a scan.
+                    if (t.GetProperty("Session") is { PropertyType: var pt } && pt == typeof(string))
+                        typeof(MartenEventStore).GetMethod(nameof(DuplicateSession), System.Reflection.BindingFlags.NonPublic | System.Reflection.BindingFlags.Static)!
+                            .MakeGenericMethod(t).Invoke(null, [o]);
+                }
                 if (!withProjections) continue;
-                var lifecycle = a.Inner.Mode == ProjectionMode.Inline ? ProjectionLifecycle.Inline : ProjectionLifecycle.Async;
-                o.Projections.Add(a, lifecycle, a.Inner.Name, x => x.BatchSize = setup.DaemonBatchSize);
+                o.Projections.Add(a, ProjectionLifecycle.Async, a.Inner.Name, x => x.BatchSize = setup.DaemonBatchSize);
             }
         });
         if (!readOnly)
         {
             using var migrator = Build(AutoCreate.CreateOrUpdate, withProjections: false);
-            try { await EnsureSchemaAsync(migrator, dataSource, ct); }
+            try { await EnsureSchemaAsync(migrator, dataSource, setup.Projections, ct); }
             catch (Exception ex) when (IsUnavailable(ex) && !ct.IsCancellationRequested)
             {
                 await dataSource.DisposeAsync();
                 throw new EventStoreUnavailableException(endpoint, Unwrap(ex));
             }
         }
-        var self = new MartenEventStore(() => Build(AutoCreate.None, withProjections: true), dataSource, endpoint, setup.Projections.Where(p => p.Mode == ProjectionMode.Inline).ToArray(), readOnly)
+        var self = new MartenEventStore(() => Build(AutoCreate.None, withProjections: true), dataSource, endpoint, readOnly)
         {
             _adapters = adapters,
         };
         foreach (var a in adapters) a.Reader = self;
         return self;
+    }
+
+    private static void DuplicateSession<T>(StoreOptions o)
+    {
+        var x = Expression.Parameter(typeof(T), "x");
+        Expression<Func<T, object?>> session = Expression.Lambda<Func<T, object?>>(Expression.Convert(Expression.Property(x, "Session"), typeof(object)), x);
+        o.Schema.For<T>().Duplicate(session, null, null, null, false, false);
     }
 
     public async ValueTask DisposeAsync()
@@ -183,9 +196,6 @@ public sealed partial class MartenEventStore : IEventStore
         r.GetString(0), r.IsDBNull(1) ? "" : r.GetString(1), r.IsDBNull(2) ? null : r.GetString(2),
         r.IsDBNull(3) ? default : DateTimeOffset.Parse(r.GetString(3), System.Globalization.CultureInfo.InvariantCulture, System.Globalization.DateTimeStyles.RoundtripKind),
         r.IsDBNull(4) ? 0 : r.GetInt64(4)) { KernelGiven = r.IsDBNull(5) ? null : r.GetString(5) };
-
-    public Task<WriterLease> TryLeaseAsync(string session, string name, CancellationToken ct = default) =>
-        RunAsync(() => WriterLease.TryTakeAsync(_dataSource, name, ct), ct);
 
     // ------------------------------------------------------------------ plumbing
 

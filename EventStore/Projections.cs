@@ -1,7 +1,8 @@
 namespace Sva.EventStore;
 
-/// <summary>When a projection runs: in the append's transaction, or by the async daemon from its checkpoint.</summary>
-public enum ProjectionMode { Inline, Async }
+/// <summary>When a projection runs: by Marten's async daemon from its checkpoint (committed events only, never on the
+/// append path). The one mode there is; a projection in the append's transaction would fold every event twice.</summary>
+public enum ProjectionMode { Async }
 
 /// <summary>An event as a projection sees it (the decoded object, not its JSON).</summary>
 public sealed record ProjectedEvent(Guid Id, string Session, long Seq, long Position, string Type, object Data, string Metadata, DateTimeOffset RecordedAt);
@@ -9,19 +10,18 @@ public sealed record ProjectedEvent(Guid Id, string Session, long Seq, long Posi
 /// <summary>What a projection may do: store and delete its documents, load one, and read a session's log (to re-fold).</summary>
 public interface IProjectionWriter
 {
-    /// <summary>True when the events are committed already (Marten's daemon, a rebuild); false inside an append, which may
-    /// still fail: then the store calls <see cref="IDocumentProjection.Forget"/>, else <see cref="IDocumentProjection.Committed"/>.</summary>
-    bool EventsCommitted { get; }
     void Store<T>(T document) where T : class;
     void Delete<T>(string id) where T : class;
     Task<T?> LoadAsync<T>(string id, CancellationToken ct) where T : class;
     IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq, long toSeq, CancellationToken ct);
+    /// <summary>The trusted snapshot with the highest seq at or below <paramref name="atOrBelowSeq"/> (see <see cref="IEventStore.LoadSnapshotAsync"/>).</summary>
+    Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct);
 }
 
 /// <summary>
-/// A projection from events to documents. The store runs it as a Marten projection: inline (in the append transaction)
-/// or async (by Marten's daemon, which commits its documents with its checkpoint). Events come in global order; a
-/// projection must not skip any, and the store never does.
+/// A projection from events to documents. The store runs it as a Marten async projection (Marten's daemon commits its
+/// documents with its checkpoint). Events come in global order, committed ones only; a projection must not skip any, and
+/// the store never does.
 /// </summary>
 public interface IDocumentProjection
 {
@@ -30,12 +30,10 @@ public interface IDocumentProjection
     /// <summary>The document types it writes (registered with Marten up front, so readers need no DDL).</summary>
     IReadOnlyList<Type> DocumentTypes { get; }
     Task ApplyAsync(IProjectionWriter writer, IReadOnlyList<ProjectedEvent> events, CancellationToken ct);
-    /// <summary>The append whose last event is <paramref name="lastEventId"/> committed: what it cached may now be trusted.</summary>
-    void Committed(string session, Guid lastEventId) { }
 
-    /// <summary>The append whose last event is <paramref name="lastEventId"/> failed after the projection may have seen its
-    /// events: drop what it cached for it.</summary>
-    void Forget(string session, Guid lastEventId) { }
+    /// <summary>It ran inline (in each append's transaction) in earlier versions of the store: in a database that has its
+    /// documents but no checkpoint of it, it is current up to the head (the checkpoint is set there when the schema is applied).</summary>
+    bool FormerlyInline => false;
 }
 
 /// <summary>How the store is set up: the event types (CLR type → stored name), how their JSON looks, the projections.</summary>

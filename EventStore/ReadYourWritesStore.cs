@@ -151,6 +151,13 @@ public sealed class ReadYourWritesStore : IEventStore
         await foreach (var e in inner.ReadSessionOfTypesAsync(session, types, fromSeq, toSeq, ct)) yield return e;
     }
 
+    public async IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var inner = await InnerAsync(ct);
+        await foreach (var e in inner.ReadSessionRangesAsync(session, ranges, ct)) yield return e;
+    }
+
     public async Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct = default) => await (await InnerAsync(ct)).LoadSnapshotAsync(session, atOrBelowSeq, ct);
     public async Task<IReadOnlyList<(long Seq, long Bytes)>> ListSnapshotsAsync(string session, CancellationToken ct = default) => await (await InnerAsync(ct)).ListSnapshotsAsync(session, ct);
     public Task<int> DeleteSnapshotsAsync(string session, CancellationToken ct = default) =>
@@ -167,6 +174,8 @@ public sealed class ReadYourWritesStore : IEventStore
     public async Task<(IReadOnlyList<ProjectionProgress> Projections, long Head)> ProjectionStatusAsync(CancellationToken ct = default) => await (await InnerAsync(ct)).ProjectionStatusAsync(ct);
     public Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null) =>
         throw new InvalidOperationException("this store reads (from a replica): rebuild on the primary");
+    public Task<bool> CatchUpAsync(TimeSpan timeout, CancellationToken ct = default) => Task.FromResult(false);
+
     public Task RunDaemonAsync(bool once, TimeSpan catchUpTimeout, CancellationToken ct = default) =>
         throw new InvalidOperationException("this store reads (from a replica): run the daemon on the primary");
 

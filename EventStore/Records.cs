@@ -6,7 +6,7 @@ public sealed record NewEvent(object Data, string Metadata);
 
 /// <summary>An event as stored. <see cref="DataJson"/> is the jsonb text PostgreSQL renders; <see cref="Metadata"/> the text
 /// the writer gave; <see cref="Position"/> Marten's global <c>seq_id</c>; <see cref="StateDigest"/> the SHA-256 (hex) of the
-/// snapshot taken at this seq, when one was; <see cref="Payload"/> the decoded object when the reader asked for it.</summary>
+/// snapshot taken at this seq, when one was.</summary>
 public sealed record StoredEvent(
     long Position,
     string Session,
@@ -17,8 +17,7 @@ public sealed record StoredEvent(
     Guid? CommandId,
     DateTimeOffset RecordedAt,
     byte[] Hash,
-    string? StateDigest = null,
-    object? Payload = null);
+    string? StateDigest = null);
 
 /// <summary>A session (one Marten event stream). <see cref="Version"/> is its last seq (the stream version).</summary>
 public sealed record SessionInfo(string Id, string Kernel, string? Source, DateTimeOffset CreatedAt, long Version)

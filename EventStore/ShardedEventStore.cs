@@ -209,6 +209,22 @@ public sealed class ShardedEventStore : IEventStore
         }
     }
 
+    public async IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var shard = await ShardForAsync(session, ct);
+        var store = await StoreAsync(shard, ct);
+        await using var e = store.ReadSessionRangesAsync(session, ranges, ct).GetAsyncEnumerator(ct);
+        while (true)
+        {
+            bool more;
+            try { more = await e.MoveNextAsync(); }
+            catch (EventStoreUnavailableException ex) { throw Named(shard, ex); }
+            if (!more) yield break;
+            yield return e.Current;
+        }
+    }
+
     public async Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct = default) =>
         await OnAsync(await ShardForAsync(session, ct), s => s.LoadSnapshotAsync(session, atOrBelowSeq, ct), ct);
 
@@ -287,6 +303,15 @@ public sealed class ShardedEventStore : IEventStore
     /// <summary>One daemon per shard, in parallel (each shard's events are projected into that shard's documents).</summary>
     public async Task RunDaemonAsync(bool once, TimeSpan catchUpTimeout, CancellationToken ct = default) =>
         await AllAsync(async s => { await s.RunDaemonAsync(once, catchUpTimeout, ct); return true; }, ct);
+
+    /// <summary>Catches up the shards this process opened (a shard it never opened, it never appended to).</summary>
+    public async Task<bool> CatchUpAsync(TimeSpan timeout, CancellationToken ct = default)
+    {
+        var any = false;
+        foreach (var s in _open.ToArray())
+            if (s is not null) any |= await s.CatchUpAsync(timeout, ct);
+        return any;
+    }
 
     public async ValueTask DisposeAsync()
     {

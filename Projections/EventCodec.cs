@@ -31,9 +31,6 @@ public static class EventCodec
         catch (EventFormatException ex) { throw new StoredEventException(e.Session, e.Seq, ex.Message); }
     }
 
-    /// <summary>The event: the in-process payload when the append came from this process, else decoded from its JSON.</summary>
-    public static SvaEvent DecodeOrPayload(StoredEvent e) => e.Payload as SvaEvent ?? Decode(e);
-
     /// <summary>Folds a session's stored events onto a state, checking that seqs follow without a gap.</summary>
     public static async Task<SvaState> FoldAsync(IAsyncEnumerable<StoredEvent> events, SvaState? from = null, CancellationToken ct = default)
     {

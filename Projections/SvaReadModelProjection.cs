@@ -5,25 +5,26 @@ using Sva.EventStore;
 namespace Sva.Projections;
 
 /// <summary>
-/// The PASID tables, domains, mms, handles and devices as <see cref="ReadModelRow"/> documents, updated inline (in the
-/// append transaction, by Marten). It folds the appended events onto its copy of the session state and writes only the
-/// rows those events touch. Its copy is used only when it ends exactly one seq before the batch; the store tells it to
-/// forget a session whose append failed, so a rolled-back batch never leaks into it. Otherwise it re-folds from the log.
+/// The PASID tables, domains, mms, handles and devices as <see cref="ReadModelRow"/> documents, kept by Marten's async
+/// daemon (off the append path; the writing command catches it up after its last batch commits, or
+/// <c>sva projections daemon</c> does). It folds the events onto its copy of the session state and writes only the rows
+/// those events touch. How far it got is Marten's checkpoint (the documents commit with it). The daemon hands it committed events only, in
+/// global order, and never skips one; a copy that does not end one seq before the page is reloaded from the nearest
+/// trusted snapshot plus the log's tail.
 /// </summary>
 public sealed class SvaReadModelProjection : IDocumentProjection
 {
     public const string ProjectionName = "sva_read_model";
-    // States of committed events only (ends exactly where the log of its session ended at some commit), and states of
-    // appends in flight, promoted when the store reports their commit: a batch that rolls back (a version conflict with
-    // another writer of the same session, say) never becomes the base of the next one.
+    // States of committed events only, each ending exactly where this projection's documents of its session end.
     private readonly ConcurrentDictionary<string, SvaState> states = new(StringComparer.Ordinal);
-    private readonly ConcurrentDictionary<(string Session, Guid LastEvent), SvaState> pending = new();
 
     public string Name => ProjectionName;
-    public ProjectionMode Mode => ProjectionMode.Inline;
+    public ProjectionMode Mode => ProjectionMode.Async;
     public IReadOnlyList<Type> DocumentTypes => [typeof(ReadModelRow)];
+    /// <summary>It ran inline (in each append's transaction) up to b4ea429: such a database has it current at its head.</summary>
+    public bool FormerlyInline => true;
 
-    /// <summary>How many times the cached state could not be used and the session was re-folded.</summary>
+    /// <summary>How many times the cached state could not be used and the session was reloaded.</summary>
     public int Refolds;
 
     public async Task ApplyAsync(IProjectionWriter writer, IReadOnlyList<ProjectedEvent> events, CancellationToken ct)
@@ -33,43 +34,50 @@ public sealed class SvaReadModelProjection : IDocumentProjection
             var list = batch.ToList();
             var session = batch.Key;
             var firstSeq = list[0].Seq;
-            var state = states.TryRemove(session, out var cached) && cached.Seq == firstSeq - 1
-                ? cached
-                : await RefoldAsync(writer, session, firstSeq - 1, ct);
-            var touched = new HashSet<(string, string)>();
-            foreach (var e in list)
+            states.TryRemove(session, out var cached);
+            try
             {
-                if (e.Seq != state.Seq + 1) throw new StoredEventException(session, e.Seq, $"expected seq {state.Seq + 1}");
-                var ev = (SvaEvent)e.Data;
-                foreach (var t in SvaRows.Touched(state, ev)) touched.Add(t);
-                Evolve.Apply(state, ev);
+                var state = cached is not null && cached.Seq == firstSeq - 1
+                    ? cached
+                    : await ReloadAsync(writer, session, firstSeq - 1, ct);
+                var touched = new HashSet<(string, string)>();
+                foreach (var e in list)
+                {
+                    if (e.Seq != state.Seq + 1) throw new StoredEventException(session, e.Seq, $"expected seq {state.Seq + 1}");
+                    var ev = (SvaEvent)e.Data;
+                    foreach (var t in SvaRows.Touched(state, ev)) touched.Add(t);
+                    Evolve.Apply(state, ev);
+                }
+                foreach (var (table, key) in touched)
+                {
+                    if (SvaRows.Lookup(state, table, key) is { } row) writer.Store(ReadModelRow.From(session, row));
+                    else writer.Delete<ReadModelRow>(ReadModelRow.IdOf(session, table, key));
+                }
+                states[session] = state;
             }
-            foreach (var (table, key) in touched)
+            catch
             {
-                if (SvaRows.Lookup(state, table, key) is { } row) writer.Store(ReadModelRow.From(session, row));
-                else writer.Delete<ReadModelRow>(ReadModelRow.IdOf(session, table, key));
+                states.TryRemove(session, out _);
+                throw;
             }
-            if (writer.EventsCommitted) states[session] = state;
-            else pending[(session, list[^1].Id)] = state;
         }
     }
 
-    public void Committed(string session, Guid lastEventId)
-    {
-        if (pending.TryRemove((session, lastEventId), out var s)) states[session] = s;
-    }
-
-    public void Forget(string session, Guid lastEventId)
-    {
-        pending.TryRemove((session, lastEventId), out _);
-        states.TryRemove(session, out _);
-    }
-
-    private async Task<SvaState> RefoldAsync(IProjectionWriter writer, string session, long toSeq, CancellationToken ct)
+    // The page's documents may not commit (the daemon retries the page): the cached copy is dropped on any failure above,
+    // and a retried page starts one seq after what the documents hold, never after what a failed page folded.
+    private async Task<SvaState> ReloadAsync(IProjectionWriter writer, string session, long toSeq, CancellationToken ct)
     {
         if (toSeq == 0) return new SvaState();
         Interlocked.Increment(ref Refolds);
-        var state = await EventCodec.FoldAsync(writer.ReadSessionAsync(session, 1, toSeq, ct), null, ct);
+        SvaState? from = null;
+        if (await writer.LoadSnapshotAsync(session, toSeq, ct) is { } snap)
+        {
+            try { from = SvaState.FromSnapshotJson(snap.Json); }
+            catch (Exception) { from = null; } // a snapshot of an older shape is only a cache: fold instead
+            if (from is not null && from.Seq != snap.Seq) from = null;
+        }
+        var start = from?.Seq ?? 0;
+        var state = start >= toSeq ? from! : await EventCodec.FoldAsync(writer.ReadSessionAsync(session, start + 1, toSeq, ct), from, ct);
         if (state.Seq != toSeq) throw new StoredEventException(session, toSeq, $"log ends at seq {state.Seq}");
         return state;
     }

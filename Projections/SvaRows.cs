@@ -5,32 +5,15 @@ namespace Sva.Projections;
 /// <summary>A read-model row: its table, its key within the session, and its column values in table order.</summary>
 public sealed record Row(string Table, string Key, object?[] Values)
 {
-    public bool SameValues(Row other) => Values.Length == other.Values.Length && Values.Zip(other.Values).All(p => Equals(p.First, p.Second));
     public override string ToString() => $"{Table}[{Key}]({string.Join(", ", Values.Select(v => v?.ToString() ?? "null"))})";
-}
-
-/// <summary>A table of the read model: the non-session key columns, then the value columns.</summary>
-public sealed record TableDef(string Name, string[] KeyColumns, string[] ValueColumns, string[] SqlTypes)
-{
-    public IEnumerable<string> AllColumns => KeyColumns.Concat(ValueColumns);
 }
 
 /// <summary>
 /// The read model as a function of the Domain state: the one definition of every projection row.
-/// Inline, rebuild and in-memory projections all go through it, so they cannot disagree.
+/// The daemon's projection, its rebuild and `projections verify` all go through it, so they cannot disagree.
 /// </summary>
 public static class SvaRows
 {
-    public static readonly TableDef Devices = new("proj_devices", ["device"], ["max_pasids", "grp", "sva", "iopf"], ["text", "integer", "integer", "boolean", "boolean"]);
-    public static readonly TableDef PasidTable = new("proj_pasid_table", ["device", "pasid"], ["domain", "mm", "mode"], ["text", "integer", "text", "text", "text"]);
-    public static readonly TableDef Domains = new("proj_domains", ["id"], ["type", "name", "mm", "users", "asid"], ["text", "text", "text", "text", "integer", "integer"]);
-    public static readonly TableDef Mms = new("proj_mms", ["id"], ["pasid", "state", "mm_users", "mm_count", "inferred"], ["text", "integer", "text", "integer", "integer", "boolean"]);
-    public static readonly TableDef Handles = new("proj_handles", ["id"], ["device", "mm", "domain", "pasid", "users"], ["text", "text", "text", "text", "integer", "integer"]);
-
-    public static readonly IReadOnlyList<TableDef> Tables = [Devices, PasidTable, Domains, Mms, Handles];
-
-    public static TableDef Table(string name) => Tables.First(t => t.Name == name);
-
     /// <summary>Every row of the state.</summary>
     public static IEnumerable<Row> All(SvaState s)
     {

@@ -29,6 +29,7 @@ root.Subcommands.Add(RunVerb.Build(common));
 root.Subcommands.Add(ImportVerb.Build(common));
 root.Subcommands.Add(FormatsVerb.Build(common));
 root.Subcommands.Add(StateVerb.Build(common));
+root.Subcommands.Add(WhyVerb.Build(common));
 root.Subcommands.Add(GenerateVerb.Build(common));
 root.Subcommands.Add(DiffVerb.Build(common));
 root.Subcommands.Add(BisectVerb.Build(common));

@@ -86,13 +86,13 @@ public sealed class SvaHost : IAsyncDisposable
         var store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
         try
         {
-            try { await store.ListSessionsAsync(ct); }
-            catch (Exception ex) when (FindPostgres(ex) is { SqlState: "42P01" })
+            try { await ProbeSchemaAsync(store, ct); }
+            catch (Exception ex) when (FindPostgres(ex) is { SqlState: "42P01" or "42703" })
             {
                 await store.DisposeAsync();
                 await (await SvaStoreSetup.OpenAsync(writer, readOnly: false, ct)).DisposeAsync();
                 store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
-                await store.ListSessionsAsync(ct);
+                await ProbeSchemaAsync(store, ct);
             }
         }
         catch
@@ -101,6 +101,13 @@ public sealed class SvaHost : IAsyncDisposable
             throw;
         }
         return store;
+    }
+
+    /// <summary>Reads what the newest schema added (a database an older version wrote lacks it: a writer applies it first).</summary>
+    private static async Task ProbeSchemaAsync(IEventStore store, CancellationToken ct)
+    {
+        await store.ListSessionsAsync(ct);
+        await store.QueryAsync<ReadModelRow>(r => r.Session == "", ct); // the duplicated, indexed session column
     }
 
     /// <summary>Runs <paramref name="body"/>; a login or permission error of the reading login is exit 2 saying so.</summary>
@@ -157,8 +164,20 @@ public sealed class SvaHost : IAsyncDisposable
         CliParsing.SessionNameProblem(session, "session") is { } problem ? throw new UserInputException(problem) :
         await Store.GetSessionAsync(session, ct) ?? throw new UserInputException($"no session '{Sva.Formats.InputLimits.Quote(session)}' (see 'sva sessions')");
 
+    /// <summary>How long a writing command may spend catching the async projections up on its way out.</summary>
+    public static TimeSpan CatchUpTimeout { get; set; } = TimeSpan.FromMinutes(30);
+
     public async ValueTask DisposeAsync()
     {
+        // A writing command catches the async projections (the read model, audit_bindings) up to what it appended, after
+        // its last batch committed: off the append path, and current when the command returns. A failure here does not
+        // hide the command's own outcome: the projections stay behind (`sva projections status` shows the lag) until the
+        // next writer or `sva projections daemon` catches them up; nothing is skipped.
+        try { await Store.CatchUpAsync(CatchUpTimeout, CancellationToken.None); }
+        catch (Exception ex)
+        {
+            await Console.Error.WriteLineAsync($"sva: the projections were not caught up ({ex.Message}); 'sva projections daemon --once' catches them up");
+        }
         await Store.DisposeAsync();
         await services.DisposeAsync();
     }

@@ -230,6 +230,7 @@ public sealed class Bench(string cs, Sizes z)
         Progress($"scratch database {new NpgsqlConnectionStringBuilder(cs).Database}: opening the stores");
         await using var store = await SvaStoreSetup.OpenAsync(cs, ct: ct);
         using var plain = await Straightforward.OpenAsync(cs, ct);
+        using var alone = await MartenAlone.OpenAsync(cs, ct);
 
         // ---- the workload, in memory: the calls (for the recorder) and the events the generator decided for them
         var opts = new WorkloadOptions(z.Devices, z.Mms, z.Events, z.Seed, Kernel);
@@ -248,6 +249,7 @@ public sealed class Bench(string cs, Sizes z)
         // ---- 1. recording through our recorder
         var chunk = ChunkFor(nEvents, calls.Count, RecordBatchEvents);
         var recording = new List<double>();
+        AppendProfile.Reset();
         for (var i = 0; i < z.Repeats; i++)
         {
             var session = $"bench-rec-{i + 1}";
@@ -257,8 +259,11 @@ public sealed class Bench(string cs, Sizes z)
             if (r.LastSeq != nEvents) throw new InvalidOperationException($"{session}: recorded {r.LastSeq} events, the workload has {nEvents}");
         }
         var rec = Median(recording);
-        Row("1. recording: RecordCallsHandler (decide + append + inline read model + hash chain + snapshots)", rec, "events/s",
+        var prof = AppendProfile.Read();
+        Row("1. recording: RecordCallsHandler (decide + append + hash chain + snapshots; read model async)", rec, "events/s",
             $"{nEvents} events, {calls.Count} calls, {chunk} calls (~{nEvents * chunk / calls.Count} events) per append; {Runs(recording)}");
+        foreach (var (stage, _, us) in prof.Stages)
+            Row($"   recording profile: {stage}", us, "µs/event", $"summed over the {z.Repeats} runs ({prof.Events} events, {prof.Batches} appends); Stopwatch counters of the append path (AppendProfile)");
 
         // ---- 2. the straightforward Marten usage, on the same events
         var perCallCount = 0;
@@ -287,6 +292,14 @@ public sealed class Bench(string cs, Sizes z)
         Row($"   recording / straightforward ({PlainCallsPerSave} calls per SaveChanges)", rec / pb, "ratio", "target >= 1.5");
         Row("   recording / straightforward (per call)", rec / pa, "ratio");
 
+        // ---- 2c. Marten alone: quick append of the same events, 2,000 per SaveChanges, no projection, none of our layers
+        var flat = callEvents.SelectMany(e => e).ToList();
+        var aloneRuns = new List<double>();
+        for (var i = 0; i < z.Repeats; i++) aloneRuns.Add(nEvents / await alone.QuickAppendAsync($"alone-{i + 1}", flat, 2000, ct));
+        var al = Median(aloneRuns);
+        Row("2c. Marten alone: quick append, 2,000 per SaveChanges, no projection", al, "events/s", $"{nEvents} events; {Runs(aloneRuns)}");
+        Row("   recording / Marten alone", rec / al, "ratio", "our overhead over Marten's own append (decide, hash chain, snapshots, idempotency)");
+
         // ---- 4. import of a synthetic ftrace capture
         var importLines = (int)Math.Max(200, nEvents * 10 / 27);
         var capture = new StringWriter();
@@ -313,12 +326,19 @@ public sealed class Bench(string cs, Sizes z)
         Row("   import: events recorded", imp, "events/s", Runs(importEventRates));
         Row("   raw binary COPY of the imported rows (ceiling)", importCopy, "events/s", $"{impBytes:F0} bytes of data+headers per event");
         Row("   import / raw COPY", imp / importCopy, "ratio", "target >= 0.4");
+        var bulkRuns = new List<double>();
+        for (var i = 0; i < z.Repeats; i++) bulkRuns.Add(nEvents / await alone.BulkInsertAsync($"bulk-{i + 1}", flat, ct));
+        var bulk = Median(bulkRuns);
+        Row("   Marten's bulk path: BulkInsertEventsAsync (COPY), the workload's events", bulk, "events/s", $"{nEvents} events, 8192 per COPY batch; {Runs(bulkRuns)}");
+        Row("   import / Marten bulk path", imp / bulk, "ratio");
+        Row("   Marten bulk path / raw COPY", bulk / importCopy, "ratio");
 
         // ---- 5. per-call latency: one call per RecordCalls (ChunkSize 1) on a fresh session
         var lat = await LatencyAsync(store, calls, ct);
         Row("5. per-call latency p50 (RecordCalls of one call, ChunkSize 1)", Median(lat), "ms",
             $"{lat.Count} calls on a fresh session after {Math.Min(calls.Count / 2, 500)} set-up calls; target p50 <= 1 ms");
         Row("   per-call latency p95", Percentile(lat, 0.95), "ms");
+        Row("   per-call latency p50 / target 1 ms", Median(lat) / 1.0, "ratio", "target <= 1");
 
         // ---- 6. time travel on a big session recorded in big batches
         var tt = "bench-tt";
@@ -329,9 +349,18 @@ public sealed class Bench(string cs, Sizes z)
         Row("   time travel p50: TimeTravel.LoadAsync (trusted snapshot + tail)", Median(withSnap), "ms",
             $"{withSnap.Count} random seqs of {ttVersion}; {snaps.Count} snapshots, {snaps.Select(s => (double)s.Bytes).DefaultIfEmpty().Average() / 1024:F0} KiB average");
         Row("   time travel p95", Percentile(withSnap, 0.95), "ms", "target <= 20 ms");
+        Row("   time travel p95 / target 20 ms", Percentile(withSnap, 0.95) / 20.0, "ratio", "target <= 1");
         Row("   fold from seq 0 (TimeTravel.LoadAsync without snapshots), median", Median(fromZero), "ms",
             $"{fromZero.Count} of the same seqs: {string.Join(" ", foldSeqs)}");
         Row("   fold from 0 / snapshot + tail (medians)", Median(fromZero) / Median(withSnap), "x");
+
+        // ---- 6b. provenance (issue 18): sva state --blame and sva why at random seqs of the time-travel session
+        var (blameMs, whyMs, blameRows, blameSeqs) = await ProvenanceAsync(store, tt, ttVersion, ct);
+        Row("   blame p50: Blame.LoadAsync + ResolveAsync of every row (sva state --blame)", Median(blameMs), "ms",
+            $"{blameMs.Count} random seqs of {ttVersion}; {blameRows:F0} rows, {blameSeqs:F0} distinct set-at seqs on average");
+        Row("   blame p95", Percentile(blameMs, 0.95), "ms", "target <= 50 ms");
+        Row("   why p50: Blame.LoadAsync + WhyAsync of a PASID table entry, else an mm (sva why)", Median(whyMs), "ms", $"{whyMs.Count} random seqs");
+        Row("   why p95", Percentile(whyMs, 0.95), "ms", "target <= 50 ms");
 
         // ---- 7. daemon rebuild of the read model over the whole database
         var all = await ScalarAsync<long>(ds, "SELECT count(*) FROM public.mt_events", ct);
@@ -344,6 +373,7 @@ public sealed class Bench(string cs, Sizes z)
         }
         Row($"7. daemon rebuild: RebuildProjectionAsync(\"{SvaReadModelProjection.ProjectionName}\")", Median(rebuild), "events/s",
             $"{all} events of every session in the database; {Runs(rebuild)}; target >= 150,000");
+        Row("   daemon rebuild / target 150,000", Median(rebuild) / 150_000, "ratio", "target >= 1");
 
         // ---- corpus triage (issue 17): the workload's calls re-decided in memory under two versions in lockstep
         // (Lockstep, as 'sva compare --corpus' does per session), one session per core.
@@ -541,6 +571,38 @@ public sealed class Bench(string cs, Sizes z)
                 throw new InvalidOperationException($"time travel to seq {seqs[i]} of {session}: snapshot + tail and the fold from 0 disagree");
         }
         return (snap, zero, foldSeqs);
+    }
+
+    /// <summary>Issue 18: blame (state + every row's event, call, line and rule) and why at random seqs, warm.</summary>
+    private async Task<(List<double> Blame, List<double> Why, double Rows, double Seqs)> ProvenanceAsync(IEventStore store, string session, long version,
+        CancellationToken ct)
+    {
+        var rng = new SeededRandom(z.Seed ^ 0xb1a3e);
+        long Pick() => 1 + (long)(rng.NextUInt64() % (ulong)version);
+        for (var i = 0; i < 8; i++) await Blame.LoadAsync(store, session, Pick(), true, ct);
+        var blame = new List<double>();
+        var why = new List<double>();
+        double rows = 0, seqs = 0;
+        foreach (var seq in Enumerable.Range(0, z.Points).Select(_ => Pick()).ToList())
+        {
+            var sw = Stopwatch.StartNew();
+            var loaded = await Blame.LoadAsync(store, session, seq, true, ct);
+            var set = Blame.SetAtOfRows(loaded.State);
+            var info = await Blame.ResolveAsync(store, session, set.Values, ct);
+            blame.Add(sw.Elapsed.TotalMilliseconds);
+            rows += set.Count;
+            seqs += info.Count;
+
+            var candidates = set.Keys.Where(r => r.Kind == RowKind.PasidEntry).DefaultIfEmpty(set.Keys.FirstOrDefault(r => r.Kind == RowKind.Mm)).ToList();
+            if (candidates.Count == 0 || candidates[0].Id is null) continue;
+            var row = candidates[(int)(rng.NextUInt64() % (ulong)candidates.Count)];
+            sw.Restart();
+            var s = (await Blame.LoadAsync(store, session, seq, true, ct)).State;
+            var steps = await Blame.WhyAsync(store, session, s, row, ct);
+            why.Add(sw.Elapsed.TotalMilliseconds);
+            if (steps.Count == 0) throw new InvalidOperationException($"why {row.Describe()} at seq {seq} of {session}: no step");
+        }
+        return (blame, why, rows / Math.Max(1, blame.Count), seqs / Math.Max(1, blame.Count));
     }
 
     // ------------------------------------------------------------------ plumbing

@@ -89,3 +89,56 @@ public sealed class Straightforward : IDisposable
 
     public void Dispose() => store.Dispose();
 }
+
+/// <summary>
+/// Marten alone, no layer of ours and no projection: quick append of the same events, 2,000 per SaveChanges, and
+/// Marten's bulk path (<c>BulkInsertEventsAsync</c>, COPY) for the import ceiling. Schema "alone".
+/// </summary>
+public sealed class MartenAlone : IDisposable
+{
+    public const string Schema = "alone";
+    private readonly DocumentStore store;
+
+    private MartenAlone(DocumentStore store) => this.store = store;
+
+    public static async Task<MartenAlone> OpenAsync(string connectionString, CancellationToken ct)
+    {
+        var store = DocumentStore.For(o =>
+        {
+            o.Connection(connectionString);
+            o.DatabaseSchemaName = Schema;
+            o.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+            o.UseSystemTextJsonForSerialization(SvaJson.Options, EnumStorage.AsString, Casing.SnakeCase);
+            o.Events.StreamIdentity = StreamIdentity.AsString;
+            o.Events.AppendMode = EventAppendMode.Quick;
+            foreach (var (type, name) in EventTypes.All) o.Events.MapEventType(type, name);
+        });
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        ct.ThrowIfCancellationRequested();
+        return new MartenAlone(store);
+    }
+
+    /// <summary>Quick append, <paramref name="perSave"/> events per SaveChanges. Returns the seconds taken.</summary>
+    public async Task<double> QuickAppendAsync(string stream, IReadOnlyList<SvaEvent> events, int perSave, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        foreach (var group in events.Chunk(perSave))
+        {
+            await using var s = store.LightweightSession();
+            s.Events.Append(stream, group.Cast<object>().ToArray());
+            await s.SaveChangesAsync(ct);
+        }
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    /// <summary>BulkInsertEventsAsync (COPY) of one new stream. Returns the seconds taken.</summary>
+    public async Task<double> BulkInsertAsync(string stream, IReadOnlyList<SvaEvent> events, CancellationToken ct)
+    {
+        var sw = Stopwatch.StartNew();
+        var action = StreamAction.Start((IEventRegistry)store.Options.Events, stream, events.Cast<object>().ToArray());
+        await store.BulkInsertEventsAsync([action], 8192, ct);
+        return sw.Elapsed.TotalSeconds;
+    }
+
+    public void Dispose() => store.Dispose();
+}

@@ -103,7 +103,7 @@ public sealed class BadInputTests(CliFixture f)
         var r = await f.RunAsync("--help");
         Assert.Equal(0, r.ExitCode);
         foreach (var verb in new[] { "run", "import", "formats", "state", "log", "sessions", "kernels", "projections", "check", "compare",
-                     "diff", "bisect", "history", "verify", "generate", "bench", "timeline", "export", "step" })
+                     "diff", "bisect", "history", "verify", "generate", "bench", "timeline", "export", "step", "why" })
             Assert.Contains(verb, r.Stdout);
     }
 }

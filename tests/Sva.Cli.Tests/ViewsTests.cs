@@ -52,7 +52,7 @@ public sealed class ViewsTests(CliFixture f)
         Assert.Contains("mark response INVALID", dom);                                            // the fault after release
         Assert.Contains("<b id=\"seqlabel\">34</b>", dom);
         Assert.Contains("mm_released", dom);                                                      // the event just applied
-        Assert.Contains("<td>job2</td><td>2</td><td>exited</td>", dom);                            // the mm table at seq 34
+        Assert.Matches("<td[^>]*>job2</td><td[^>]*>2</td><td[^>]*>exited</td>", dom);              // the mm table at seq 34
 
         var png = Path.Combine(Path.GetTempPath(), $"{session}.png");
         var (shot, _) = await Chromium("--window-size=1300,900", $"--screenshot={png}", $"file://{html}?seq=34");
@@ -60,6 +60,35 @@ public sealed class ViewsTests(CliFixture f)
         var bytes = await File.ReadAllBytesAsync(png);
         Assert.Equal(new byte[] { 0x89, 0x50, 0x4E, 0x47 }, bytes[..4]);
         Assert.True(bytes.Length > 20_000, $"screenshot is only {bytes.Length} bytes: the page looks empty");
+    }
+
+    [Fact]
+    public async Task timeline_state_cells_carry_the_seq_that_set_their_row_and_a_click_moves_the_slider_there()
+    {
+        var session = await Recorded();
+        var html = Path.Combine(Path.GetTempPath(), $"{session}-blame.html");
+        var r = await f.RunAsync("timeline", session, "-o", html);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        // the embedded states: every object has the seq that set it (job2 released at 34; H2 issued at 32 by line 17's bind)
+        var data = PageData(await File.ReadAllTextAsync(html));
+        var at34 = data["states"]!["34"]!;
+        Assert.Equal(34, (long)at34["mms"]!.AsArray().Single(m => (string?)m!["id"] == "job2")!["set_at"]!["seq"]!);
+        Assert.Equal(32, (long)at34["handles"]![0]!["set_at"]!["seq"]!);
+        Assert.Equal(1, (long)at34["devices"]![0]!["set_at"]!["seq"]!);   // the device line
+
+        // rendered at seq 34: the cells carry it
+        var (exit, dom) = await Chromium("--virtual-time-budget=5000", "--dump-dom", $"file://{html}?seq=34");
+        Assert.Equal(0, exit);
+        Assert.Matches("<td class=\"blame\" data-set-at=\"34\" data-row=\"mm:job2\"[^>]*>job2</td>", dom);
+        Assert.Matches("<td class=\"blame\" data-set-at=\"32\" data-row=\"handle:H2\"[^>]*>H2</td>", dom);
+        Assert.Contains("<b id=\"seqlabel\">34</b>", dom);
+
+        // a click on H2's cell (the page clicks the cell named by ?follow=) moves the slider to seq 32
+        var (exit2, followed) = await Chromium("--virtual-time-budget=5000", "--dump-dom", $"file://{html}?seq=34&follow=handle:H2");
+        Assert.Equal(0, exit2);
+        Assert.Contains("<b id=\"seqlabel\">32</b>", followed);
+        Assert.Contains("handle_issued", followed);                                               // the event just applied: H2's bind
+        Assert.Matches("<td class=\"blame\" data-set-at=\"32\" data-row=\"handle:H2\"[^>]*>H2</td>", followed);
     }
 
     /// <summary>The JSON the page embeds.</summary>

@@ -9,7 +9,7 @@ namespace Sva.Domain.Tests;
 /// labels, domains and addresses) so that calls collide: the same handle unbound twice, faults on
 /// PASIDs that come and go, groups with several devices, exits and drops in any order.
 /// </summary>
-public class PropertyTests
+public partial class PropertyTests
 {
     private static readonly string[] Devices = ["0000:00:03.0", "0000:00:04.0", "0000:00:05.0"];
     private static readonly string[] Mms = ["m1", "m2", "m3"];

@@ -51,6 +51,13 @@ public sealed class StoreFixture : IAsyncLifetime
 
     public Task ExecAsync(string sql) => ExecAsync(ConnectionString, sql);
 
+    public async Task<T> ScalarAsync<T>(string sql)
+    {
+        await using var ds = NpgsqlDataSource.Create(ConnectionString);
+        await using var cmd = ds.CreateCommand(sql);
+        return (T)(await cmd.ExecuteScalarAsync())!;
+    }
+
     public static string NewSession(string what) => $"test-{what}-{Guid.NewGuid():N}";
 
     public static List<NewEvent> Events(int n, int from = 1) =>

@@ -143,14 +143,47 @@ public sealed class StoreTests(StoreFixture f) : IClassFixture<StoreFixture>
         Assert.Equal(new LoadedSnapshot(5, "{\"at\":5}"), await f.Store.LoadSnapshotAsync(s, 9));
         Assert.Equal(new LoadedSnapshot(3, "{\"at\":3}"), await f.Store.LoadSnapshotAsync(s, 4));
         Assert.Null(await f.Store.LoadSnapshotAsync(s, 2));
-        // The writer role may change documents: a forged snapshot is passed over, and verify names it.
-        await f.ExecAsync($"UPDATE mt_doc_snapshotdoc SET data = jsonb_set(data, '{{json}}', to_jsonb('{{\"at\":\"forged\"}}'::text)) WHERE id = '{SnapshotDoc.IdOf(s, 5)}'");
+        // The writer role may change snapshot rows: a forged snapshot is passed over, and verify names it.
+        var forged = Convert.ToHexString(SnapshotCodec.Encode("{\"at\":\"forged\"}"));
+        await f.ExecAsync($"UPDATE sva_snapshots SET bytes = '\\x{forged}'::bytea WHERE session = '{s}' AND seq = 5");
         Assert.Equal(new LoadedSnapshot(3, "{\"at\":3}"), await f.Store.LoadSnapshotAsync(s, 9));
         var v = await f.Store.VerifyAsync(s);
         Assert.False(v.Ok);
         Assert.Contains("snapshot at seq 5", v.Reason);
         Assert.Equal(2, await f.Store.DeleteSnapshotsAsync(s));
         Assert.True((await f.Store.VerifyAsync(s)).Ok);
+    }
+
+    [Fact]
+    public async Task snapshots_are_compressed_rows_bound_to_the_chain_and_old_json_documents_still_load()
+    {
+        var s = StoreFixture.NewSession("zsnap");
+        var big = "{\"state\":[" + string.Join(",", Enumerable.Range(0, 4000).Select(i => $"{{\"pasid\":{i},\"mm\":\"m{i % 7}\"}}")) + "]}";
+        await f.Store.AppendAsync(new AppendBatch(s, 0, Guid.NewGuid(), StoreFixture.Events(6))
+        {
+            Create = new NewSession("6.8-test", null),
+            Snapshots = [new SnapshotToSave(3, "{\"at\":3}"), new SnapshotToSave(6, big)],
+        });
+        // A row per snapshot, zstd bytes (encoding 1), far smaller than the text; no JSON document any more.
+        Assert.Equal(2L, await f.ScalarAsync<long>($"SELECT count(*) FROM sva_snapshots WHERE session = '{s}' AND encoding = 1"));
+        Assert.True(await f.ScalarAsync<int>($"SELECT octet_length(bytes) FROM sva_snapshots WHERE session = '{s}' AND seq = 6") * 10 < big.Length);
+        Assert.Equal(0L, await f.ScalarAsync<long>($"SELECT count(*) FROM mt_doc_snapshotdoc WHERE session = '{s}'"));
+        Assert.Equal(new LoadedSnapshot(6, big), await f.Store.LoadSnapshotAsync(s, 6));
+        Assert.True((await f.Store.VerifyAsync(s)).Ok);
+
+        // Bytes that do not decode (or an encoding this version does not know) are passed over and named by verify.
+        await f.ExecAsync($"UPDATE sva_snapshots SET bytes = '\\x00ff00ff'::bytea WHERE session = '{s}' AND seq = 6");
+        Assert.Equal(new LoadedSnapshot(3, "{\"at\":3}"), await f.Store.LoadSnapshotAsync(s, 6));
+        var v = await f.Store.VerifyAsync(s);
+        Assert.Contains("snapshot at seq 6", v.Reason);
+        Assert.Contains("do not decode", v.Reason);
+
+        // A snapshot document of an earlier version (a JSON string in jsonb) still loads when the log vouches for it.
+        await f.ExecAsync($"DELETE FROM sva_snapshots WHERE session = '{s}'");
+        await f.ExecAsync($"INSERT INTO mt_doc_snapshotdoc (id, data, session, seq) VALUES ('{SnapshotDoc.IdOf(s, 3)}', jsonb_build_object('id', '{SnapshotDoc.IdOf(s, 3)}', 'session', '{s}', 'seq', 3, 'json', '{{\"at\":3}}'), '{s}', 3)");
+        Assert.Equal(new LoadedSnapshot(3, "{\"at\":3}"), await f.Store.LoadSnapshotAsync(s, 6));
+        Assert.True((await f.Store.VerifyAsync(s)).Ok);
+        Assert.Equal(1, await f.Store.DeleteSnapshotsAsync(s));
     }
 
     [Fact]

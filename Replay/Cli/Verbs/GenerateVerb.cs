@@ -26,10 +26,10 @@ public static class GenerateVerb
         var kernel = new Option<string>("--kernel") { Description = $"Kernel whose rules decide the calls: any release ≥ {KernelVersions.Oldest} (6.15, 6.8.0-31-generic: resolved to the rule set that covers it) or a kernel file (.toml). Rule sets: {KernelVersions.SupportedList}", DefaultValueFactory = _ => "6.8" };
         var session = new Option<string?>("--session") { Description = "Record into this session (at most 200 characters; default: a new session named after the options)" };
         var output = new Option<FileInfo?>("--output", "-o") { Description = "Write a .sva script instead of recording (sva run FILE records the same events)" };
-        var chunk = new Option<int>("--chunk") { Description = "Events appended per transaction (whole calls; the inline projections run in each)", DefaultValueFactory = _ => DefaultChunk };
+        var chunk = new Option<int>("--chunk") { Description = "Events appended per transaction (whole calls)", DefaultValueFactory = _ => DefaultChunk };
         var cmd = new Command("generate", """
             Generate a seeded, realistic workload and record it as a session (decided in memory, appended in large
-            batches with the inline projections and snapshots) or write it as a .sva script (-o). The mix: page faults
+            batches with snapshots; the projections catch up after the last one) or write it as a .sva script (-o). The mix: page faults
             (single requests and 2-4 request groups), CPU invalidations, binds, re-binds, unbinds, process exits with
             faults after release, drops, new processes replacing dropped ones, and occasional errors (writes to a
             read-only VMA, addresses outside any VMA, PASIDs too large for a small device, binds to a dropped mm,
@@ -105,7 +105,7 @@ public static class GenerateVerb
     /// <summary>
     /// Records the generated calls through the one recorder (the RecordCalls request, sent through the mediator): each
     /// call decided on the session's state, appended in batches of about <paramref name="chunkEvents"/> events with the
-    /// inline projection and the snapshots in each transaction. Outcomes are counted as batches commit, not kept.
+    /// snapshots in each transaction. Outcomes are counted as batches commit, not kept.
     /// The session must not exist yet.
     /// </summary>
     public static async Task<Recorded> RecordAsync(SvaHost host, string session, WorkloadOptions opts, int chunkEvents,

@@ -133,9 +133,9 @@ public static class SessionsVerb
     public static Command Projections(CliCommon common)
     {
         var session = new Option<string?>("--session") { Description = "Only this session (verify)" };
-        var name = new Argument<string?>("name") { Description = $"Projection: {SvaReadModelProjection.ProjectionName} (inline) or {AuditBindingsProjection.ProjectionName} (async). Default: all", Arity = ArgumentArity.ZeroOrOne };
+        var name = new Argument<string?>("name") { Description = $"Projection: {SvaReadModelProjection.ProjectionName} or {AuditBindingsProjection.ProjectionName} (both async). Default: all", Arity = ArgumentArity.ZeroOrOne };
         var timeout = new Option<int>("--timeout") { Description = "Seconds a rebuild may take before it is abandoned", DefaultValueFactory = _ => 1800 };
-        var rebuild = new Command("rebuild", "Recompute projections from the log with Marten's daemon (rebuild from position 1, 5,000 events a page): the inline read model (PASID tables, domains, mms, handles, devices) and the async audit_bindings") { name, timeout };
+        var rebuild = new Command("rebuild", "Recompute projections from the log with Marten's daemon (rebuild from position 1, 5,000 events a page): the read model (PASID tables, domains, mms, handles, devices) and audit_bindings") { name, timeout };
         rebuild.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
             var which = pr.GetValue(name);
@@ -209,7 +209,7 @@ public static class SessionsVerb
             await host.Store.RunDaemonAsync(once: false, TimeSpan.Zero, ct);
             return 0;
         }));
-        return new Command("projections", "The read models kept beside the log as Marten projections: the inline one (updated in each append's transaction) and the async one (Marten's daemon)") { status, rebuild, verify, run };
+        return new Command("projections", "The read models kept beside the log as Marten async projections (Marten's daemon; a writing command catches them up after its last batch commits)") { status, rebuild, verify, run };
     }
 
     private static async Task<IReadOnlyList<string>> Sessions(SvaHost host, string? one, CancellationToken ct) =>

@@ -9,6 +9,7 @@ namespace Sva.Replay.Views;
 /// One self-contained page: a lane per (device, PASID) with binding intervals and marks; hovering shows
 /// the event; a slider moves the time-travel point and shows the state tables computed by the simulator
 /// (every seq for small sessions, evenly spaced points for large ones: the page never re-implements the fold).
+/// Each state cell carries the seq that set its row (<see cref="Sva.Projections.Queries.Blame.Annotate"/>); a click moves the slider there.
 /// </summary>
 public static class TimelineHtml
 {
@@ -39,6 +40,7 @@ public static class TimelineHtml
         table{border-collapse:collapse;margin:4px 16px 12px 0;display:inline-table;vertical-align:top}
         th,td{border:1px solid #ddd;padding:2px 6px;font:12px monospace;text-align:left} th{background:#f5f5f5}
         #applied{font:12px monospace;background:#f5f5f5;padding:6px;white-space:pre-wrap}
+        td.blame{cursor:pointer} td.blame:hover{background:#e3f2fd}
         </style></head><body>
         <h1 id="title"></h1><div class="muted" id="legend"></div>
         <div id="lanes"></div>
@@ -111,9 +113,18 @@ public static class TimelineHtml
         const table = (title, cols, rows) => {
           const t = document.createElement('table'); const cap = t.createCaption(); cap.textContent = title;
           const h = t.insertRow(); cols.forEach(c => { const th = document.createElement('th'); th.textContent = c; h.appendChild(th); });
-          rows.forEach(r => { const tr = t.insertRow(); r.forEach(v => { tr.insertCell().textContent = v == null ? '-' : String(v); }); });
+          // a cell is a value or [value, set_at]: the row's provenance; a click moves the slider to the seq that set it
+          rows.forEach(r => { const tr = t.insertRow(); r.forEach(c => {
+            const [v, at, row] = Array.isArray(c) ? c : [c, null, null];
+            const td = tr.insertCell(); td.textContent = v == null ? '-' : String(v);
+            if (at && at.seq != null) {
+              td.className = 'blame'; td.setAttribute('data-set-at', at.seq); td.setAttribute('data-row', row); td.title = `${row}: set at seq ${at.seq}, click to go there`;
+              td.addEventListener('click', () => { slider.value = at.seq; moveTo(at.seq); });
+            }
+          }); });
           return t;
         };
+        const at = (o, row, key) => v => [v, o[key || 'set_at'], row];
         function moveTo(seq) {
           let p = points[0]; for (const q of points) if (q <= seq) p = q;
           const s = D.states[String(p)];
@@ -122,15 +133,21 @@ public static class TimelineHtml
           cursor.setAttribute('x1', x(p)); cursor.setAttribute('x2', x(p));
           document.getElementById('applied').textContent = p > 0 ? (D.mode === 'detail' && p >= D.from ? 'event just applied: ' + describe(p) : `state after seq ${p}`) : 'before the first event';
           const tables = document.getElementById('tables'); tables.replaceChildren();
-          tables.appendChild(table('devices and PASID tables', ['device', 'max_pasids', 'pasid', 'domain', 'mm', 'mode'],
-            s.devices.flatMap(d => d.pasids.length ? d.pasids.map(p => [d.id, d.max_pasids, p.pasid, p.domain, p.mm, p.mode]) : [[d.id, d.max_pasids, null, null, null, null]])));
-          tables.appendChild(table('mms', ['mm', 'pasid', 'state', 'mm_users', 'mm_count'], s.mms.map(m => [m.id, m.pasid, m.state, m.mm_users, m.mm_count])));
-          tables.appendChild(table('domains', ['domain', 'type', 'mm', 'users', 'attached'], s.domains.map(d => [d.id, d.type, d.mm, d.users, d.attached.join(' ')])));
-          tables.appendChild(table('handles', ['handle', 'device', 'mm', 'domain', 'pasid', 'users'], s.handles.map(h => [h.id, h.device, h.mm, h.domain, h.pasid, h.users])));
+          tables.appendChild(table('devices and PASID tables', ['device', 'max_pasids', 'pending', 'pasid', 'domain', 'mm', 'mode'],
+            s.devices.flatMap(d => { const dv = at(d, `device:${d.id}`), pd = at(d, `pending:${d.id}`, 'pending_set_at');
+              return d.pasids.length ? d.pasids.map(p => [dv(d.id), dv(d.max_pasids), pd(d.pending_page_requests)].concat([p.pasid, p.domain, p.mm, p.mode].map(at(p, `pasid-entry:${d.id}/${p.pasid}`))))
+                : [[dv(d.id), dv(d.max_pasids), pd(d.pending_page_requests), null, null, null, null]]; })));
+          tables.appendChild(table('mms', ['mm', 'pasid', 'state', 'mm_users', 'mm_count'], s.mms.map(m => [m.id, m.pasid, m.state, m.mm_users, m.mm_count].map(at(m, `mm:${m.id}`)))));
+          tables.appendChild(table('domains', ['domain', 'type', 'mm', 'users', 'attached'], s.domains.map(d => [d.id, d.type, d.mm, d.users, d.attached.join(' ')].map(at(d, `domain:${d.id}`)))));
+          tables.appendChild(table('handles', ['handle', 'device', 'mm', 'domain', 'pasid', 'users'], s.handles.map(h => [h.id, h.device, h.mm, h.domain, h.pasid, h.users].map(at(h, `handle:${h.id}`)))));
+          tables.appendChild(table('PASID allocator', ['pasid', 'mm'], (s.pasid_allocator || []).map(p => [p.pasid, p.mm].map(at(p, `pasid:${p.pasid}`)))));
         }
         slider.addEventListener('input', () => moveTo(Number(slider.value)));
         const start = Math.min(last, Math.max(first, Number(new URLSearchParams(location.search).get('seq') ?? last)));
         slider.value = start; moveTo(start);
+        // ?follow=ROW (mm:job2, handle:H1, pasid-entry:0000:00:03.0/1, ...): click that row's cell, as a link to the seq that set it
+        const follow = new URLSearchParams(location.search).get('follow');
+        if (follow) { const td = [...document.querySelectorAll('td.blame')].find(c => c.getAttribute('data-row') === follow); if (td) td.click(); }
         document.body.setAttribute('data-render-ms', String(Math.round(performance.now())));
         document.body.setAttribute('data-ready', 'yes');
         </script></body></html>

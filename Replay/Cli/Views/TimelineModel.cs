@@ -69,7 +69,10 @@ public sealed class TimelineModel
         long stateChars = 0;
         void TakeState(long seq)
         {
-            var json = StateView.Of(info.Id, info.Kernel, state).ToJson().ToJsonString();
+            var view = StateView.Of(info.Id, info.Kernel, state).ToJson();
+            // provenance for the page: a click on a cell moves the slider to the seq that set its row
+            Sva.Projections.Queries.Blame.Annotate(view, state, s => new JsonObject { ["seq"] = s });
+            var json = view.ToJsonString();
             states[seq] = json;
             stateChars += json.Length;
             while (stateChars > StateBudget && states.Count > 2)

@@ -47,6 +47,18 @@ sva generate --devices 4 --mms 6 --events 12000 --seed 42 --kernel 6.8 --session
 printf 'gen-6.8\tgenerate --devices 4 --mms 6 --events 12000 --seed 42 --kernel 6.8\n' >&3
 sva generate --devices 3 --mms 3 --events 3000 --seed 7 --kernel 6.7 --session gen-6.7 >/dev/null
 printf 'gen-6.7\tgenerate --devices 3 --mms 3 --events 3000 --seed 7 --kernel 6.7\n' >&3
+# Since kernel names resolve (issue 16) and kernel files exist (issue 17): a release named as a user pastes it,
+# a rule set of its own (6.10) and a what-if kernel file, stored in the log. Only where the release knows them.
+if sva kernels --help 2>&1 | grep -q -- '--switches'; then
+    sva run "$checkout/examples/uacce-double-open.sva" --kernel 6.12.9-arch1-1 --session run-uname-6.12 --json \
+        >"$out/expected/run-output.run-uname-6.12.jsonl" 2>/dev/null
+    printf 'run-uname-6.12\trun examples/uacce-double-open.sva --kernel 6.12.9-arch1-1\n' >&3
+    sva run "$checkout/examples/two-devices-one-mm.sva" --kernel "$checkout/examples/6.8-rebind-ebusy.toml" \
+        --session run-kernel-file --json >"$out/expected/run-output.run-kernel-file.jsonl" 2>/dev/null
+    printf 'run-kernel-file\trun examples/two-devices-one-mm.sva --kernel examples/6.8-rebind-ebusy.toml\n' >&3
+    sva generate --devices 3 --mms 4 --events 2500 --seed 11 --kernel 6.10 --session gen-6.10 >/dev/null 2>&1
+    printf 'gen-6.10\tgenerate --devices 3 --mms 4 --events 2500 --seed 11 --kernel 6.10\n' >&3
+fi
 # Imports: a JSONL capture of the project and real pasted captures (ftrace, dmesg, QEMU trace).
 imp() {
     local s="$1" file="$2"; shift 2

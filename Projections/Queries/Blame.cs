@@ -1,0 +1,254 @@
+using System.Globalization;
+using System.Text.Json.Nodes;
+using Sva.Domain;
+using Sva.Domain.Json;
+using Sva.EventStore;
+
+namespace Sva.Projections.Queries;
+
+/// <summary>Where a value came from: the event at <see cref="Seq"/>, its stored type, its source (<c>file:line</c> of the
+/// script or capture) and <see cref="Line"/>, the call it belongs to (<see cref="Op"/>) and the rule that decided that call.</summary>
+public sealed record SetAtInfo(long Seq, string Type, string? Source, int? Line, string? Op, string? Rule, SvaEvent Event, long? CallSeq)
+{
+    public JsonObject ToJson() => new()
+    {
+        ["seq"] = Seq, ["line"] = Line, ["source"] = Source, ["op"] = Op, ["rule"] = Rule,
+    };
+
+    /// <summary>One cell: <c>12 bind a.sva:7 bind.new</c>.</summary>
+    public string Short() => string.Join(' ', new[] { Seq.ToString(CultureInfo.InvariantCulture), Op, Source, Rule }.Where(x => x is not null));
+
+    /// <summary>The line number at the end of a <c>file:line</c> source.</summary>
+    public static int? LineOf(string? source)
+    {
+        if (source is null) return null;
+        var colon = source.LastIndexOf(':');
+        return colon >= 0 && int.TryParse(source.AsSpan(colon + 1), NumberStyles.None, CultureInfo.InvariantCulture, out var n) ? n : null;
+    }
+}
+
+/// <summary>One step of <c>sva why</c>: an event and the rows of the chain it set last.</summary>
+public sealed record WhyStep(SetAtInfo At, IReadOnlyList<RowRef> Rows)
+{
+    public JsonObject ToJson() => new()
+    {
+        ["seq"] = At.Seq, ["type"] = At.Type, ["op"] = At.Op, ["line"] = At.Line, ["source"] = At.Source, ["rule"] = At.Rule,
+        ["set"] = new JsonArray(Rows.Select(r => (JsonNode)JsonValue.Create(r.Describe())!).ToArray()),
+        ["event"] = JsonNode.Parse(SvaJson.Serialize(At.Event)),
+    };
+}
+
+/// <summary>An object asked about does not exist at the seq (exit 2): names it and the last seq at which it existed, if ever.</summary>
+public sealed class NoSuchObjectException(string message) : Exception(message);
+
+/// <summary>
+/// Provenance queries: <c>sva state --blame</c> and <c>sva why</c>. The set-at seq of each row is in the state
+/// (<see cref="SvaState.SetAt"/>, carried by snapshots); turning a seq into its line, call and rule reads only the
+/// events of that one call.
+/// </summary>
+public static class Blame
+{
+    /// <summary>The state at <paramref name="atSeq"/> with complete provenance: from the nearest snapshot that carries it
+    /// (one written before provenance existed is passed over: an earlier one, or the fold from seq 0, is used instead).</summary>
+    public static async Task<LoadedState> LoadAsync(IEventStore store, string session, long atSeq, bool useSnapshots = true, CancellationToken ct = default)
+    {
+        ArgumentOutOfRangeException.ThrowIfNegative(atSeq);
+        if (atSeq == 0) return new LoadedState(new SvaState(), 0, 0);
+        SvaState? from = null;
+        var below = atSeq;
+        while (useSnapshots && below >= 1)
+        {
+            var snap = await store.LoadSnapshotAsync(session, below, ct);
+            if (snap is null) break;
+            SvaState? parsed;
+            try { parsed = SvaState.FromSnapshotJson(snap.Json); }
+            catch (Exception) { parsed = null; }
+            if (parsed is not null && parsed.Seq == snap.Seq && Provenance.IsComplete(parsed)) { from = parsed; break; }
+            below = snap.Seq - 1; // no provenance (an older release's snapshot) or unreadable: look further back
+        }
+        var start = from?.Seq ?? 0;
+        var state = await EventCodec.FoldAsync(store.ReadSessionAsync(session, start + 1, atSeq, ct), from, ct);
+        if (state.Seq != atSeq) throw new StoredEventException(session, state.Seq + 1, $"the log ends at seq {state.Seq}, before seq {atSeq}");
+        if (!Provenance.IsComplete(state)) throw new InvalidOperationException($"session {session}: the state at seq {atSeq} has no provenance");
+        return new LoadedState(state, start, atSeq - start);
+    }
+
+    private const int Window = 7, MergeGap = 8;
+
+    /// <summary>Resolves each seq to its event, call, line and rule, reading only the events of the calls involved: windows of
+    /// the log around the seqs, all in one round trip (<see cref="IEventStore.ReadSessionRangesAsync"/>), widened for the few
+    /// calls longer than the window.</summary>
+    public static async Task<IReadOnlyDictionary<long, SetAtInfo>> ResolveAsync(IEventStore store, string session, IEnumerable<long> seqs,
+        CancellationToken ct = default)
+    {
+        var wanted = seqs.Where(s => s >= 1).Distinct().Order().ToList();
+        var result = new Dictionary<long, SetAtInfo>();
+        if (wanted.Count == 0) return result;
+        var last = (await store.GetSessionAsync(session, ct))?.Version ?? 0;
+        var log = new Dictionary<long, StoredEvent>();
+        var metas = new Dictionary<long, EventMetadata>();
+        EventMetadata Meta(long seq) => metas.TryGetValue(seq, out var m) ? m : metas[seq] = EventCodec.Metadata(log[seq]);
+
+        async Task ReadAsync(IEnumerable<(long From, long To)> wantedRanges)
+        {
+            var ranges = new List<(long From, long To)>();
+            foreach (var (f0, t0) in wantedRanges.Select(r => (Math.Max(1, r.From), Math.Min(last, r.To))).Where(r => r.Item1 <= r.Item2).OrderBy(r => r.Item1))
+            {
+                var (f, to) = (f0, t0);
+                while (f <= to && log.ContainsKey(f)) f++;
+                while (to >= f && log.ContainsKey(to)) to--;
+                if (f > to) continue;
+                if (ranges.Count > 0 && f <= ranges[^1].To + MergeGap) ranges[^1] = (ranges[^1].From, Math.Max(ranges[^1].To, to));
+                else ranges.Add((f, to));
+            }
+            if (ranges.Count == 0) return;
+            await foreach (var e in store.ReadSessionRangesAsync(session, ranges, ct)) log[e.Seq] = e;
+        }
+
+        await ReadAsync(wanted.Select(s => (s - Window, s + Window)));
+        var pending = wanted;
+        var widen = 64;
+        while (pending.Count > 0)
+        {
+            var more = new List<(long From, long To)>();
+            var missing = new List<long>();
+            var still = new List<long>();
+            foreach (var s in pending)
+            {
+                if (!log.ContainsKey(s)) throw new StoredEventException(session, s, $"seq {s} is not in the log (it ends at {last})");
+                var need = TryResolve(s, out var info);
+                if (need is { } r) { more.Add((r.From, r.To)); missing.Add(r.Missing); still.Add(s); }
+                else result[s] = info!;
+            }
+            if (still.Count == 0) break;
+            await ReadAsync(more);
+            // each range was asked for one missing seq at one of its ends: still missing is a gap in the log
+            foreach (var k in missing)
+                if (!log.ContainsKey(k)) throw new StoredEventException(session, k, $"seq {k} is missing from the log");
+            pending = still;
+            widen *= 4;
+
+            // The call of s: back over the events of the same source to the one that carries the call; then its events up to the
+            // next call (or another source). Returns a range to read when the window does not reach far enough.
+            (long From, long To, long Missing)? TryResolve(long s, out SetAtInfo? info)
+            {
+                info = null;
+                var source = Meta(s).Source;
+                long? callSeq = null;
+                KernelCall? call = null;
+                for (var k = s; k >= 1; k--)
+                {
+                    if (!log.ContainsKey(k)) return (k - widen, k, k);
+                    var m = Meta(k);
+                    if (m.Source != source) break;
+                    if (m.Call is { } c) { call = c; callSeq = k; break; }
+                }
+                var events = new List<SvaEvent>();
+                if (callSeq is { } first)
+                    for (var k = first; k <= last; k++)
+                    {
+                        if (!log.ContainsKey(k)) return (k, k + widen, k);
+                        var m = Meta(k);
+                        if (k > first && (m.Call is not null || m.Source != source)) break;
+                        events.Add(EventCodec.Decode(log[k]));
+                    }
+                var ev = EventCodec.Decode(log[s]);
+                var rule = call is not null ? CallOutcome.RuleIdOf(call, events) : (ev as IRuled)?.Rule;
+                info = new SetAtInfo(s, log[s].Type, source, SetAtInfo.LineOf(source), call?.Op, rule, ev, callSeq);
+                return null;
+            }
+        }
+        return result;
+    }
+
+    /// <summary>The set-at seq of every row of the state (rows of a state without complete provenance are refused).</summary>
+    public static IReadOnlyDictionary<RowRef, long> SetAtOfRows(SvaState s)
+    {
+        if (!Provenance.IsComplete(s)) throw new InvalidOperationException("the state has no provenance");
+        var d = new Dictionary<RowRef, long>();
+        foreach (var r in Provenance.Rows(s))
+            if (s.SetAt.TryGetValue(r.Key, out var seq)) d[r] = seq;
+        return d;
+    }
+
+    /// <summary>Adds <c>set_at</c> to every object of a <see cref="StateView.ToJson"/> document (and <c>pending_set_at</c>
+    /// to devices: their pending page requests), rendered by <paramref name="render"/> from the row's seq.</summary>
+    public static void Annotate(JsonObject view, SvaState s, Func<long, JsonNode?> render)
+    {
+        JsonNode? At(RowRef r) => s.SetAt.TryGetValue(r.Key, out var seq) && Provenance.Exists(s, r) ? render(seq) : null;
+        foreach (var d in view["devices"]!.AsArray())
+        {
+            var id = (string)d!["id"]!;
+            d["set_at"] = At(RowRef.Device(id));
+            d["pending_set_at"] = At(RowRef.Pending(id));
+            foreach (var p in d["pasids"]!.AsArray()) p!["set_at"] = At(RowRef.Entry(id, (int)p["pasid"]!));
+        }
+        foreach (var m in view["mms"]!.AsArray()) m!["set_at"] = At(RowRef.Mm((string)m["id"]!));
+        foreach (var x in view["domains"]!.AsArray()) x!["set_at"] = At(RowRef.Domain((string)x["id"]!));
+        foreach (var h in view["handles"]!.AsArray()) h!["set_at"] = At(RowRef.Handle((string)h["id"]!));
+        foreach (var p in view["pasid_allocator"]!.AsArray()) p!["set_at"] = At(RowRef.Allocation((int)p["pasid"]!));
+    }
+
+    /// <summary>The causal chain behind a row's value at the state's seq: first the event that set it, then, newest first,
+    /// the events that last changed the rows it refers to, recursively (the domain, the mm, the PASID allocation, the device).</summary>
+    public static async Task<IReadOnlyList<WhyStep>> WhyAsync(IEventStore store, string session, SvaState s, RowRef root, CancellationToken ct = default)
+    {
+        if (!Provenance.IsComplete(s)) throw new InvalidOperationException("the state has no provenance");
+        if (!Provenance.Exists(s, root)) throw new ArgumentException($"{root.Describe()} does not exist at seq {s.Seq}");
+        var rows = RowReferences.Closure(s, root);
+        var bySeq = new Dictionary<long, List<RowRef>>();
+        foreach (var r in rows)
+            if (s.SetAt.TryGetValue(r.Key, out var seq))
+            {
+                if (!bySeq.TryGetValue(seq, out var l)) bySeq[seq] = l = [];
+                l.Add(r);
+            }
+        var info = await ResolveAsync(store, session, bySeq.Keys, ct);
+        var rootSeq = s.SetAt[root.Key];
+        return bySeq.Keys.OrderByDescending(k => k == rootSeq).ThenByDescending(k => k)
+            .Select(k => new WhyStep(info[k], bySeq[k])).ToList();
+    }
+
+    /// <summary>The last seq ≤ <paramref name="atSeq"/> at which the row existed, or null if it never did up to there.
+    /// For a handle the state knows when it was freed; otherwise the log is read backwards for the events naming the row.</summary>
+    public static async Task<long?> LastExistedAsync(IEventStore store, string session, SvaState atState, RowRef row, CancellationToken ct = default)
+    {
+        if (row.Kind == RowKind.Handle && row.Id.Length > 1 && row.Id[0] == 'H'
+            && int.TryParse(row.Id.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out var hn)
+            && atState.FreedHandles.TryGetValue(hn, out var freedAt))
+            return freedAt - 1;
+        const int Page = 4096;
+        var empty = new SvaState();
+        var touched = new List<RowRef>();
+        for (var hi = atState.Seq; hi >= 1; hi -= Page)
+        {
+            var lo = Math.Max(1, hi - Page + 1);
+            var naming = new List<long>();
+            await foreach (var e in store.ReadSessionAsync(session, lo, hi, ct))
+            {
+                touched.Clear();
+                Provenance.Touched(empty, EventCodec.Decode(e), touched);
+                if (touched.Contains(row)) naming.Add(e.Seq);
+            }
+            for (var i = naming.Count - 1; i >= 0; i--)
+            {
+                var k = naming[i];
+                // it existed just before the event that removed it
+                var before = await TimeTravel.LoadAsync(store, session, k - 1, true, ct);
+                if (Provenance.Exists(before.State, row))
+                {
+                    var at = before.State;
+                    Evolve.Apply(at, EventCodec.Decode(await SingleAsync(store, session, k, ct)));
+                    return Provenance.Exists(at, row) ? k : k - 1;
+                }
+            }
+        }
+        return null;
+    }
+
+    private static async Task<StoredEvent> SingleAsync(IEventStore store, string session, long seq, CancellationToken ct)
+    {
+        await foreach (var e in store.ReadSessionAsync(session, seq, seq, ct)) return e;
+        throw new StoredEventException(session, seq, $"seq {seq} is not in the log");
+    }
+}

@@ -1,0 +1,236 @@
+using System.Text.Json.Nodes;
+using Sva.Domain;
+using Sva.EventStore;
+using Sva.Projections;
+using Sva.Projections.Queries;
+using Xunit;
+
+namespace Sva.TimeTravel.Tests;
+
+/// <summary>
+/// sva state --blame and sva why on the hand-checked session (<see cref="Scripted"/>: seqs in its comments, lines are its
+/// line numbers in h.sva) at its end and at earlier seqs, on the generated session with snapshots, and on a session whose
+/// snapshot has the shape an older release wrote (no provenance): it must not be believed for blame.
+/// </summary>
+[Collection("tt")]
+public sealed class ProvenanceTests(TtFixture f)
+{
+    private async Task<string> RecordScripted()
+    {
+        var session = TtFixture.UniqueSession("ttprov");
+        var r = await f.RunAsync("run", f.WriteTemp("h.sva", Scripted.Text), "--session", session);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        return session;
+    }
+
+    private static void AssertSetAt(JsonNode? o, long seq, int line, string op, string? rule)
+    {
+        var at = o!["set_at"]!;
+        Assert.Equal(seq, (long)at["seq"]!);
+        Assert.Equal(line, (int)at["line"]!);
+        Assert.Equal($"h.sva:{line}", (string?)at["source"]);
+        Assert.Equal(op, (string?)at["op"]);
+        Assert.Equal(rule, (string?)at["rule"]);
+    }
+
+    private async Task<JsonObject> Blamed(string session, long? at = null)
+    {
+        string[] args = at is long a ? ["state", session, "--at", a.ToString(), "--blame", "--json"] : ["state", session, "--blame", "--json"];
+        var r = await f.RunAsync(args);
+        Assert.True(r.ExitCode == 0, r.ToString());
+        return JsonNode.Parse(r.Stdout)!.AsObject();
+    }
+
+    private static JsonNode Find(JsonObject state, string table, string id) =>
+        state[table]!.AsArray().Single(x => (string?)x!["id"] == id)!;
+
+    [Fact]
+    public async Task state_blame_json_gives_every_row_the_seq_line_call_and_rule_that_set_it_at_the_end_and_earlier()
+    {
+        var session = await RecordScripted();
+
+        // the end (seq 59)
+        var end = await Blamed(session);
+        Assert.Equal(59, (long)end["seq"]!);
+        var dev1 = Find(end, "devices", "0000:6a:01.0");
+        AssertSetAt(dev1, 1, 2, "device", "sim.ok");                       // a fact of the scenario: the line that declared it
+        AssertSetAt(dev1["pasids"]!.AsArray().Single(), 37, 15, "bind", "g3.domain-new"); // PASID 1 again, D3 (bind d)
+        AssertSetAt(Find(end, "handles", "H4"), 41, 15, "bind", "g3.domain-new");
+        AssertSetAt(Find(end, "mms", "m2"), 59, 19, "drop", "mm.drop");  // PASID 2 freed at 59
+        AssertSetAt(Find(end, "mms", "m1"), 41, 15, "bind", "g3.domain-new");
+        AssertSetAt(Find(end, "domains", "D3"), 40, 15, "bind", "g3.domain-new");
+        var alloc = end["pasid_allocator"]!.AsArray().Single()!;
+        Assert.Equal(1, (int)alloc["pasid"]!);
+        AssertSetAt(alloc, 5, 6, "bind", "g3.domain-new");            // m1 kept PASID 1 from bind a (line 6)
+        // the pending page requests of 6a:01.0: last touched by the last fault's response (seq 35, line 14)
+        Assert.Equal(35, (long)dev1["pending_set_at"]!["seq"]!);
+        Assert.Equal(14, (int)dev1["pending_set_at"]!["line"]!);
+
+        // earlier: seq 33 (after bind c)
+        var at33 = await Blamed(session, 33);
+        AssertSetAt(Find(at33, "handles", "H2"), 29, 11, "bind", "g3.domain-new");
+        AssertSetAt(Find(at33, "handles", "H3"), 33, 12, "bind", "g3.domain-shared");
+        AssertSetAt(Find(at33, "domains", "D2"), 32, 12, "bind", "g3.domain-shared");
+        var entries = Find(at33, "devices", "0000:6a:02.0")["pasids"]!.AsArray();
+        AssertSetAt(entries.Single(), 30, 12, "bind", "g3.domain-shared");
+        // D1 went at the unbind of line 9: not in the state, so no row for it
+        Assert.DoesNotContain(at33["domains"]!.AsArray(), d => (string?)d!["id"] == "D1");
+
+        // seq 0: nothing to blame
+        var zero = await Blamed(session, 0);
+        Assert.Empty(zero["devices"]!.AsArray());
+
+        // the table view: the extra columns
+        var table = await f.RunAsync("state", session, "--at", "33", "--blame");
+        Assert.True(table.ExitCode == 0, table.ToString());
+        Assert.Contains("set at", table.Stdout);
+        Assert.Contains("33 bind h.sva:12 g3.domain-shared", table.Stdout);
+        Assert.Contains("PASID allocator", table.Stdout);
+    }
+
+    [Fact]
+    public async Task why_walks_from_the_event_that_set_the_value_to_the_domain_mm_pasid_and_device_and_says_when_an_object_last_existed()
+    {
+        var session = await RecordScripted();
+
+        // why does 6a:01.0 have PASID 1 bound to D3 at the end?
+        var r = await f.RunAsync("why", session, "--device", "0000:6a:01.0", "--pasid", "1", "--json");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var steps = r.JsonLines();
+        Assert.Equal([37, 41, 40, 5, 1], steps.Select(s => (long)s["seq"]!));
+        Assert.Equal([15, 15, 15, 6, 2], steps.Select(s => (int)s["line"]!));
+        Assert.Equal(["domain_attached", "handle_issued", "domain_users_changed", "pasid_allocated", "device_probed"], steps.Select(s => (string)s["type"]!));
+        Assert.All(steps, s => Assert.Equal($"h.sva:{(int)s["line"]!}", (string?)s["source"]));
+        Assert.Equal("g3.domain-new", (string?)steps[0]["rule"]);
+        Assert.Contains("handle H4", steps[1]["set"]!.AsArray().Select(x => (string?)x));
+
+        // earlier: at seq 33, who holds H3 (label c) and why
+        var h3 = await f.RunAsync("why", session, "--at", "33", "--handle", "c", "--json");
+        Assert.True(h3.ExitCode == 0, h3.ToString());
+        var s33 = h3.JsonLines();
+        Assert.Equal(33, (long)s33[0]["seq"]!);
+        Assert.Equal(12, (int)s33[0]["line"]!);
+        Assert.Contains(s33, s => (long)s["seq"]! == 23 && (string?)s["type"] == "pasid_allocated" && (int)s["line"]! == 11);
+        Assert.Contains(s33, s => (long)s["seq"]! == 30 && (string?)s["type"] == "domain_attached");
+        Assert.Equal(s33.Select(s => (long)s["seq"]!).Skip(1).OrderDescending(), s33.Select(s => (long)s["seq"]!).Skip(1)); // newest first
+
+        // the text view
+        var text = await f.RunAsync("why", session, "--at", "33", "--handle", "H3");
+        Assert.True(text.ExitCode == 0, text.ToString());
+        Assert.Contains("seq 33  handle_issued  bind  h.sva:12  rule g3.domain-shared", text.Stdout);
+
+        // objects that are gone: exit 2 with the last seq at which they existed
+        var gone = await f.RunAsync("why", session, "--at", "50", "--device", "0000:6a:01.0", "--pasid", "2");
+        Assert.Equal(2, gone.ExitCode);
+        Assert.Contains("PASID 2 of device 0000:6a:01.0 does not exist at seq 50", gone.Stderr);
+        Assert.Contains("last existed at seq 46", gone.Stderr);       // detached at 47 (unbind b)
+        var d2 = await f.RunAsync("why", session, "--domain", "D2");
+        Assert.Equal(2, d2.ExitCode);
+        Assert.Contains("last existed at seq 54", d2.Stderr);         // freed at 55
+        var h = await f.RunAsync("why", session, "--handle", "H3");
+        Assert.Equal(2, h.ExitCode);
+        Assert.Contains("last existed at seq 55", h.Stderr);          // freed at 56
+        var never = await f.RunAsync("why", session, "--mm", "m9");
+        Assert.Equal(2, never.ExitCode);
+        Assert.Contains("mm m9 does not exist at seq 59", never.Stderr);
+        Assert.Contains("never existed", never.Stderr);
+        var notYet = await f.RunAsync("why", session, "--at", "10", "--handle", "H1");
+        Assert.Equal(2, notYet.ExitCode);
+        Assert.Contains("never existed up to seq 10", notYet.Stderr);
+
+        // bad input
+        foreach (var args in new[]
+                 {
+                     new[] { "why", session },
+                     ["why", session, "--mm", "m1", "--handle", "H4"],
+                     ["why", session, "--pasid", "1"],
+                     ["why", session, "--mm", "m1", "--at", "60"],
+                     ["why", session, "--mm", "m1", "--at", "-1"],
+                     ["why", "no-such-session-p18", "--mm", "m1"],
+                 })
+        {
+            var bad = await f.RunAsync(args);
+            Assert.True(bad.ExitCode == 2, $"{string.Join(' ', args)}: {bad}");
+            Assert.Empty(bad.Stdout);
+        }
+    }
+
+    [Fact]
+    public async Task blame_of_the_generated_session_with_snapshots_equals_the_greatest_touching_seq_of_the_log_at_random_seqs()
+    {
+        var events = f.Events;
+        var touched = new List<HashSet<string>> { new() };
+        var s = new SvaState();
+        var t = new List<RowRef>();
+        foreach (var e in events)
+        {
+            t.Clear();
+            Provenance.Touched(s, e, t);
+            touched.Add(t.Select(r => r.Key).ToHashSet());
+            Evolve.Apply(s, e);
+        }
+        var rng = new Random(18);
+        foreach (var n in new long[] { 5000, 4096, 9000, events.Count }.Concat(Enumerable.Range(0, 4).Select(_ => (long)rng.Next(1, events.Count))))
+        {
+            var loaded = await Blame.LoadAsync(f.Store, f.Generated, n);
+            if (n >= 8192) Assert.True(loaded.SnapshotSeq > 0, $"seq {n}: the snapshot was not used");
+            var rows = Blame.SetAtOfRows(loaded.State);
+            Assert.NotEmpty(rows);
+            foreach (var (row, seq) in rows)
+            {
+                var expected = n;
+                while (!touched[(int)expected].Contains(row.Key)) expected--;
+                Assert.True(expected == seq, $"at seq {n}: {row.Describe()} set at {seq}, the log says {expected}");
+            }
+            // resolving: every seq names a line of the generated script and the call of that line
+            var info = await Blame.ResolveAsync(f.Store, f.Generated, rows.Values);
+            foreach (var (seq, i) in info)
+            {
+                var call = f.Calls.First(c => c.Line == i.Line);
+                Assert.Equal(call.Call.Op, i.Op);
+                Assert.Equal(EventTypes.NameOf(events[(int)seq - 1]), i.Type);
+            }
+        }
+        // through the CLI, with and without snapshots: the same answer
+        var a = await f.RunAsync("state", f.Generated, "--at", "9000", "--blame", "--json");
+        var b = await f.RunAsync("state", f.Generated, "--at", "9000", "--blame", "--json", "--no-snapshots");
+        Assert.True(a.ExitCode == 0, a.ToString());
+        Assert.Equal(a.Stdout, b.Stdout);
+        Assert.Contains("\"set_at\"", a.Stdout);
+    }
+
+    [Fact]
+    public async Task a_snapshot_written_before_provenance_existed_is_used_for_state_but_never_for_blame()
+    {
+        // The scripted session appended directly, with a snapshot at seq 41 of the shape today's main writes (no set_at).
+        var logged = Scripted.Logged();
+        var session = TtFixture.UniqueSession("ttoldsnap");
+        var old = JsonNode.Parse(Evolve.Fold(logged.Take(41).Select(l => l.Event)).ToSnapshotJson())!.AsObject();
+        Assert.True(old.Remove("set_at") && old.Remove("provenance"));
+        var cmd = Guid.NewGuid();
+        var batch = new AppendBatch(session, 0, cmd,
+            logged.Select(l => EventCodec.Encode(l.Event, new EventMetadata(cmd, l.Source, l.Call))).ToList())
+        {
+            Create = new NewSession("6.8", "h.sva"),
+            Snapshots = [new SnapshotToSave(41, old.ToJsonString())],
+        };
+        await f.Store.AppendAsync(batch);
+
+        var plain = await Sva.Projections.Queries.TimeTravel.LoadAsync(f.Store, session, 50);
+        Assert.Equal(41, plain.SnapshotSeq);                          // a cache of the state: still good for that
+        var blamed = await Blame.LoadAsync(f.Store, session, 50);
+        Assert.Equal(0, blamed.SnapshotSeq);                          // not for blame: folded from seq 0
+        Assert.Equal(50, blamed.EventsFolded);
+        Assert.Equal(41, Provenance.SetAt(blamed.State, RowRef.Handle("H4")));
+        Assert.Equal(1, Provenance.SetAt(blamed.State, RowRef.Device("0000:6a:01.0")));
+
+        var r = await f.RunAsync("state", session, "--at", "50", "--blame", "--json");
+        Assert.True(r.ExitCode == 0, r.ToString());
+        var o = JsonNode.Parse(r.Stdout)!.AsObject();
+        AssertSetAt(Find(o, "devices", "0000:6a:01.0"), 1, 2, "device", "sim.ok");
+        AssertSetAt(Find(o, "handles", "H4"), 41, 15, "bind", "g3.domain-new");
+        var w = await f.RunAsync("why", session, "--at", "45", "--handle", "d", "--json");
+        Assert.True(w.ExitCode == 0, w.ToString());
+        Assert.Equal(41, (long)w.JsonLines()[0]["seq"]!);
+    }
+}
