@@ -17,7 +17,7 @@ using Weasel.Core;
 
 namespace Sva.EventStore;
 
-// Snapshots: caches bound to the chain by their digest. Rows of sva_snapshots (zstd bytes), and the JSON documents of
+// Snapshots: caches bound to the chain by their digest. Rows of sva_snapshots (zstd of a versioned payload: SnapshotCodec), and the JSON documents of
 // earlier versions (read, verified, deleted; never written). Reads are plain SQL (no DocumentStore).
 public sealed partial class MartenEventStore
 {
@@ -41,16 +41,19 @@ public sealed partial class MartenEventStore
                 for (var tries = 0; tries < 8; tries++)
                 {
                     long seq;
-                    string? text;
+                    short encoding;
+                    byte[]? payload;
                     string? recorded;
                     await using (var r = await cmd.ExecuteReaderAsync(ct))
                     {
                         if (!await r.ReadAsync(ct)) break;
                         seq = r.GetInt64(0);
-                        text = SnapshotCodec.Decode(r.GetInt16(1), r.GetFieldValue<byte[]>(2));
+                        encoding = r.GetInt16(1);
+                        payload = SnapshotCodec.Decompress(encoding, r.GetFieldValue<byte[]>(2));
                         recorded = r.IsDBNull(3) ? null : r.GetString(3);
                     }
-                    if (text is not null && recorded is not null && recorded == Digest(text)) return new LoadedSnapshot(seq, text);
+                    if (payload is not null && recorded is not null && recorded == SnapshotCodec.Digest(payload))
+                        return new LoadedSnapshot(seq, encoding, payload);
                     cmd.Parameters[1].Value = seq - 1;
                 }
             }
@@ -78,7 +81,7 @@ public sealed partial class MartenEventStore
             await using var load = new NpgsqlCommand("SELECT data->>'json' FROM public.mt_doc_snapshotdoc WHERE id = $1", conn)
                 { Parameters = { Text(SnapshotDoc.IdOf(session, seq)) } };
             if (await load.ExecuteScalarAsync(ct) is string json && recorded == Digest(json))
-                return new LoadedSnapshot(seq, json);
+                return new LoadedSnapshot(seq, json); // JSON text, as encoding 1 holds it
         }
         return null;
     }
@@ -90,25 +93,25 @@ public sealed partial class MartenEventStore
         return await cmd.ExecuteScalarAsync(ct) is true;
     }
 
-    /// <summary>Every snapshot of the session: (seq, stored bytes, its text when it decodes), rows and old documents.</summary>
-    private async Task<List<(long Seq, long Bytes, string? Text)>> AllSnapshotsAsync(string session, bool withText, CancellationToken ct)
+    /// <summary>Every snapshot of the session: (seq, stored bytes, its uncompressed payload when it decodes), rows and old documents.</summary>
+    private async Task<List<(long Seq, long Bytes, byte[]? Payload)>> AllSnapshotsAsync(string session, bool withPayload, CancellationToken ct)
     {
-        var list = new List<(long, long, string?)>();
+        var list = new List<(long, long, byte[]?)>();
         await using var conn = await _dataSource.OpenConnectionAsync(ct);
         await using (var cmd = new NpgsqlCommand(
-            $"SELECT seq, encoding, {(withText ? "bytes" : "NULL::bytea")}, octet_length(bytes) FROM public.{SnapshotTableFeature.TableName} WHERE session = $1 ORDER BY seq", conn)
+            $"SELECT seq, encoding, {(withPayload ? "bytes" : "NULL::bytea")}, octet_length(bytes) FROM public.{SnapshotTableFeature.TableName} WHERE session = $1 ORDER BY seq", conn)
             { Parameters = { Text(session) } })
         await using (var r = await cmd.ExecuteReaderAsync(ct))
             while (await r.ReadAsync(ct))
-                list.Add((r.GetInt64(0), r.GetInt32(3), withText ? SnapshotCodec.Decode(r.GetInt16(1), r.GetFieldValue<byte[]>(2)) : null));
+                list.Add((r.GetInt64(0), r.GetInt32(3), withPayload ? SnapshotCodec.Decompress(r.GetInt16(1), r.GetFieldValue<byte[]>(2)) : null));
         if (await SnapshotDocTableExistsAsync(conn, ct))
         {
             await using var docs = new NpgsqlCommand(
-                $"SELECT seq, octet_length(data->>'json'), {(withText ? "data->>'json'" : "NULL::text")} FROM public.mt_doc_snapshotdoc WHERE session = $1 ORDER BY seq", conn)
+                $"SELECT seq, octet_length(data->>'json'), {(withPayload ? "data->>'json'" : "NULL::text")} FROM public.mt_doc_snapshotdoc WHERE session = $1 ORDER BY seq", conn)
                 { Parameters = { Text(session) } };
             await using var r = await docs.ExecuteReaderAsync(ct);
             while (await r.ReadAsync(ct))
-                list.Add((r.GetInt64(0), r.IsDBNull(1) ? 0 : r.GetInt32(1), withText && !r.IsDBNull(2) ? r.GetString(2) : null));
+                list.Add((r.GetInt64(0), r.IsDBNull(1) ? 0 : r.GetInt32(1), withPayload && !r.IsDBNull(2) ? Encoding.UTF8.GetBytes(r.GetString(2)) : null));
         }
         list.Sort((a, b) => a.Item1.CompareTo(b.Item1));
         return list;
@@ -118,7 +121,7 @@ public sealed partial class MartenEventStore
     {
         ValidateSessionId(session);
         return RunAsync<IReadOnlyList<(long Seq, long Bytes)>>(async () =>
-            (await AllSnapshotsAsync(session, withText: false, ct)).Select(s => (s.Seq, s.Bytes)).ToList(), ct);
+            (await AllSnapshotsAsync(session, withPayload: false, ct)).Select(s => (s.Seq, s.Bytes)).ToList(), ct);
     }
 
     public Task<int> DeleteSnapshotsAsync(string session, CancellationToken ct = default)

@@ -34,17 +34,7 @@ public static class TimeTravel
     /// parses (its seq is the state's <see cref="SvaState.Seq"/>), or null: the one snapshot loader of the code (state, time
     /// travel, the recorder's reload, the timeline).</summary>
     public static async Task<SvaState?> NearestSnapshotAsync(IEventStore store, string session, long atOrBelowSeq, CancellationToken ct = default) =>
-        atOrBelowSeq > 0 && await store.LoadSnapshotAsync(session, atOrBelowSeq, ct) is { } snap ? ParseSnapshot(snap) : null;
-
-    private static SvaState? ParseSnapshot(LoadedSnapshot sn)
-    {
-        try
-        {
-            var s = SvaState.FromSnapshotJson(sn.Json);
-            return s.Seq == sn.Seq ? s : null; // a snapshot of an older shape is only a cache: fold instead
-        }
-        catch (Exception) { return null; }
-    }
+        atOrBelowSeq > 0 && await store.LoadSnapshotAsync(session, atOrBelowSeq, ct) is { } snap ? StateSnapshot.Decode(snap) : null;
 
     private static async Task<List<SvaEvent>> ReadEventsAsync(IEventStore store, string session, long from, long to, CancellationToken ct)
     {
