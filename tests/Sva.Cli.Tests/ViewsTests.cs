@@ -213,6 +213,38 @@ public sealed class ViewsTests(CliFixture f)
     }
 
     [Fact]
+    public async Task the_timeline_page_and_the_perfetto_export_draw_the_same_lanes_from_one_set_of_lane_rules()
+    {
+        // A generated session (bindings, faults, invalidations, exits and drops on many lanes), drawn both ways in-process:
+        // the page's model (every event: detail mode) and the export's timeline must hold the same lanes, bindings and marks.
+        var session = CliFixture.UniqueSession("lanes");
+        var g = await f.RunAsync("generate", "--devices", "4", "--mms", "6", "--events", "3000", "--seed", "11", "--session", session);
+        Assert.True(g.ExitCode == 0, g.ToString());
+        var info = (await f.Store.GetSessionAsync(session))!;
+        var page = await Sva.Replay.Views.TimelineModel.BuildAsync(f.Store, info, 1, info.Version, 1_000_000, default);
+        var export = await Sva.Projections.Views.SessionTimeline.BuildAsync(f.Store, info, default);
+
+        static string Lane(string device, string pasid) => $"{device}/{pasid}";
+        var fromPage = page["lanes"]!.AsArray().Select(l => (
+            Lane: Lane((string)l!["device"]!, (string)l["pasid"]!),
+            Bindings: l["intervals"]!.AsArray().Select(i => $"{i!["handle"]} {i["from"]}..{i["to"]}").ToList(),
+            Marks: l["marks"]!.AsArray().Select(m => $"{m!["seq"]} {m["kind"]} {m["label"]} {m["detail"]}").ToList())).ToList();
+        var fromExport = export.Lanes.Select(l => (
+            Lane: Lane(l.Device, l.Pasid),
+            Bindings: l.Intervals.Select(i => $"{i.Handle} {i.FromSeq}..{i.ToSeq}").ToList(),
+            Marks: l.Marks.Select(m => $"{m.Seq} {m.Kind} {m.Label} {m.Detail}").ToList())).ToList();
+        Assert.True(fromExport.Count > 4, $"{fromExport.Count} lanes");
+        Assert.Contains(fromExport, l => l.Marks.Any(m => m.Contains(" exit ")));
+        Assert.Contains(fromExport, l => l.Marks.Any(m => m.Contains(" response ")));
+        Assert.Equal(fromExport.Select(l => l.Lane), fromPage.Select(l => l.Lane));
+        foreach (var (e, p) in fromExport.Zip(fromPage))
+        {
+            Assert.Equal(e.Bindings, p.Bindings);
+            Assert.Equal(e.Marks.Order(StringComparer.Ordinal), p.Marks.Order(StringComparer.Ordinal));
+        }
+    }
+
+    [Fact]
     public async Task step_moves_forward_and_back_one_event_at_a_time()
     {
         var session = await Recorded();
