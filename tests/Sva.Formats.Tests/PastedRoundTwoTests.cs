@@ -263,6 +263,22 @@ public class PastedRoundTwoTests
     }
 
     [Fact]
+    public async Task dmesg_human_absurd_delta_keeps_the_relative_time_and_drops_the_wall_clock()
+    {
+        // found by the fuzzer (SVA_FUZZ_SEED=1132552052): a delta past the calendar overflowed DateTime
+        var text = string.Join("\n",
+            "[Aug 4 09:48] DMAR: DRHD: handling fault status reg 3",
+            "[  +999999999999.000000] DMAR: DRHD: handling fault status reg 2",
+            "[  +" + new string('9', 400) + ".0] DMAR: DRHD: handling fault status reg 2");
+        var obs = (await TestData.ParseTextAsync(text, "dmesg")).Observations();
+        Assert.Equal(0.0, obs[0].Timestamp);
+        Assert.All(obs.Skip(1), o => Assert.InRange(o.Timestamp!.Value, 999999999998.0, 1000000000000.0)); // the 400-digit delta is not added
+        Assert.Equal("Aug 4 09:48:00.000000", obs[0].Field("@time"));
+        Assert.Null(obs[1].Field("@time"));
+        Assert.Null(obs[2].Field("@time"));
+    }
+
+    [Fact]
     public async Task detection_samples_past_the_first_lines_when_they_fit_nothing()
     {
         var chatter = Enumerable.Range(0, 1500).Select(i => i % 3 == 0 ? "$ sudo dmesg | grep smmu" : $"QUP{i % 2}:").ToList();

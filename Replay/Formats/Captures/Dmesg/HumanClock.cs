@@ -37,7 +37,8 @@ internal sealed class HumanClock
         foreach (var kv in r.Header.Fields)
             if (kv.Key != "@time")
                 h.Fields.Add(kv);
-        if (_first is { } first)
+        // A wall clock only while it fits in the calendar: absurd deltas (a mangled paste) keep the relative timestamp.
+        if (_first is { } first && _run * TimeSpan.TicksPerSecond < (DateTime.MaxValue - first).Ticks)
             h.Fields.Add(new("@time", first.AddTicks((long)Math.Round(_run * TimeSpan.TicksPerSecond))
                 .ToString("MMM d HH:mm:ss.ffffff", CultureInfo.InvariantCulture)));
         return r with { Header = h };
@@ -57,7 +58,9 @@ internal sealed class HumanClock
     {
         if (rel.StartsWith('+'))
         {
-            if (double.TryParse(rel.AsSpan(1), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var delta))
+            // dmesg prints a delta as seconds.micros; hundreds of digits parse as infinity and would poison the clock
+            if (double.TryParse(rel.AsSpan(1), NumberStyles.AllowDecimalPoint, CultureInfo.InvariantCulture, out var delta)
+                && double.IsFinite(delta) && double.IsFinite(_run + delta))
                 _run += delta;
             return;
         }
