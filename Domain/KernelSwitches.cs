@@ -219,6 +219,11 @@ public static class KernelSwitches
             new("range-or-whole-pasid", VtdNotifierFlush.RangeOrWholePasid, "6.6.5+, 6.7–6.9 (e7ad6c2a4b1a): intel_flush_svm_all", "inv.vtd-whole-pasid"),
             new("cache-tag-range-or-all", VtdNotifierFlush.CacheTagRangeOrAll, "6.10+: cache_tag_flush_range / cache_tag_flush_all", "inv.vtd-cache-tag"),
         ]),
+        new("vtd-pasid-errnos", nameof(KernelRules.VtdPasidErrnos), VtdSvm, Drivers.Vtd, "where a VT-d bind's PASID errnos come from (no PASID capability, a too-wide mm PASID, an empty or exhausted range)",
+        [
+            new("driver", VtdPasidErrnos.Driver, "5.11–5.13 intel_svm_bind_mm: no PASID capability -EINVAL, mm PASID >= pasid_max -ENOSPC, ioasid_alloc failing -ENOSPC", "vtd.no-pasid-cap", "vtd.pasid-width", "vtd.pasid-exhausted"),
+            new("core", VtdPasidErrnos.Core, "5.14+ intel_svm_alloc_pasid → iommu_sva_alloc_pasid: the core's errnos (5.14–6.1: no PASID capability is not checked [I])", "vtd.pasid-core", "vtd.no-pasid-cap-unchecked"),
+        ]),
         new("amd-sva", nameof(KernelRules.AmdSva), AmdPasid, Drivers.Amd, "SVA on an AMD IOMMU device",
         [
             new("no-sva-op", AmdSva.NoSvaOp, "≤6.1: no sva_bind op: -ENODEV", "amd.no-sva-op"),

@@ -183,6 +183,58 @@ public class VtdAmdScriptTests
         Assert.Equal("inv.vtd-lost", rounds[1].Rule);
     }
 
+    // ---- D13: VT-d 5.11-5.13 PASID errnos come from intel_svm_bind_mm ------------------------------------------------
+    [Theory, InlineData("5.11", Errno.EINVAL, "vtd.no-pasid-cap", Errno.ENOSPC, "vtd.pasid-width"),
+     InlineData("5.13", Errno.EINVAL, "vtd.no-pasid-cap", Errno.ENOSPC, "vtd.pasid-width"),
+     InlineData("5.14", null, "vtd.no-pasid-cap-unchecked", Errno.EOVERFLOW, "pasid.range-inside"),
+     InlineData("5.18", null, "vtd.no-pasid-cap-unchecked", Errno.EOVERFLOW, "pasid.range-off-by-one"),
+     InlineData("6.1", null, "vtd.no-pasid-cap-unchecked", Errno.EOVERFLOW, "pasid.range-off-by-one"),
+     InlineData("6.2", Errno.EOPNOTSUPP, "pasid.no-pasid-eopnotsupp", Errno.EOVERFLOW, "pasid.range-off-by-one"),
+     InlineData("6.4", Errno.EOPNOTSUPP, "pasid.no-pasid-eopnotsupp", Errno.EOVERFLOW, "pasid.range-above-max"),
+     InlineData("6.6", Errno.EOVERFLOW, "pasid.range-above-max", Errno.EOVERFLOW, "pasid.range-above-max"),
+     InlineData("6.9", Errno.EOVERFLOW, "pasid.range-above-max", Errno.EOVERFLOW, "pasid.range-above-max"),
+     InlineData("6.11", Errno.EOVERFLOW, "pasid.range-above-max", Errno.EOVERFLOW, "pasid.range-above-max")]
+    public void d13_vtd_pasid_errnos_come_from_the_driver_until_5_14(string v, Errno? x, string xRule, Errno y, string yRule)
+    {
+        var k = Run("D13", v);
+        Assert.True(Named(k, "w").Ok);
+        Assert.True(Named(k, "z").Ok);
+        var bx = Named(k, "x");
+        Assert.Equal((x, xRule), (bx.Errno, bx.Rule?.Id));
+        Assert.Equal(x is null, bx.Ok);
+        if (x is null) Assert.Equal(Named(k, "w").Pasid, bx.Pasid); // m1's PASID fits the unsigned -EINVAL width
+        var by = Named(k, "y");
+        Assert.Equal((y, yRule), (by.Errno, by.Rule?.Id));
+    }
+
+    [Fact]
+    public void d13_vtd_5_11_exhausted_pasid_space_is_enospc_not_enomem()
+    {
+        // three PASIDs of a device with pasid_max 4 ([1, 3]), the fourth mm finds the range full
+        var k = Sim.On("5.11");
+        k.Do("device 0000:00:03.0 pasids=4 driver=vtd");
+        foreach (var m in new[] { "m1", "m2", "m3", "m4" }) { k.Do($"mm {m}"); k.Do($"bind {m}b 0000:00:03.0 {m}"); }
+        Assert.True(Named(k, "m3b").Ok);
+        var full = Named(k, "m4b");
+        Assert.Equal((Errno.ENOSPC, "vtd.pasid-exhausted"), (full.Errno, full.Rule?.Id));
+        var k14 = Sim.On("5.14");
+        k14.Do("device 0000:00:03.0 pasids=4 driver=vtd");
+        foreach (var m in new[] { "m1", "m2", "m3", "m4" }) { k14.Do($"mm {m}"); k14.Do($"bind {m}b 0000:00:03.0 {m}"); }
+        Assert.Equal(Errno.ENOMEM, Named(k14, "m4b").Errno); // 5.14–6.3: the core's ioasid -ENOMEM
+    }
+
+    // ---- D14: a VT-d device with max_pasids 1 ------------------------------------------------------------------------
+    [Theory, InlineData("5.11", Errno.ENOSPC, "vtd.pasid-exhausted"), InlineData("5.13", Errno.ENOSPC, "vtd.pasid-exhausted"),
+     InlineData("5.14", Errno.EINVAL, "pasid.empty-range"), InlineData("5.18", Errno.EINVAL, "pasid.empty-range"), InlineData("6.1", Errno.EINVAL, "pasid.empty-range"),
+     InlineData("6.2", Errno.EINVAL, "pasid.empty-range"), InlineData("6.4", Errno.EINVAL, "pasid.empty-range"),
+     InlineData("6.6", Errno.ENOSPC, "pasid.exhausted-global"), InlineData("6.9", Errno.ENOSPC, "pasid.exhausted-global"), InlineData("6.11", Errno.ENOSPC, "pasid.exhausted-global")]
+    public void d14_vtd_max_pasids_1(string v, Errno errno, string rule)
+    {
+        var h1 = Named(Run("D14", v), "h1");
+        Assert.Equal((errno, rule), (h1.Errno, h1.Rule?.Id));
+        Assert.NotEqual("g1.no-ssids", h1.Rule?.Id);
+    }
+
     // ---- D15: release clears the entry (not present, FPD) ----------------------------------------------------------
     [Theory, MemberData(nameof(AllVersions))]
     public void d15_vtd_release_clears_the_pasid_entry_and_the_later_unbind_flushes_nothing(string v) => D15(v, Drivers.Vtd, "not-present-fpd", "vtd.mm-release");
