@@ -263,6 +263,54 @@ public class VtdAmdScriptTests
     [Theory, MemberData(nameof(AllVersions))]
     public void d16_vtd_binds_with_the_sva_feature_off(string v) => Assert.True(Named(Run("D16", v), "h1").Ok);
 
+    // ---- D17: a core FAILURE goes out as wire code 2 on VT-d and AMD -----------------------------------------------------
+    [Theory, MemberData(nameof(AllVersions))]
+    public void d17_vtd_page_responses_carry_the_code_as_sent_on_the_wire(string v)
+    {
+        var f = Faults(Run("D17", v)).Single();
+        var sent = Run("D17", v).Events.OfType<PageResponseSent>().Single();
+        if (v is "6.9" or "6.10")
+        {
+            Assert.Equal(("FAILURE", 2), (f.Response, f.WireCode));
+            Assert.Contains("sent as wire code 2", f.Describe());
+        }
+        else if (v is "5.11" or "5.13" or "6.1") Assert.Equal(("SUCCESS", 0), (f.Response, f.WireCode)); // D08: served
+        else Assert.Equal(("INVALID", 1), (f.Response, f.WireCode));
+        Assert.Equal((int)sent.Code, sent.WireCode);
+    }
+
+    [Theory, InlineData("6.10", "FAILURE", 2), InlineData("6.11", "INVALID", 1)]
+    public void d17_amd_complete_ppr_carries_the_core_code(string v, string response, int wire)
+    {
+        var f = Faults(Run("D17", v, Drivers.Amd)).Single();
+        Assert.Equal((response, wire), (f.Response, f.WireCode));
+        // the driver's own FAILURE (D7) goes out as 2 as well
+        Assert.All(Run("D07", v).Events.OfType<PageResponseSent>(), r => Assert.Equal(2, r.WireCode));
+    }
+
+    [Theory, InlineData("6.9"), InlineData("6.11")]
+    public void d17_arm_responses_have_no_wire_code_and_keep_their_stored_shape(string v)
+    {
+        var k = Run("D17", v, Drivers.SmmuV3);
+        var sent = k.Events.OfType<PageResponseSent>().Single();
+        Assert.Null(sent.WireCode);
+        Assert.DoesNotContain("wire_code", Sva.Domain.Json.SvaJson.Serialize(sent));
+        Assert.Null(Faults(k).Single().WireCode);
+    }
+
+    [Fact]
+    public void d17_a_page_response_stored_without_wire_code_still_reads_and_one_with_it_round_trips()
+    {
+        // the shape written before wire codes existed
+        const string old = """{"device":"0000:00:04.0","pasid":1,"group":null,"code":"FAILURE","reason":"iopf aborted","requests":1,"rule":"iopf.no-domain-failure"}""";
+        var e = Assert.IsType<PageResponseSent>(Sva.Domain.Json.SvaJson.Deserialize("page_response_sent", old));
+        Assert.Equal((PageResponseCode.FAILURE, (int?)null), (e.Code, e.WireCode));
+        var now = e with { WireCode = 2 };
+        var json = Sva.Domain.Json.SvaJson.Serialize(now);
+        Assert.Contains("\"wire_code\":2", json);
+        Assert.Equal(now, Sva.Domain.Json.SvaJson.Deserialize("page_response_sent", json));
+    }
+
     // ---- D18: no outcome of a VT-d or AMD device names an Arm function ---------------------------------------------------
     [Fact]
     public void d18_no_vtd_or_amd_outcome_names_an_arm_function_in_any_script_under_any_version()
