@@ -193,7 +193,7 @@ public static class KernelSwitches
         ]),
         new("vtd-prq", nameof(KernelRules.VtdPrq), VtdSvm, Drivers.Vtd, "how the VT-d driver handles a page request",
         [
-            new("in-driver", VtdPrq.InDriver, "5.11–5.13: in the driver, one request at a time, each its own result; no IOPF queue", "vtd.prq-in-driver"),
+            new("in-driver", VtdPrq.InDriver, "5.11–5.13: in the driver, one request at a time, each its own result; no IOPF queue", "vtd.prq-in-driver", "vtd.prq-in-driver-no-svm", "vtd.prq-in-driver-unbound", "vtd.prq-in-driver-mm-exited", "vtd.prq-in-driver-vma"),
             new("report-after-sdev-lookup", VtdPrq.ReportAfterSdevLookup, "5.14–6.0: svm/sdev lookup (miss: INVALID), then the IOPF queue", "vtd.prq-sdev-lookup"),
             new("report", VtdPrq.Report, "6.1+ (06f4b8d09dba): straight to the IOPF queue", "vtd.prq-report"),
         ]),

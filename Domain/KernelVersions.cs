@@ -383,7 +383,7 @@ public static class KernelVersions
         Add("5.11", null, "G1 bond model: bond refs per (dev, mm); PASID refcounted, freed at last unbind; -ENOMEM on exhaustion. Arm SMMUv3 cannot enable SVA yet (no IOPF: bind -ENODEV); VT-d SVA works", Generation.G1,
             v511, "g1.bond-new", "g1.vtd-bond", "arm.sva-needs-iopf", "inv.arm-btm-atc-only", "iopf.vendor-prq", "pasid.range-inside", "pasid.exhausted-ioasid", "pasid.empty-range", "g1.singleton-group", "g1.rid-not-s1", "bug.notifier-register",
             "g1.no-ssids", "sva.not-enabled", "g1.bond-shared", "g1.notifier-reused-after-exit", "g1.unbind", "inv.pasid-flush", "inv.no-notifier",
-            "amd.no-sva-op", "amd.ppr-no-sva", "vtd.exited-mm-svm-exists", "vtd.exited-mm-bug", "vtd.bind-shared", "vtd.unbind", "vtd.prq-in-driver", "vtd.prq-no-pasid", "vtd.prq-noncanonical", "vtd.mm-release", "inv.vtd-range",
+            "amd.no-sva-op", "amd.ppr-no-sva", "vtd.exited-mm-svm-exists", "vtd.exited-mm-bug", "vtd.bind-shared", "vtd.unbind", "vtd.prq-in-driver", "vtd.prq-in-driver-no-svm", "vtd.prq-in-driver-unbound", "vtd.prq-in-driver-mm-exited", "vtd.prq-in-driver-vma", "vtd.prq-no-pasid", "vtd.prq-noncanonical", "vtd.mm-release", "inv.vtd-range",
             "vtd.no-pasid-cap", "vtd.pasid-width", "vtd.pasid-exhausted",
             "release.quiet-cd", "release.none", "domain.alloc", "domain.map", "attach.rid", "attach.no-pasid-api", "dma.non-sva-domain");
         var v513 = Add("5.13", "5.11", "generic IOPF queue and Arm stall support: Arm SMMUv3 SVA works (bond model); range TLBI by ASID for any size; page requests through the generic IOPF path", Generation.G1,

@@ -283,6 +283,40 @@ public static partial class SvaKernel
             return false;
         }
 
+        /// <summary>
+        /// D4: 5.11–5.13 prq_event_thread. Each descriptor is handled on its own, when it arrives: its result is computed
+        /// at once (the page is faulted in, or refused); only a request with LPIG gets a page-group response, carrying
+        /// that request's own result. Earlier requests of the group are never parked and no error is sticky; the
+        /// device's IOPF queue does not matter (there is none).
+        /// </summary>
+        private void VtdPrqInDriver(DeviceObj dev, PageFault c)
+        {
+            var (result, reason, rule) = VtdPrqHandle(dev, c);
+            if (c.Last) Respond(dev, c, result, reason, 1, rule);
+            else Emit(new PageRequestHandled(dev.Id, c.Pasid, c.Group, c.Address, c.Access, result, reason, rule));
+        }
+
+        /// <summary>One request as the 5.11–5.13 driver handles it: its own result, reason and rule.</summary>
+        private (PageResponseCode Result, string Reason, string Rule) VtdPrqHandle(DeviceObj dev, PageFault c)
+        {
+            if (c.Pasid is not int p)
+                return (PageResponseCode.INVALID, "page request without PASID", "vtd.prq-no-pasid");
+            if (!s.Pasids.TryGetValue(p, out var owner))
+                return (PageResponseCode.INVALID, $"ioasid_find({p}): no svm (the PASID is not allocated)", "vtd.prq-in-driver-no-svm");
+            var mm = s.Mms[owner];
+            if (!Canonical(c.Address))
+                return (PageResponseCode.INVALID, $"address {SvaJson.Hex(c.Address)} is not canonical", "vtd.prq-noncanonical");
+            if (VtdExecInvalid && c.Access.Contains('x'))
+                return (PageResponseCode.INVALID, "execution request not supported", "vtd.prq-exec");
+            if (mm.MmUsers == 0)
+                return (PageResponseCode.INVALID, $"mmget_not_zero(mm {mm.Id}) failed: process exited", "vtd.prq-in-driver-mm-exited");
+            if (VmaDenies(mm, c.Address, c.Access, TaskSizeMax) is { } denied)
+                return (PageResponseCode.INVALID, denied, "vtd.prq-in-driver-vma");
+            return mm.Handles.Select(s.Handle).Any(h => h.Device == dev.Id)
+                ? (PageResponseCode.SUCCESS, $"handle_mm_fault in mm {mm.Id}", "vtd.prq-in-driver")
+                : (PageResponseCode.SUCCESS, $"WARN_ON(!sdev): {dev.Id} is not bound to PASID {p}; handle_mm_fault in mm {mm.Id} all the same", "vtd.prq-in-driver-unbound");
+        }
+
         /// <summary>D7: AMD 6.10+ ppr.c: a PPR without PASID (GN=0), PASID 0 or ≥ max_pasids is completed FAILURE by the driver.</summary>
         private bool AmdPprAnswered(DeviceObj dev, PageFault c, int requests)
         {

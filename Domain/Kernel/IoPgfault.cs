@@ -42,6 +42,8 @@ public static partial class SvaKernel
             }
 
             // The VT-d driver's own checks (prq_event_thread), the AMD PPR filter (6.10+), before the IOPF core.
+            // 5.11–5.13 VT-d (D4): prq_event_thread handles every request itself, one at a time; no IOPF queue.
+            if (IsVtd(dev) && VtdPrqMode == VtdPrq.InDriver) { VtdPrqInDriver(dev, c); return; }
             if (IsVtd(dev) && VtdPrqAnswered(dev, c, GroupSize(dev, c))) return;
             if (IsAmd(dev) && AmdPprAnswered(dev, c, GroupSize(dev, c))) return;
 

@@ -65,6 +65,9 @@ public sealed class SessionTimeline
                 case PageResponseWithheld w:
                     LaneOf(w.Device, w.Pasid).Marks.Add(new(seq, t, "withheld", "NO RESPONSE", w.Reason));
                     break;
+                case PageRequestHandled h: // VT-d 5.11–5.13: handled in the driver, no response (not last in its group)
+                    LaneOf(h.Device, h.Pasid).Marks.Add(new(seq, t, "handled", h.Result.ToString(), $"{SvaJson.Hex(h.Address)} {h.Access} group {h.Group?.ToString() ?? "-"}: {h.Reason}"));
+                    break;
                 case PageRequestQueued q:
                     LaneOf(q.Device, q.Pasid).Marks.Add(new(seq, t, "queued", "queued", $"{SvaJson.Hex(q.Address)} {q.Access} group {q.Group?.ToString() ?? "-"}"));
                     break;

@@ -63,7 +63,7 @@ public sealed class VtdAmdCliTests(CliFixture f)
     {
         if (o["kernel_bug"] is not null) return "BUG";
         if ((bool?)o["ok"] == false) return (string?)o["errno"] is { } e ? "-" + e : "rejected";
-        if ((string?)o["op"] == "fault") return (string?)o["response"] ?? "queued";
+        if ((string?)o["op"] == "fault") return (string?)o["response"] ?? ((string?)o["handled"] is { } h ? "handled:" + h : "queued");
         return "ok";
     }
 

@@ -82,6 +82,48 @@ public class VtdAmdScriptTests
         Assert.Null(b.TaintedAt);
     }
 
+    // ---- D4: 5.11-5.13 VT-d handles each page request in the driver, its own result, no sticky error ----------------
+    [Theory, MemberData(nameof(AllVersions))]
+    public void d04_vtd_in_driver_prq_answers_the_last_request_with_its_own_result(string v)
+    {
+        var k = Run("D04", v);
+        var f = Faults(k).ToList();
+        if (KernelVersions.Get(v).Rules.VtdPrq == VtdPrq.InDriver)
+        {
+            // line A: handled at once, INVALID, no response; nothing parked
+            Assert.Null(f[0].Response);
+            Assert.Equal("INVALID", f[0].Handled);
+            Assert.Equal("vtd.prq-in-driver-vma", f[0].Rule?.Id);
+            Assert.Contains("handled in the driver: INVALID, no response", f[0].Describe());
+            Assert.Empty(k.Events.OfType<PageRequestQueued>());
+            Assert.Empty(k.State.Devices["0000:00:03.0"].Partial);
+            // line B: its own result, not the group's first error
+            Assert.Equal(("SUCCESS", 0, "vtd.prq-in-driver"), (f[1].Response, f[1].WireCode, f[1].Rule?.Id));
+            Assert.Equal(1, k.Events.OfType<PageResponseSent>().Single().Requests);
+        }
+        else
+        {
+            Assert.Null(f[0].Response);
+            Assert.Null(f[0].Handled);
+            Assert.Single(k.Events.OfType<PageRequestQueued>());
+            Assert.Equal("INVALID", f[1].Response); // iopf_handle_group: the first failure is sticky
+        }
+    }
+
+    [Theory, InlineData("5.11"), InlineData("5.13")]
+    public void d04_in_driver_prq_ignores_the_iopf_queue_and_serves_an_unbound_device_with_a_warn(string v)
+    {
+        var k = Sim.On(v);
+        foreach (var l in new[] { "device 0000:00:03.0 pasids=64 driver=vtd iopf=off", "device 0000:00:04.0 pasids=64 driver=vtd", "mm m1", "bind h1 0000:00:03.0 m1" }) k.Do(l);
+        Assert.Equal(("SUCCESS", "vtd.prq-in-driver"), (k.Do("fault 0000:00:03.0 pasid=1 addr=0x1000 access=r").Response, k.Outcomes[^1].Rule?.Id));
+        var unbound = k.Do("fault 0000:00:04.0 pasid=1 addr=0x1000 access=w group=2 last");
+        Assert.Equal(("SUCCESS", "vtd.prq-in-driver-unbound"), (unbound.Response, unbound.Rule?.Id));
+        Assert.Equal(("INVALID", "vtd.prq-in-driver-no-svm"), (k.Do("fault 0000:00:03.0 pasid=9 addr=0x1000 access=r").Response, k.Outcomes[^1].Rule?.Id));
+        k.Do("exit m1");
+        Assert.Equal(("INVALID", "vtd.prq-in-driver-mm-exited"), (k.Do("fault 0000:00:03.0 pasid=1 addr=0x1000 access=r").Response, k.Outcomes[^1].Rule?.Id));
+        Assert.DoesNotContain(Checks.Run(k.Events), f => f.Kind == FindingKinds.SuccessAfterExit);
+    }
+
     // ---- D5: a VT-d device not on an IOPF queue ---------------------------------------------------------------
     [Theory, InlineData("5.11", "SUCCESS"), InlineData("5.13", "SUCCESS"), InlineData("5.14", "INVALID"), InlineData("5.18", "INVALID"),
      InlineData("6.1", "INVALID"), InlineData("6.2", "INVALID"), InlineData("6.4", "INVALID"), InlineData("6.6", "INVALID"), InlineData("6.7", "INVALID"),

@@ -165,6 +165,9 @@ public sealed class TimelineModel
                 case PageResponseWithheld w when inWindow:
                     Mark(LaneOf(w.Device, w.Pasid), seq, "withheld", "NO RESPONSE", w.Reason);
                     break;
+                case PageRequestHandled h when inWindow:
+                    Mark(LaneOf(h.Device, h.Pasid), seq, "handled", h.Result.ToString(), $"{SvaJson.Hex(h.Address)} {h.Access} group {h.Group?.ToString(CultureInfo.InvariantCulture) ?? "-"}: {h.Reason}");
+                    break;
                 case PageRequestQueued q when inWindow:
                     Mark(LaneOf(q.Device, q.Pasid), seq, "queued", "queued", $"{SvaJson.Hex(q.Address)} {q.Access} group {q.Group?.ToString(CultureInfo.InvariantCulture) ?? "-"}");
                     break;
