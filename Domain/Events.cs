@@ -77,8 +77,20 @@ public sealed record PasidEntryQuieted(string Device, int Pasid, string Mode) : 
 // ---- I/O page faults -----------------------------------------------------------------------------
 /// <summary>A non-last page request parked on the device's partial list until its group's last one.</summary>
 public sealed record PageRequestQueued(string Device, int? Pasid, int? Group, ulong Address, string Access, string? Rule = null) : SvaEvent, IRuled;
-/// <summary>One response per page-request group. <paramref name="Requests"/>: how many requests it answers.</summary>
-public sealed record PageResponseSent(string Device, int? Pasid, int? Group, PageResponseCode Code, string Reason, int Requests, string? Rule = null) : SvaEvent, IRuled;
+/// <summary>
+/// One response per page-request group. <paramref name="Requests"/>: how many requests it answers. <paramref name="WireCode"/>:
+/// the response code the VT-d page-group response / AMD COMPLETE_PPR carries on the wire (D17: the drivers put the core's
+/// enum in unchanged, so a core FAILURE goes out as 2, not the PCIe Response Failure 0xF); null for Arm, and in events
+/// stored before it existed (not written when null: the stored shape of those responses is unchanged).
+/// </summary>
+public sealed record PageResponseSent(string Device, int? Pasid, int? Group, PageResponseCode Code, string Reason, int Requests, string? Rule = null,
+    [property: System.Text.Json.Serialization.JsonIgnore(Condition = System.Text.Json.Serialization.JsonIgnoreCondition.WhenWritingNull)] int? WireCode = null) : SvaEvent, IRuled;
+/// <summary>
+/// D4: VT-d 5.11–5.13 prq_event_thread handled a page request that is not the last of its group on its own, at once
+/// (faulted in, or refused), and sent no response: only a request with LPIG (or PDP) is answered, with its own result.
+/// Nothing is parked: there is no IOPF queue. <paramref name="Result"/>: what handling it gave.
+/// </summary>
+public sealed record PageRequestHandled(string Device, int? Pasid, int? Group, ulong Address, string Access, PageResponseCode Result, string Reason, string? Rule = null) : SvaEvent, IRuled;
 /// <summary>The kernel sent no response (6.9/6.10 'no IOPF queue' WARN_ON(!iopf_param)): the device's stalled request hangs.</summary>
 public sealed record PageResponseWithheld(string Device, int? Pasid, int? Group, string Reason, int Requests, string? Rule = null) : SvaEvent, IRuled;
 /// <summary>An unrecoverable DMA fault reported against a paging or blocked domain (RID or PASID).</summary>
@@ -158,6 +170,7 @@ public static class EventTypes
         ("capture_observed", typeof(CaptureObserved)),
         ("kernel_bug", typeof(KernelBug)),
         ("access_aborted", typeof(AccessAborted)),
+        ("page_request_handled", typeof(PageRequestHandled)),
     };
 
     private static readonly Dictionary<string, Type> byName = table.ToDictionary(t => t.Name, t => t.Type, StringComparer.Ordinal);

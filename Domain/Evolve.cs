@@ -215,7 +215,7 @@ public static class Evolve
             case PageResponseWithheld r:
                 s.Devices[r.Device].Partial.RemoveAll(p => p.Group == r.Group);
                 break;
-            case DmaFaultReported or DmaTranslated or MmRangeInvalidated or SecondaryTlbInvalidated or CaptureObserved:
+            case DmaFaultReported or DmaTranslated or MmRangeInvalidated or SecondaryTlbInvalidated or CaptureObserved or PageRequestHandled:
                 break;
             case MmReleased r:
             {

@@ -193,7 +193,7 @@ public static class KernelSwitches
         ]),
         new("vtd-prq", nameof(KernelRules.VtdPrq), VtdSvm, Drivers.Vtd, "how the VT-d driver handles a page request",
         [
-            new("in-driver", VtdPrq.InDriver, "5.11–5.13: in the driver, one request at a time, each its own result; no IOPF queue", "vtd.prq-in-driver"),
+            new("in-driver", VtdPrq.InDriver, "5.11–5.13: in the driver, one request at a time, each its own result; no IOPF queue", "vtd.prq-in-driver", "vtd.prq-in-driver-no-svm", "vtd.prq-in-driver-unbound", "vtd.prq-in-driver-mm-exited", "vtd.prq-in-driver-vma"),
             new("report-after-sdev-lookup", VtdPrq.ReportAfterSdevLookup, "5.14–6.0: svm/sdev lookup (miss: INVALID), then the IOPF queue", "vtd.prq-sdev-lookup"),
             new("report", VtdPrq.Report, "6.1+ (06f4b8d09dba): straight to the IOPF queue", "vtd.prq-report"),
         ]),
@@ -218,6 +218,11 @@ public static class KernelSwitches
             new("range-or-lost", VtdNotifierFlush.RangeOrLost, "6.6.0–6.6.4: the promoted range overflows: nothing flushed", "inv.vtd-lost"),
             new("range-or-whole-pasid", VtdNotifierFlush.RangeOrWholePasid, "6.6.5+, 6.7–6.9 (e7ad6c2a4b1a): intel_flush_svm_all", "inv.vtd-whole-pasid"),
             new("cache-tag-range-or-all", VtdNotifierFlush.CacheTagRangeOrAll, "6.10+: cache_tag_flush_range / cache_tag_flush_all", "inv.vtd-cache-tag"),
+        ]),
+        new("vtd-pasid-errnos", nameof(KernelRules.VtdPasidErrnos), VtdSvm, Drivers.Vtd, "where a VT-d bind's PASID errnos come from (no PASID capability, a too-wide mm PASID, an empty or exhausted range)",
+        [
+            new("driver", VtdPasidErrnos.Driver, "5.11–5.13 intel_svm_bind_mm: no PASID capability -EINVAL, mm PASID >= pasid_max -ENOSPC, ioasid_alloc failing -ENOSPC", "vtd.no-pasid-cap", "vtd.pasid-width", "vtd.pasid-exhausted"),
+            new("core", VtdPasidErrnos.Core, "5.14+ intel_svm_alloc_pasid → iommu_sva_alloc_pasid: the core's errnos (5.14–6.1: no PASID capability is not checked [I])", "vtd.pasid-core", "vtd.no-pasid-cap-unchecked"),
         ]),
         new("amd-sva", nameof(KernelRules.AmdSva), AmdPasid, Drivers.Amd, "SVA on an AMD IOMMU device",
         [

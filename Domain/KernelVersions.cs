@@ -174,6 +174,15 @@ public enum VtdReportFailure
     Core,
 }
 
+/// <summary>VT-d: where the errnos of a bind's PASID come from (D13, D14).</summary>
+public enum VtdPasidErrnos
+{
+    /// <summary>5.11–5.13: intel_svm_bind_mm itself: no PASID capability -EINVAL, an mm PASID too wide for the device -ENOSPC, ioasid_alloc failing (exhausted, or max_pasids 1) -ENOSPC.</summary>
+    Driver,
+    /// <summary>5.14+: intel_svm_alloc_pasid → iommu_sva_alloc_pasid (the core's errnos); 5.14–6.1 pass pci_max_pasids() unchecked (no capability: a huge unsigned max [I]).</summary>
+    Core,
+}
+
 /// <summary>AMD: what SVA the kernel offers an AMD IOMMU device (D1).</summary>
 public enum AmdSva
 {
@@ -287,6 +296,7 @@ public sealed record KernelRules
     /// <summary>≤6.12: a request without PASID is answered INVALID by the VT-d driver (6.13+: the core).</summary>
     public required bool VtdRidRequestInvalid { get; init; }
     public required VtdNotifierFlush VtdNotifierFlush { get; init; }
+    public required VtdPasidErrnos VtdPasidErrnos { get; init; }
     public required AmdSva AmdSva { get; init; }
 }
 
@@ -367,20 +377,22 @@ public static class KernelVersions
             VtdExecRequestInvalid = false,
             VtdRidRequestInvalid = true,
             VtdNotifierFlush = VtdNotifierFlush.Range,
+            VtdPasidErrnos = VtdPasidErrnos.Driver,
             AmdSva = AmdSva.NoSvaOp,
         };
         Add("5.11", null, "G1 bond model: bond refs per (dev, mm); PASID refcounted, freed at last unbind; -ENOMEM on exhaustion. Arm SMMUv3 cannot enable SVA yet (no IOPF: bind -ENODEV); VT-d SVA works", Generation.G1,
             v511, "g1.bond-new", "g1.vtd-bond", "arm.sva-needs-iopf", "inv.arm-btm-atc-only", "iopf.vendor-prq", "pasid.range-inside", "pasid.exhausted-ioasid", "pasid.empty-range", "g1.singleton-group", "g1.rid-not-s1", "bug.notifier-register",
             "g1.no-ssids", "sva.not-enabled", "g1.bond-shared", "g1.notifier-reused-after-exit", "g1.unbind", "inv.pasid-flush", "inv.no-notifier",
-            "amd.no-sva-op", "amd.ppr-no-sva", "vtd.exited-mm-svm-exists", "vtd.exited-mm-bug", "vtd.bind-shared", "vtd.unbind", "vtd.prq-in-driver", "vtd.prq-no-pasid", "vtd.prq-noncanonical", "vtd.mm-release", "inv.vtd-range",
+            "amd.no-sva-op", "amd.ppr-no-sva", "vtd.exited-mm-svm-exists", "vtd.exited-mm-bug", "vtd.bind-shared", "vtd.unbind", "vtd.prq-in-driver", "vtd.prq-in-driver-no-svm", "vtd.prq-in-driver-unbound", "vtd.prq-in-driver-mm-exited", "vtd.prq-in-driver-vma", "vtd.prq-no-pasid", "vtd.prq-noncanonical", "vtd.mm-release", "inv.vtd-range",
+            "vtd.no-pasid-cap", "vtd.pasid-width", "vtd.pasid-exhausted",
             "release.quiet-cd", "release.none", "domain.alloc", "domain.map", "attach.rid", "attach.no-pasid-api", "dma.non-sva-domain");
         var v513 = Add("5.13", "5.11", "generic IOPF queue and Arm stall support: Arm SMMUv3 SVA works (bond model); range TLBI by ASID for any size; page requests through the generic IOPF path", Generation.G1,
             v511 with { GenericIopf = true, ArmNotifierTlbi = ArmNotifierTlbi.RangeByAsid, VtdExecRequestInvalid = true },
             "vtd.prq-exec", "iopf.global-pasid", "iopf.partial", "iopf.no-queue-failure", "inv.arm-range", "iopf.mm-exited", "iopf.vma-denied", "iopf.handled");
         // kernel-sva-vtd-amd.md §3.1: VT-d moves its page requests to the IOPF queue in 5.14 (svm/sdev looked up first).
-        var v514 = Add("5.14", "5.13", "VT-d: page requests go to the generic IOPF queue after an svm/sdev lookup (a miss, or a failed report, is answered INVALID by the driver); one intel_svm per PASID", Generation.G1,
-            v513 with { VtdPrq = VtdPrq.ReportAfterSdevLookup, VtdNotifierScope = VtdNotifierScope.PerPasid },
-            "vtd.prq-sdev-lookup", "vtd.prq-report-failed");
+        var v514 = Add("5.14", "5.13", "VT-d: page requests go to the generic IOPF queue after an svm/sdev lookup (a miss, or a failed report, is answered INVALID by the driver); one intel_svm per PASID; PASIDs from the core helper (iommu_sva_alloc_pasid: its errnos)", Generation.G1,
+            v513 with { VtdPrq = VtdPrq.ReportAfterSdevLookup, VtdNotifierScope = VtdNotifierScope.PerPasid, VtdPasidErrnos = VtdPasidErrnos.Core },
+            "vtd.prq-sdev-lookup", "vtd.prq-report-failed", "vtd.pasid-core", "vtd.no-pasid-cap-unchecked");
         var v518 = Add("5.18", "5.14", "PASID lives as long as the mm (freed in __mmdrop); range check rejects the top value (off-by-one)", Generation.G1,
             v514 with { PasidFreedAtLastUnbind = false, PasidRangeCheck = PasidRangeCheck.RejectTopValue },
             "pasid.range-off-by-one", "mm.drop");

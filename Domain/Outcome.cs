@@ -20,7 +20,9 @@ public sealed record CallOutcome(
     string? Dma = null,
     KernelRule? Rule = null,
     string? Bug = null,
-    long? TaintedAt = null)
+    long? TaintedAt = null,
+    int? WireCode = null,
+    string? Handled = null)
 {
     public static CallOutcome Of(KernelCall call, IReadOnlyList<SvaEvent> events, SvaState after)
     {
@@ -76,7 +78,9 @@ public sealed record CallOutcome(
                 var aborted = events.OfType<AccessAborted>().LastOrDefault();
                 if (aborted is not null) return new(call.Op, true, null, aborted.Reason, null, null, null, aborted.Pasid, "ABORTED");
                 var sent = events.OfType<PageResponseSent>().LastOrDefault();
-                if (sent is not null) return new(call.Op, true, null, sent.Reason, null, null, null, sent.Pasid, sent.Code.ToString());
+                if (sent is not null) return new(call.Op, true, null, sent.Reason, null, null, null, sent.Pasid, sent.Code.ToString(), WireCode: sent.WireCode);
+                var handled = events.OfType<PageRequestHandled>().LastOrDefault();
+                if (handled is not null) return new(call.Op, true, null, handled.Reason, null, null, null, handled.Pasid, null, Handled: handled.Result.ToString());
                 var withheld = events.OfType<PageResponseWithheld>().LastOrDefault();
                 if (withheld is not null) return new(call.Op, true, null, withheld.Reason, null, null, null, withheld.Pasid, "NONE");
                 var dma = events.OfType<DmaFaultReported>().LastOrDefault();
@@ -114,8 +118,11 @@ public sealed record CallOutcome(
                 "translated" => $"DMA translated: {Reason}",
                 _ => Response switch
                 {
+                    null when Handled is not null => $"handled in the driver: {Handled}, no response (not last in its group) ({Reason})",
                     null => "queued (not last)",
                     "ABORTED" => $"access aborted by the SMMU, no page response ({Reason})",
+                    // D17: VT-d/AMD put the core's FAILURE (2) on the wire where PCIe's Response Failure is 0xF
+                    "FAILURE" when WireCode == (int)PageResponseCode.FAILURE => $"{Response}, sent as wire code 2 ({Reason})",
                     _ => $"{Response} ({Reason})",
                 },
             },

@@ -140,6 +140,11 @@ public static class Provenance
                 into.Add(RowRef.Handle(h.Handle));
                 if (before.HandleById(h.Handle) is { } obj) into.Add(RowRef.Mm(obj.Mm));
                 break;
+            // A VT-d intel_svm's notifier (no group, no domain) holds an mm_count reference (Evolve): the mm row changes.
+            case NotifierRegistered { Group: null, Domain: null } n: into.Add(RowRef.Mm(n.Mm)); break;
+            case NotifierFreed n when before.Notifiers.TryGetValue(SvaState.IdNumber(n.Notifier), out var gone) && gone is { Group: null, Domain: null }:
+                into.Add(RowRef.Mm(gone.Mm));
+                break;
             case ContextDescriptorAllocated c: into.Add(RowRef.Mm(c.Mm)); break;
             case ContextDescriptorFreed c: into.Add(RowRef.Mm(c.Mm)); break;
             case PasidEntryWritten w: into.Add(RowRef.Entry(w.Device, w.Pasid)); break;

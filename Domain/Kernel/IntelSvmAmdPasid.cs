@@ -25,6 +25,8 @@ public static partial class SvaKernel
         private bool VtdRidInvalid => r.VtdRidRequestInvalid;
         /// <summary>Switch <c>vtd-notifier-flush</c>.</summary>
         private VtdNotifierFlush VtdFlush => r.VtdNotifierFlush;
+        /// <summary>Switch <c>vtd-pasid-errnos</c>.</summary>
+        private VtdPasidErrnos VtdErrnos => r.VtdPasidErrnos;
         /// <summary>Switch <c>amd-sva</c>.</summary>
         private AmdSva Amd => r.AmdSva;
 
@@ -122,6 +124,50 @@ public static partial class SvaKernel
                 ? new(Errno.EINVAL, $"mm {mm.Id} has exited: the fresh AMD SVA domain's mmu_notifier_register hits BUG_ON(mm_users <= 0)", "amd.exited-mm-bug-domain", NotifierBugSite)
                 : new(Errno.EINVAL, $"mm {mm.Id} has exited: intel_svm_domain_alloc's mmu_notifier_register hits BUG_ON(mm_users <= 0)", "vtd.exited-mm-bug-domain", NotifierBugSite);
         }
+
+        /// <summary>
+        /// D13, 5.11–5.13 intel_svm_bind_mm, before the device list is searched: pci_max_pasids() &lt; 0 (no PASID capability:
+        /// a script's <c>pasids=0</c>) → -EINVAL; the mm's svm holds a PASID the device cannot carry → -ENOSPC ("Limited PASID
+        /// width"). (!intel_svm_capable → -ENOTSUPP has no script form: every modelled VT-d IOMMU is SVM-capable.)
+        /// </summary>
+        private Failure? VtdBindMmRefusal(DeviceObj dev, MmObj mm)
+        {
+            if (VtdErrnos != VtdPasidErrnos.Driver) return null;
+            if (dev.MaxPasids == 0)
+                return new(Errno.EINVAL, $"{dev.Id} has no PASID capability: pci_max_pasids() < 0", "vtd.no-pasid-cap");
+            if (mm.Pasid is int have && have >= dev.MaxPasids)
+                return new(Errno.ENOSPC, $"Limited PASID width: {dev.Id} (pasid_max {dev.MaxPasids}) cannot use mm {mm.Id}'s existing PASID {have}", "vtd.pasid-width");
+            return null;
+        }
+
+        /// <summary>
+        /// The PASID of a VT-d G1 bind. 5.11–5.13 (D13/D14): the mm's svm PASID, else ioasid_alloc(NULL, 1, pasid_max - 1),
+        /// whose failure (exhausted, or the empty range of max_pasids 1) is -ENOSPC. 5.14–6.1: the core helper with
+        /// pci_max_pasids() passed unchecked: a device without the capability gives an unsigned -EINVAL, a range with no
+        /// top [I, §6 Q3].
+        /// </summary>
+        private int? VtdBondPasid(DeviceObj dev, MmObj mm, out Failure? fail)
+        {
+            fail = null;
+            if (VtdErrnos == VtdPasidErrnos.Core)
+                return MmPasid(dev, mm, dev.MaxPasids == 0 ? int.MaxValue : dev.MaxPasids, out fail);
+            if (mm.Pasid is int have) return have; // the width was checked in VtdBindMmRefusal
+            var max = dev.MaxPasids - 1;
+            var pasid = max < 1 ? null : LowestFree(s.Pasids.Keys, 1, max);
+            if (pasid is null)
+            {
+                fail = new(Errno.ENOSPC, max < 1
+                    ? $"ioasid_alloc(NULL, 1, {max}) fails: {dev.Id} has pasid_max {dev.MaxPasids}"
+                    : $"ioasid_alloc(NULL, 1, {max}) fails: PASID space exhausted", "vtd.pasid-exhausted");
+                return null;
+            }
+            Emit(new PasidAllocated(mm.Id, pasid.Value));
+            return pasid;
+        }
+
+        /// <summary>The rule of a new VT-d G1 handle: 5.14–6.1 a device without PASID capability is bound through the unchecked width.</summary>
+        private string VtdBondRule(DeviceObj dev) =>
+            VtdErrnos == VtdPasidErrnos.Core && dev.MaxPasids == 0 ? "vtd.no-pasid-cap-unchecked" : "g1.vtd-bond";
 
         /// <summary>intel_svm_bind_mm up to 6.9: join the mm's svm (refs++) or make one with its notifier; G1 writes the PASID entries.</summary>
         private void VtdSvmGet(GroupObj group, MmObj mm, bool writeEntries)
@@ -235,6 +281,40 @@ public static partial class SvaKernel
             if (VtdPrqMode != VtdPrq.InDriver && !dev.Iopf && VtdReportFailed == VtdReportFailure.DriverInvalid)
             { Respond(dev, c, PageResponseCode.INVALID, $"{dev.Id} is not on an IOPF queue: intel_svm_prq_report() fails, handle_bad_prq_event(QI_RESP_INVALID)", requests, "vtd.prq-report-failed"); return true; }
             return false;
+        }
+
+        /// <summary>
+        /// D4: 5.11–5.13 prq_event_thread. Each descriptor is handled on its own, when it arrives: its result is computed
+        /// at once (the page is faulted in, or refused); only a request with LPIG gets a page-group response, carrying
+        /// that request's own result. Earlier requests of the group are never parked and no error is sticky; the
+        /// device's IOPF queue does not matter (there is none).
+        /// </summary>
+        private void VtdPrqInDriver(DeviceObj dev, PageFault c)
+        {
+            var (result, reason, rule) = VtdPrqHandle(dev, c);
+            if (c.Last) Respond(dev, c, result, reason, 1, rule);
+            else Emit(new PageRequestHandled(dev.Id, c.Pasid, c.Group, c.Address, c.Access, result, reason, rule));
+        }
+
+        /// <summary>One request as the 5.11–5.13 driver handles it: its own result, reason and rule.</summary>
+        private (PageResponseCode Result, string Reason, string Rule) VtdPrqHandle(DeviceObj dev, PageFault c)
+        {
+            if (c.Pasid is not int p)
+                return (PageResponseCode.INVALID, "page request without PASID", "vtd.prq-no-pasid");
+            if (!s.Pasids.TryGetValue(p, out var owner))
+                return (PageResponseCode.INVALID, $"ioasid_find({p}): no svm (the PASID is not allocated)", "vtd.prq-in-driver-no-svm");
+            var mm = s.Mms[owner];
+            if (!Canonical(c.Address))
+                return (PageResponseCode.INVALID, $"address {SvaJson.Hex(c.Address)} is not canonical", "vtd.prq-noncanonical");
+            if (VtdExecInvalid && c.Access.Contains('x'))
+                return (PageResponseCode.INVALID, "execution request not supported", "vtd.prq-exec");
+            if (mm.MmUsers == 0)
+                return (PageResponseCode.INVALID, $"mmget_not_zero(mm {mm.Id}) failed: process exited", "vtd.prq-in-driver-mm-exited");
+            if (VmaDenies(mm, c.Address, c.Access, TaskSizeMax) is { } denied)
+                return (PageResponseCode.INVALID, denied, "vtd.prq-in-driver-vma");
+            return mm.Handles.Select(s.Handle).Any(h => h.Device == dev.Id)
+                ? (PageResponseCode.SUCCESS, $"handle_mm_fault in mm {mm.Id}", "vtd.prq-in-driver")
+                : (PageResponseCode.SUCCESS, $"WARN_ON(!sdev): {dev.Id} is not bound to PASID {p}; handle_mm_fault in mm {mm.Id} all the same", "vtd.prq-in-driver-unbound");
         }
 
         /// <summary>D7: AMD 6.10+ ppr.c: a PPR without PASID (GN=0), PASID 0 or ≥ max_pasids is completed FAILURE by the driver.</summary>

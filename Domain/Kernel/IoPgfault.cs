@@ -42,6 +42,8 @@ public static partial class SvaKernel
             }
 
             // The VT-d driver's own checks (prq_event_thread), the AMD PPR filter (6.10+), before the IOPF core.
+            // 5.11–5.13 VT-d (D4): prq_event_thread handles every request itself, one at a time; no IOPF queue.
+            if (IsVtd(dev) && VtdPrqMode == VtdPrq.InDriver) { VtdPrqInDriver(dev, c); return; }
             if (IsVtd(dev) && VtdPrqAnswered(dev, c, GroupSize(dev, c))) return;
             if (IsAmd(dev) && AmdPprAnswered(dev, c, GroupSize(dev, c))) return;
 
@@ -155,8 +157,12 @@ public static partial class SvaKernel
 
         private const string DmaRule = "dma.non-sva-domain";
 
+        /// <summary>
+        /// Send the group's page response. VT-d (QI_PGRP_RESP_CODE(msg->code), and the in-driver QI_RESP_SUCCESS/INVALID) and
+        /// AMD (amd_iommu_complete_ppr(resp->code)) put the core's code on the wire as it is: the event carries it (D17).
+        /// </summary>
         private void Respond(DeviceObj dev, PageFault c, PageResponseCode code, string reason, int requests, string rule) =>
-            Emit(new PageResponseSent(dev.Id, c.Pasid, c.Group, code, reason, requests, rule));
+            Emit(new PageResponseSent(dev.Id, c.Pasid, c.Group, code, reason, requests, rule, IsArm(dev) ? null : (int)code));
 
         private void Refuse(RefusedFaultAnswer answer, DeviceObj dev, PageFault c, int requests, string reason, string rule)
         {

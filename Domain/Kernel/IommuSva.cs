@@ -67,17 +67,19 @@ public static partial class SvaKernel
                     return new(Errno.ENODEV, $"{dev.Id} has no SSIDs (max_pasids {dev.MaxPasids}): SVA cannot be enabled", "g1.no-ssids");
                 if (!dev.Sva) return new(Errno.ENODEV, $"SVA feature not enabled on {dev.Id}", "sva.not-enabled");
             }
+            // VT-d 5.11–5.13 (D13): intel_svm_bind_mm checks the PASID capability and the mm's PASID width first.
+            if (IsVtd(dev) && VtdBindMmRefusal(dev, mm) is { } vtdRefused) return vtdRefused;
             // step 3b: an existing bond with the same mm is shared.
             var bond = mm.Handles.Select(s.Handle).FirstOrDefault(h => h.Device == dev.Id);
             if (bond is not null) { Emit(new HandleShared(bond.Id, bond.Users + 1, name, IsArm(dev) ? "g1.bond-shared" : "vtd.bind-shared")); return null; }
-            // step 3c: the PASID (5.11–5.17: a reference on it).
-            var pasid = MmPasid(dev, mm, out var fail);
+            // step 3c: the PASID (5.11–5.17: a reference on it). VT-d: its own allocation (D13/D14).
+            var pasid = IsVtd(dev) ? VtdBondPasid(dev, mm, out var fail) : MmPasid(dev, mm, out fail);
             if (pasid is null) return fail;
             // step 3d: the notifier for (RID domain, mm): a new one for an exited mm is a kernel BUG (never returns).
             if (ExitedMmRefusal(group, dev, mm, existingDomain: false) is { } exited) return exited;
             if (IsArm(dev)) ArmBondGet(group, mm, writeEntries: true);
             else VtdSvmGet(group, mm, writeEntries: true);
-            Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, null, pasid.Value, name, IsArm(dev) ? "g1.bond-new" : "g1.vtd-bond"));
+            Emit(new HandleIssued(NextHandle(), dev.Id, mm.Id, null, pasid.Value, name, IsArm(dev) ? "g1.bond-new" : VtdBondRule(dev)));
             return null;
         }
 
@@ -183,11 +185,14 @@ public static partial class SvaKernel
         }
 
         /// <summary>The mm's PASID for this device: the range check or a fresh allocation (kernel-sva.md §1.6, §2).</summary>
-        private int? MmPasid(DeviceObj dev, MmObj mm, out Failure? fail)
+        private int? MmPasid(DeviceObj dev, MmObj mm, out Failure? fail) => MmPasid(dev, mm, dev.MaxPasids, out fail);
+
+        /// <summary><see cref="MmPasid(DeviceObj, MmObj, out Failure?)"/> with the max_pasids the caller passes (VT-d 5.14–6.1: pci_max_pasids() unchecked).</summary>
+        private int? MmPasid(DeviceObj dev, MmObj mm, int maxPasids, out Failure? fail)
         {
             fail = null;
             // 6.2–6.5 iommu_sva_bind_device: no PASID support at all.
-            if (NoPasid == NoPasidDeviceRule.CoreEopnotsupp && dev.MaxPasids == 0)
+            if (NoPasid == NoPasidDeviceRule.CoreEopnotsupp && maxPasids == 0)
             {
                 fail = new(Errno.EOPNOTSUPP, $"{dev.Id} has max_pasids 0", "pasid.no-pasid-eopnotsupp");
                 return null;
@@ -198,11 +203,11 @@ public static partial class SvaKernel
                 fail = new(Errno.EBUSY, $"mm {mm.Id} uses LAM: arch_pgtable_dma_compat() is false", "pasid.lam");
                 return null;
             }
-            var max = dev.MaxPasids - 1; // the allocation range is [1, max_pasids - 1]
+            var max = maxPasids - 1; // the allocation range is [1, max_pasids - 1]
             // 5.11–6.5: iommu_sva_alloc_pasid(mm, min, max) validates its arguments before looking at mm->pasid.
             if (r.RejectEmptyPasidRange && max < 1)
             {
-                fail = new(Errno.EINVAL, $"iommu_sva_alloc_pasid(min 1, max {max}): empty range for {dev.Id} (max_pasids {dev.MaxPasids})", "pasid.empty-range");
+                fail = new(Errno.EINVAL, $"iommu_sva_alloc_pasid(min 1, max {max}): empty range for {dev.Id} (max_pasids {maxPasids})", "pasid.empty-range");
                 return null;
             }
             if (mm.Pasid is int have)
@@ -211,13 +216,13 @@ public static partial class SvaKernel
                 {
                     PasidRangeCheck.InsideRange => have > max,
                     PasidRangeCheck.RejectTopValue => have >= max,
-                    _ => have >= dev.MaxPasids,
+                    _ => have >= maxPasids,
                 };
                 if (rejected)
                 {
                     var why = RangeCheck == PasidRangeCheck.RejectTopValue && have == max
                         ? $"mm PASID {have} is the top value {max} of {dev.Id} (off-by-one check)"
-                        : $"mm PASID {have} does not fit {dev.Id} (max_pasids {dev.MaxPasids})";
+                        : $"mm PASID {have} does not fit {dev.Id} (max_pasids {maxPasids})";
                     fail = new(Errno.EOVERFLOW, why, RangeCheck switch
                     {
                         PasidRangeCheck.InsideRange => "pasid.range-inside",
@@ -234,7 +239,7 @@ public static partial class SvaKernel
             if (pasid is null)
             {
                 fail = new(ExhaustedErrno, max < 1
-                    ? $"{dev.Id} has max_pasids {dev.MaxPasids}: no PASID can be allocated"
+                    ? $"{dev.Id} has max_pasids {maxPasids}: no PASID can be allocated"
                     : $"PASID space [1, {max}] exhausted",
                     ExhaustedErrno == Errno.ENOMEM ? "pasid.exhausted-ioasid"
                     : NoPasid == NoPasidDeviceRule.GlobalAllocator ? "pasid.exhausted-global" : "pasid.exhausted-ida");

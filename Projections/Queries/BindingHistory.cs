@@ -169,6 +169,9 @@ public static class BindingHistory
                     }
                     break;
                 }
+                case PageRequestHandled h:
+                    Fault(le, h.Device, h.Pasid, $"handled in the driver {h.Result}, no response, group {G(h.Group)} addr {Hex(h.Address)} {h.Access}: {h.Reason}");
+                    break;
                 case PageRequestQueued q:
                     Fault(le, q.Device, q.Pasid, $"queued group {G(q.Group)} addr {Hex(q.Address)} {q.Access}");
                     break;

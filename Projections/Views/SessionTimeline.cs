@@ -69,6 +69,9 @@ public sealed class SessionTimeline
             case PageResponseWithheld w:
                 yield return new LaneMarked(w.Device, w.Pasid, "withheld", "NO RESPONSE", w.Reason);
                 break;
+            case PageRequestHandled h: // VT-d 5.11–5.13: handled in the driver, no response (not last in its group)
+                yield return new LaneMarked(h.Device, h.Pasid, "handled", h.Result.ToString(), $"{SvaJson.Hex(h.Address)} {h.Access} group {h.Group?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}: {h.Reason}");
+                break;
             case PageRequestQueued q:
                 yield return new LaneMarked(q.Device, q.Pasid, "queued", "queued", $"{SvaJson.Hex(q.Address)} {q.Access} group {q.Group?.ToString(System.Globalization.CultureInfo.InvariantCulture) ?? "-"}");
                 break;

@@ -82,6 +82,48 @@ public class VtdAmdScriptTests
         Assert.Null(b.TaintedAt);
     }
 
+    // ---- D4: 5.11-5.13 VT-d handles each page request in the driver, its own result, no sticky error ----------------
+    [Theory, MemberData(nameof(AllVersions))]
+    public void d04_vtd_in_driver_prq_answers_the_last_request_with_its_own_result(string v)
+    {
+        var k = Run("D04", v);
+        var f = Faults(k).ToList();
+        if (KernelVersions.Get(v).Rules.VtdPrq == VtdPrq.InDriver)
+        {
+            // line A: handled at once, INVALID, no response; nothing parked
+            Assert.Null(f[0].Response);
+            Assert.Equal("INVALID", f[0].Handled);
+            Assert.Equal("vtd.prq-in-driver-vma", f[0].Rule?.Id);
+            Assert.Contains("handled in the driver: INVALID, no response", f[0].Describe());
+            Assert.Empty(k.Events.OfType<PageRequestQueued>());
+            Assert.Empty(k.State.Devices["0000:00:03.0"].Partial);
+            // line B: its own result, not the group's first error
+            Assert.Equal(("SUCCESS", 0, "vtd.prq-in-driver"), (f[1].Response, f[1].WireCode, f[1].Rule?.Id));
+            Assert.Equal(1, k.Events.OfType<PageResponseSent>().Single().Requests);
+        }
+        else
+        {
+            Assert.Null(f[0].Response);
+            Assert.Null(f[0].Handled);
+            Assert.Single(k.Events.OfType<PageRequestQueued>());
+            Assert.Equal("INVALID", f[1].Response); // iopf_handle_group: the first failure is sticky
+        }
+    }
+
+    [Theory, InlineData("5.11"), InlineData("5.13")]
+    public void d04_in_driver_prq_ignores_the_iopf_queue_and_serves_an_unbound_device_with_a_warn(string v)
+    {
+        var k = Sim.On(v);
+        foreach (var l in new[] { "device 0000:00:03.0 pasids=64 driver=vtd iopf=off", "device 0000:00:04.0 pasids=64 driver=vtd", "mm m1", "bind h1 0000:00:03.0 m1" }) k.Do(l);
+        Assert.Equal(("SUCCESS", "vtd.prq-in-driver"), (k.Do("fault 0000:00:03.0 pasid=1 addr=0x1000 access=r").Response, k.Outcomes[^1].Rule?.Id));
+        var unbound = k.Do("fault 0000:00:04.0 pasid=1 addr=0x1000 access=w group=2 last");
+        Assert.Equal(("SUCCESS", "vtd.prq-in-driver-unbound"), (unbound.Response, unbound.Rule?.Id));
+        Assert.Equal(("INVALID", "vtd.prq-in-driver-no-svm"), (k.Do("fault 0000:00:03.0 pasid=9 addr=0x1000 access=r").Response, k.Outcomes[^1].Rule?.Id));
+        k.Do("exit m1");
+        Assert.Equal(("INVALID", "vtd.prq-in-driver-mm-exited"), (k.Do("fault 0000:00:03.0 pasid=1 addr=0x1000 access=r").Response, k.Outcomes[^1].Rule?.Id));
+        Assert.DoesNotContain(Checks.Run(k.Events), f => f.Kind == FindingKinds.SuccessAfterExit);
+    }
+
     // ---- D5: a VT-d device not on an IOPF queue ---------------------------------------------------------------
     [Theory, InlineData("5.11", "SUCCESS"), InlineData("5.13", "SUCCESS"), InlineData("5.14", "INVALID"), InlineData("5.18", "INVALID"),
      InlineData("6.1", "INVALID"), InlineData("6.2", "INVALID"), InlineData("6.4", "INVALID"), InlineData("6.6", "INVALID"), InlineData("6.7", "INVALID"),
@@ -183,6 +225,58 @@ public class VtdAmdScriptTests
         Assert.Equal("inv.vtd-lost", rounds[1].Rule);
     }
 
+    // ---- D13: VT-d 5.11-5.13 PASID errnos come from intel_svm_bind_mm ------------------------------------------------
+    [Theory, InlineData("5.11", Errno.EINVAL, "vtd.no-pasid-cap", Errno.ENOSPC, "vtd.pasid-width"),
+     InlineData("5.13", Errno.EINVAL, "vtd.no-pasid-cap", Errno.ENOSPC, "vtd.pasid-width"),
+     InlineData("5.14", null, "vtd.no-pasid-cap-unchecked", Errno.EOVERFLOW, "pasid.range-inside"),
+     InlineData("5.18", null, "vtd.no-pasid-cap-unchecked", Errno.EOVERFLOW, "pasid.range-off-by-one"),
+     InlineData("6.1", null, "vtd.no-pasid-cap-unchecked", Errno.EOVERFLOW, "pasid.range-off-by-one"),
+     InlineData("6.2", Errno.EOPNOTSUPP, "pasid.no-pasid-eopnotsupp", Errno.EOVERFLOW, "pasid.range-off-by-one"),
+     InlineData("6.4", Errno.EOPNOTSUPP, "pasid.no-pasid-eopnotsupp", Errno.EOVERFLOW, "pasid.range-above-max"),
+     InlineData("6.6", Errno.EOVERFLOW, "pasid.range-above-max", Errno.EOVERFLOW, "pasid.range-above-max"),
+     InlineData("6.9", Errno.EOVERFLOW, "pasid.range-above-max", Errno.EOVERFLOW, "pasid.range-above-max"),
+     InlineData("6.11", Errno.EOVERFLOW, "pasid.range-above-max", Errno.EOVERFLOW, "pasid.range-above-max")]
+    public void d13_vtd_pasid_errnos_come_from_the_driver_until_5_14(string v, Errno? x, string xRule, Errno y, string yRule)
+    {
+        var k = Run("D13", v);
+        Assert.True(Named(k, "w").Ok);
+        Assert.True(Named(k, "z").Ok);
+        var bx = Named(k, "x");
+        Assert.Equal((x, xRule), (bx.Errno, bx.Rule?.Id));
+        Assert.Equal(x is null, bx.Ok);
+        if (x is null) Assert.Equal(Named(k, "w").Pasid, bx.Pasid); // m1's PASID fits the unsigned -EINVAL width
+        var by = Named(k, "y");
+        Assert.Equal((y, yRule), (by.Errno, by.Rule?.Id));
+    }
+
+    [Fact]
+    public void d13_vtd_5_11_exhausted_pasid_space_is_enospc_not_enomem()
+    {
+        // three PASIDs of a device with pasid_max 4 ([1, 3]), the fourth mm finds the range full
+        var k = Sim.On("5.11");
+        k.Do("device 0000:00:03.0 pasids=4 driver=vtd");
+        foreach (var m in new[] { "m1", "m2", "m3", "m4" }) { k.Do($"mm {m}"); k.Do($"bind {m}b 0000:00:03.0 {m}"); }
+        Assert.True(Named(k, "m3b").Ok);
+        var full = Named(k, "m4b");
+        Assert.Equal((Errno.ENOSPC, "vtd.pasid-exhausted"), (full.Errno, full.Rule?.Id));
+        var k14 = Sim.On("5.14");
+        k14.Do("device 0000:00:03.0 pasids=4 driver=vtd");
+        foreach (var m in new[] { "m1", "m2", "m3", "m4" }) { k14.Do($"mm {m}"); k14.Do($"bind {m}b 0000:00:03.0 {m}"); }
+        Assert.Equal(Errno.ENOMEM, Named(k14, "m4b").Errno); // 5.14–6.3: the core's ioasid -ENOMEM
+    }
+
+    // ---- D14: a VT-d device with max_pasids 1 ------------------------------------------------------------------------
+    [Theory, InlineData("5.11", Errno.ENOSPC, "vtd.pasid-exhausted"), InlineData("5.13", Errno.ENOSPC, "vtd.pasid-exhausted"),
+     InlineData("5.14", Errno.EINVAL, "pasid.empty-range"), InlineData("5.18", Errno.EINVAL, "pasid.empty-range"), InlineData("6.1", Errno.EINVAL, "pasid.empty-range"),
+     InlineData("6.2", Errno.EINVAL, "pasid.empty-range"), InlineData("6.4", Errno.EINVAL, "pasid.empty-range"),
+     InlineData("6.6", Errno.ENOSPC, "pasid.exhausted-global"), InlineData("6.9", Errno.ENOSPC, "pasid.exhausted-global"), InlineData("6.11", Errno.ENOSPC, "pasid.exhausted-global")]
+    public void d14_vtd_max_pasids_1(string v, Errno errno, string rule)
+    {
+        var h1 = Named(Run("D14", v), "h1");
+        Assert.Equal((errno, rule), (h1.Errno, h1.Rule?.Id));
+        Assert.NotEqual("g1.no-ssids", h1.Rule?.Id);
+    }
+
     // ---- D15: release clears the entry (not present, FPD) ----------------------------------------------------------
     [Theory, MemberData(nameof(AllVersions))]
     public void d15_vtd_release_clears_the_pasid_entry_and_the_later_unbind_flushes_nothing(string v) => D15(v, Drivers.Vtd, "not-present-fpd", "vtd.mm-release");
@@ -210,6 +304,54 @@ public class VtdAmdScriptTests
     // ---- D16: VT-d sva=off is not refused --------------------------------------------------------------------------
     [Theory, MemberData(nameof(AllVersions))]
     public void d16_vtd_binds_with_the_sva_feature_off(string v) => Assert.True(Named(Run("D16", v), "h1").Ok);
+
+    // ---- D17: a core FAILURE goes out as wire code 2 on VT-d and AMD -----------------------------------------------------
+    [Theory, MemberData(nameof(AllVersions))]
+    public void d17_vtd_page_responses_carry_the_code_as_sent_on_the_wire(string v)
+    {
+        var f = Faults(Run("D17", v)).Single();
+        var sent = Run("D17", v).Events.OfType<PageResponseSent>().Single();
+        if (v is "6.9" or "6.10")
+        {
+            Assert.Equal(("FAILURE", 2), (f.Response, f.WireCode));
+            Assert.Contains("sent as wire code 2", f.Describe());
+        }
+        else if (v is "5.11" or "5.13" or "6.1") Assert.Equal(("SUCCESS", 0), (f.Response, f.WireCode)); // D08: served
+        else Assert.Equal(("INVALID", 1), (f.Response, f.WireCode));
+        Assert.Equal((int)sent.Code, sent.WireCode);
+    }
+
+    [Theory, InlineData("6.10", "FAILURE", 2), InlineData("6.11", "INVALID", 1)]
+    public void d17_amd_complete_ppr_carries_the_core_code(string v, string response, int wire)
+    {
+        var f = Faults(Run("D17", v, Drivers.Amd)).Single();
+        Assert.Equal((response, wire), (f.Response, f.WireCode));
+        // the driver's own FAILURE (D7) goes out as 2 as well
+        Assert.All(Run("D07", v).Events.OfType<PageResponseSent>(), r => Assert.Equal(2, r.WireCode));
+    }
+
+    [Theory, InlineData("6.9"), InlineData("6.11")]
+    public void d17_arm_responses_have_no_wire_code_and_keep_their_stored_shape(string v)
+    {
+        var k = Run("D17", v, Drivers.SmmuV3);
+        var sent = k.Events.OfType<PageResponseSent>().Single();
+        Assert.Null(sent.WireCode);
+        Assert.DoesNotContain("wire_code", Sva.Domain.Json.SvaJson.Serialize(sent));
+        Assert.Null(Faults(k).Single().WireCode);
+    }
+
+    [Fact]
+    public void d17_a_page_response_stored_without_wire_code_still_reads_and_one_with_it_round_trips()
+    {
+        // the shape written before wire codes existed
+        const string old = """{"device":"0000:00:04.0","pasid":1,"group":null,"code":"FAILURE","reason":"iopf aborted","requests":1,"rule":"iopf.no-domain-failure"}""";
+        var e = Assert.IsType<PageResponseSent>(Sva.Domain.Json.SvaJson.Deserialize("page_response_sent", old));
+        Assert.Equal((PageResponseCode.FAILURE, (int?)null), (e.Code, e.WireCode));
+        var now = e with { WireCode = 2 };
+        var json = Sva.Domain.Json.SvaJson.Serialize(now);
+        Assert.Contains("\"wire_code\":2", json);
+        Assert.Equal(now, Sva.Domain.Json.SvaJson.Deserialize("page_response_sent", json));
+    }
 
     // ---- D18: no outcome of a VT-d or AMD device names an Arm function ---------------------------------------------------
     [Fact]

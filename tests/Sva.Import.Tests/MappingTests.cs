@@ -129,6 +129,41 @@ public sealed class MappingTests
         Assert.Contains("answered INVALID", f.Message);
     }
 
+    /// <summary>Issue 19 D17: the VT-d page-group response code as the descriptor carries it, against the simulator's wire code.</summary>
+    [Theory]
+    [InlineData("0x000000056a082019", 2)]
+    [InlineData("0x000000056a08f019", 15)]
+    [InlineData("0x000000056a081019", 1)]
+    public async Task qi_submit_page_grp_resp_keeps_the_wire_code(string qw0, int code)
+    {
+        var events = await DecideAsync($"qi_submit: page_grp_resp dmar3: {qw0} 0x000000000000001c 0x0 0x0\n", "ftrace");
+        var o = Assert.IsType<CaptureObserved>(events[0].Event);
+        Assert.Equal(("QiSubmit", (int?)code, (int?)3), (o.Kind, o.Code, o.Group));
+    }
+
+    [Theory]
+    [InlineData(2, 2, 0)]    // the core FAILURE as VT-d sends it
+    [InlineData(0xf, 2, 1)]  // PCIe Response Failure where the driver sends 2: a finding
+    [InlineData(1, 2, 1)]
+    [InlineData(2, null, 0)] // a response stored before wire codes: 2 and 0xF both read as FAILURE
+    [InlineData(0xf, null, 0)]
+    public void a_captured_vtd_wire_code_is_compared_with_the_simulated_one(int captured, int? simulated, int findings)
+    {
+        var events = new List<SeqEvent>
+        {
+            new(1, new CaptureObserved("ftrace", "PrqReport", "d", 1, 0x1000, null, 9, true, "r", null, null, "prq_report ..."), "c:2"),
+            new(2, new PageResponseSent("d", 1, 9, PageResponseCode.FAILURE, "iopf aborted", 1, "iopf.no-domain-failure", simulated), "c:2"),
+            new(3, new CaptureObserved("ftrace", "QiSubmit", "d", 1, null, null, 9, true, null, captured, null, "qi_submit: page_grp_resp ..."), "c:3"),
+        };
+        var found = Conformance.Check(events).ToList();
+        Assert.Equal(findings, found.Count);
+        if (findings > 0 && simulated is not null)
+        {
+            Assert.Contains("wire code 2 (reserved; the core's FAILURE)", found[0].Message);
+            Assert.Equal(2, found[0].SimulatedSeq);
+        }
+    }
+
     [Fact]
     public void every_observation_kind_has_a_described_mapping()
     {

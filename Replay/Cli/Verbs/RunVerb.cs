@@ -172,7 +172,7 @@ public static class RunVerb
         };
         if (o.Op == "bind") { j["name"] = o.Name; j["handle"] = o.Handle; j["domain"] = o.Domain; j["pasid"] = o.Pasid; }
         if (o.Op == "unbind") j["handle"] = o.Handle;
-        if (o.Op == "fault") { j["response"] = o.Response; j["pasid"] = o.Pasid; if (o.Domain is not null) j["domain"] = o.Domain; }
+        if (o.Op == "fault") { j["response"] = o.Response; j["pasid"] = o.Pasid; if (o.Domain is not null) j["domain"] = o.Domain; if (o.WireCode is int wire) j["wire_code"] = wire; if (o.Handled is not null) j["handled"] = o.Handled; }
         if (o.Op == "domain") j["domain"] = o.Domain;
         j["reason"] = o.Reason;
         j["rule"] = o.Rule?.ToJson();

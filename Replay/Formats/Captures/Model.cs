@@ -90,7 +90,8 @@ public abstract record CaptureItem(SourceRef Source);
 /// <param name="Group">Page-request group id.</param>
 /// <param name="Last">Last page request in the group.</param>
 /// <param name="Access">Requested access: letters from "rwx" in that order.</param>
-/// <param name="ResponseCode">0 SUCCESS, 1 INVALID, 2 FAILURE.</param>
+/// <param name="ResponseCode">0 SUCCESS, 1 INVALID, 2 FAILURE; for a VT-d <c>qi_submit page_grp_resp</c> the code as the
+/// descriptor carries it on the wire (0, 1, the core's FAILURE 2 that VT-d sends unchanged, or PCIe's Response Failure 0xF).</param>
 /// <param name="Fields">Every parsed field by its name in the format, raw text; names starting with '@' come from
 /// the line prefix (ftrace header, dmesg driver prefix, ...), not from the event itself.</param>
 /// <param name="RawText">The record's text after quote prefixes were removed (joined with ' ' when it was

@@ -61,7 +61,7 @@ public sealed class ConformanceChecker
     /// <summary>Comparisons that disagreed (= findings returned).</summary>
     public long Mismatches { get; private set; }
 
-    private sealed record SimResponse(long Seq, string? Source, string Code, int? Pasid, string Reason);
+    private sealed record SimResponse(long Seq, string? Source, string Code, int? Pasid, string Reason, int? WireCode = null);
 
     private sealed class Segment(long seq, string? source, CaptureObserved observed)
     {
@@ -90,7 +90,7 @@ public sealed class ConformanceChecker
         switch (e.Event)
         {
             case PageResponseSent r:
-                responses[(r.Device, r.Group)] = new SimResponse(e.Seq, e.Source, r.Code.ToString(), r.Pasid, r.Reason);
+                responses[(r.Device, r.Group)] = new SimResponse(e.Seq, e.Source, r.Code.ToString(), r.Pasid, r.Reason, r.WireCode);
                 if (open is not null) open.Response ??= (e.Seq, r.Code.ToString(), r.Reason);
                 break;
             case PageResponseWithheld w:
@@ -134,7 +134,7 @@ public sealed class ConformanceChecker
         switch (o.Kind)
         {
             case "DevPageResponse" or "QiSubmit" when o.Code is { } code && o.Device is { } dev:
-                ComparePageResponse(s, dev, code, Found);
+                ComparePageResponse(s, dev, code, o.Kind == "QiSubmit", Found);
                 break;
             case "SmmuBindAlloc" or "SmmuUnbindFree" or "SmmuMmRelease" or "SmmuMmInvalidate" or "IoMm" or "AttachDevice" or "DetachDevice":
                 if (s.Failure is { } f)
@@ -166,16 +166,29 @@ public sealed class ConformanceChecker
         return found;
     }
 
-    private void ComparePageResponse(Segment s, string dev, int code, Action<string, long?, string?> found)
+    /// <summary>
+    /// A captured page response against the simulated one. <paramref name="wire"/>: the capture shows the VT-d descriptor's
+    /// wire code (<c>qi_submit page_grp_resp</c>): against a simulated response that carries its wire code (D17) the codes
+    /// are compared as numbers (a core FAILURE goes out as 2, PCIe's Response Failure 0xF is another code); against one
+    /// without (stored before wire codes, or not VT-d/AMD) 2 and 0xF both read as FAILURE.
+    /// </summary>
+    private void ComparePageResponse(Segment s, string dev, int code, bool wire, Action<string, long?, string?> found)
     {
         var o = s.Observed;
         if (!responses.TryGetValue((dev, o.Group), out var sim)) return; // the capture's fault is not in the session
         if (o.Pasid is { } op && sim.Pasid is { } sp && op != sp) return;
         responses.Remove((dev, o.Group));
         Checked++;
-        var observed = CodeName(code);
-        if (observed == sim.Code) return;
         var pasid = o.Pasid is { } p ? $" PASID {p}" : "";
+        if (wire && sim.WireCode is int simWire)
+        {
+            if (code == simWire) return;
+            found($"the capture sent wire code {WireName(code)} in the page-group response for group {Group(o.Group)} of {dev}{pasid}; the simulator sent wire code {WireName(simWire)} ({sim.Code}) at seq {sim.Seq} ({sim.Source ?? "no source"}): {sim.Reason}",
+                sim.Seq, sim.Source);
+            return;
+        }
+        var observed = wire && code == 0xf ? "FAILURE" : CodeName(code);
+        if (observed == sim.Code) return;
         var simulated = sim.Code switch
         {
             "NONE" => "sent no response",
@@ -250,6 +263,15 @@ public sealed class ConformanceChecker
         1 => "INVALID",
         2 => "FAILURE",
         _ => "code " + code.ToString(CultureInfo.InvariantCulture),
+    };
+
+    /// <summary>A VT-d page-group response code: its number and what PCIe calls it.</summary>
+    private static string WireName(int code) => code switch
+    {
+        0 => "0 (Success)",
+        1 => "1 (Invalid Request)",
+        0xf => "0xf (Response Failure)",
+        _ => $"{code.ToString(CultureInfo.InvariantCulture)} (reserved; the core's {CodeName(code)})",
     };
 
     private static string Group(int? g) => g is { } v ? v.ToString(CultureInfo.InvariantCulture) : "(none)";

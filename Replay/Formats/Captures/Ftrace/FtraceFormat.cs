@@ -241,8 +241,9 @@ internal sealed class FtraceGrammar : Grammar
                 if (((qw0 >> 4) & 1) != 0)
                     d.Pasid = (int)((qw0 >> 32) & 0xfffff);
                 d.Device = Values.DeviceFromRid((qw0 >> 16) & 0xffff);
-                var code = (int)((qw0 >> 12) & 0xf);
-                d.ResponseCode = code switch { 0 => 0, 1 => 1, 0xf => 2, _ => code };
+                // The wire code as the descriptor carries it (D17): conformance compares it with the simulator's
+                // wire code (VT-d sends the core's FAILURE as 2; PCIe's Response Failure is 0xF).
+                d.ResponseCode = (int)((qw0 >> 12) & 0xf);
                 d.Group = (int)((qw1 >> 3) & 0x1ff);
                 if (((qw1 >> 2) & 1) != 0)
                     d.Last = true;
