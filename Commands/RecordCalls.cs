@@ -36,9 +36,7 @@ public sealed record RecordCalls(string Session, string Kernel, string? SessionS
 
     public IEnumerable<string> Validate()
     {
-        if (string.IsNullOrWhiteSpace(Session)) yield return "session name is empty";
-        else if (Session.Length > 200) yield return $"session name is {Session.Length} characters long; the limit is 200";
-        else if (Session.Any(char.IsControl)) yield return "session name contains a control character";
+        if (SessionName.Problem(Session) is { } problem) yield return $"session name {problem}";
         if (Version is null && !KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
         if (ChunkSize < 1) yield return "chunk size must be at least 1";
     }

@@ -224,15 +224,10 @@ public sealed partial class MartenEventStore : IEventStore
         return false;
     }
 
-    private const int MaxSessionIdLength = 200;
-
     private static void ValidateSessionId(string id)
     {
-        ArgumentException.ThrowIfNullOrWhiteSpace(id, "session");
-        if (id.Length > MaxSessionIdLength)
-            throw new ArgumentException($"session name is longer than {MaxSessionIdLength} characters", "session");
-        foreach (var c in id)
-            if (char.IsControl(c)) throw new ArgumentException("session name contains a control character", "session");
+        ArgumentNullException.ThrowIfNull(id, "session");
+        if (SessionName.Problem(id) is { } problem) throw new ArgumentException($"session name {problem}", "session");
     }
 
     private static NpgsqlParameter Text(string v) => new NpgsqlParameter<string> { NpgsqlDbType = NpgsqlDbType.Text, TypedValue = v };
