@@ -38,12 +38,13 @@ public sealed class SnapshotPolicy(int every, int maxBytesPerEvent = 0)
 
     /// <summary>Call after each call was applied to <paramref name="state"/>, with its seq before the call.</summary>
     public SnapshotToSave? After(SvaState state, long seqBefore) =>
-        Every <= 0 || state.Seq / Every <= seqBefore / Every ? null : new SnapshotToSave(state.Seq, state.ToSnapshotJson());
+        Every <= 0 || state.Seq / Every <= seqBefore / Every ? null : StateSnapshot.Take(state);
 
     /// <summary>Where batch-end snapshots count from (the session's head when a run starts).</summary>
     public void StartAt(long seq) => lastSeq = seq;
 
-    /// <summary>Call at the end of a batch (<paramref name="state"/> at the batch's last seq).</summary>
+    /// <summary>Call at the end of a batch (<paramref name="state"/> at the batch's last seq). The import's snapshots are
+    /// still JSON (encoding 1, as before); their size in characters sets the spacing.</summary>
     public SnapshotToSave? AtBatchEnd(SvaState state)
     {
         var spacing = MaxBytesPerEvent > 0 ? Math.Max(Every, lastChars / MaxBytesPerEvent) : Every;

@@ -185,6 +185,9 @@ public sealed class ShardedEventStore : IEventStore
     public IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq = 1, long toSeq = long.MaxValue, CancellationToken ct = default) =>
         ReadOnHomeAsync(session, s => s.ReadSessionAsync(session, fromSeq, toSeq, ct), ct);
 
+    public IAsyncEnumerable<StoredEvent> ReadSessionOfTypesAsync(string session, IReadOnlyCollection<string> types, long fromSeq, long toSeq, CancellationToken ct = default) =>
+        ReadOnHomeAsync(session, s => s.ReadSessionOfTypesAsync(session, types, fromSeq, toSeq, ct), ct);
+
     public IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges, CancellationToken ct = default) =>
         ReadOnHomeAsync(session, s => s.ReadSessionRangesAsync(session, ranges, ct), ct);
 

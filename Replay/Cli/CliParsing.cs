@@ -1,7 +1,6 @@
 using System.CommandLine;
 using System.CommandLine.Parsing;
 using System.Globalization;
-using Sva.EventStore;
 using Sva.Formats;
 
 namespace Sva.Replay;
@@ -25,10 +24,10 @@ public static class CliParsing
         foreach (var c in command.Subcommands) Install(c);
     }
 
-    /// <summary>The one session-name check (<see cref="SessionName"/>), worded for an argument or option.</summary>
+    /// <summary>A session name is at most <see cref="InputLimits.MaxNameLength"/> characters, without control characters.</summary>
     public static string? SessionNameProblem(string name, string what) =>
         string.IsNullOrWhiteSpace(name) ? $"{what}: a session name cannot be empty"
-        : SessionName.Problem(name) is { } p ? $"{what}: session name '{InputLimits.Quote(name)}' {p}"
+        : Sva.EventStore.SessionName.Problem(name) is { } p ? $"{what}: session name '{InputLimits.Quote(name)}' {p}"
         : null;
 
     private static void CheckSessionName(SymbolResult r, string what)
