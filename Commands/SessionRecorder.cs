@@ -13,18 +13,47 @@ public sealed record PreparedBatch(long ExpectedVersion, Guid CommandId, IReadOn
 }
 
 /// <summary>
-/// When a snapshot is due for recorded calls: right after the call that crosses each multiple of <see cref="Every"/> events,
-/// so snapshot seqs do not depend on how calls are batched (an import, which has no calls, snapshots at batch ends).
+/// When a snapshot is due. For recorded calls: right after the call that crosses each multiple of <see cref="Every"/>
+/// events, so snapshot seqs do not depend on how calls are batched. For an import, which has no calls: at the end of a
+/// batch at least <see cref="Every"/> events after the last snapshot, spaced further apart as the state grows when
+/// <see cref="MaxBytesPerEvent"/> is set (the import's spacing), so that a long capture does not write O(n^2) bytes.
 /// </summary>
-public sealed class SnapshotPolicy(int every)
+public sealed class SnapshotPolicy(int every, int maxBytesPerEvent = 0)
 {
     /// <summary>Events between snapshots (see README's time-travel figures for how it was chosen).</summary>
     public const int DefaultEvery = 4096;
+
+    /// <summary>The import's spacing: at most ~64 bytes of snapshot per imported event.</summary>
+    public const int ImportBytesPerEvent = 64;
+
     public int Every { get; } = every;
+
+    /// <summary>0: fixed spacing; otherwise the spacing grows so that snapshots total at most this many bytes per event.</summary>
+    public int MaxBytesPerEvent { get; } = maxBytesPerEvent;
+
+    private long lastSeq, lastChars;
+
+    /// <summary>The import's policy: every <paramref name="every"/> events at least, spaced by size.</summary>
+    public static SnapshotPolicy ForImport(int every) => new(every, ImportBytesPerEvent);
 
     /// <summary>Call after each call was applied to <paramref name="state"/>, with its seq before the call.</summary>
     public SnapshotToSave? After(SvaState state, long seqBefore) =>
         Every <= 0 || state.Seq / Every <= seqBefore / Every ? null : StateSnapshot.Take(state);
+
+    /// <summary>Where batch-end snapshots count from (the session's head when a run starts).</summary>
+    public void StartAt(long seq) => lastSeq = seq;
+
+    /// <summary>Call at the end of a batch (<paramref name="state"/> at the batch's last seq). The import's snapshots are
+    /// still JSON (encoding 1, as before); their size in characters sets the spacing.</summary>
+    public SnapshotToSave? AtBatchEnd(SvaState state)
+    {
+        var spacing = MaxBytesPerEvent > 0 ? Math.Max(Every, lastChars / MaxBytesPerEvent) : Every;
+        if (Every <= 0 || state.Seq - lastSeq < spacing) return null;
+        var json = state.ToSnapshotJson();
+        lastSeq = state.Seq;
+        lastChars = json.Length;
+        return new SnapshotToSave(state.Seq, json);
+    }
 }
 
 /// <summary>

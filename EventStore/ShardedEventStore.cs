@@ -102,10 +102,17 @@ public sealed class ShardedEventStore : IEventStore
             // Prefer naming an unreachable shard over any other failure, and all of them when several are down.
             var down = tasks.Where(t => t.IsFaulted).Select(t => t.Exception!.InnerException).OfType<EventStoreUnavailableException>().ToList();
             if (down.Count == 1) throw down[0];
-            if (down.Count > 1) throw new EventStoreUnavailableException(string.Join("; ", down.Select(d => d.Endpoint)), down[0].InnerException ?? down[0]);
+            if (down.Count > 1) throw Unavailable(down, "");
             throw;
         }
     }
+
+    private Task AllAsync(Func<IEventStore, Task> body, CancellationToken ct) =>
+        AllAsync(async s => { await body(s); return true; }, ct);
+
+    /// <summary>Several shards unreachable: one error naming all of them.</summary>
+    private static EventStoreUnavailableException Unavailable(List<EventStoreUnavailableException> down, string why) =>
+        new($"{string.Join("; ", down.Select(d => d.Endpoint))}{why}", down[0].InnerException ?? down[0]);
 
     /// <summary>
     /// Where the session lives: (shard, its info), or (home shard, null) when no shard holds it and every shard answered.
@@ -135,9 +142,7 @@ public sealed class ShardedEventStore : IEventStore
             throw new InvalidOperationException($"session '{session}' exists on {string.Join(" and ", found.Select(f => _shards[f.Item1].Name))}: a session must live on one shard; not guessing which");
         if (found.Count == 1) { _placement[session] = found[0].Item1; return found[0]; }
         if (down.Count > 0)
-            throw new EventStoreUnavailableException(
-                $"{string.Join("; ", down.Select(d => d.Endpoint))} (session '{session}' is not on {_shards[home].Name}, its home shard, and may live there)",
-                down[0].InnerException ?? down[0]);
+            throw Unavailable(down, $" (session '{session}' is not on {_shards[home].Name}, its home shard, and may live there)");
         return (home, null);
     }
 
@@ -177,44 +182,22 @@ public sealed class ShardedEventStore : IEventStore
         return r;
     }
 
-    public async IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq = 1, long toSeq = long.MaxValue,
-        [EnumeratorCancellation] CancellationToken ct = default)
-    {
-        var shard = await ShardForAsync(session, ct);
-        var store = await StoreAsync(shard, ct);
-        await using var e = store.ReadSessionAsync(session, fromSeq, toSeq, ct).GetAsyncEnumerator(ct);
-        while (true)
-        {
-            bool more;
-            try { more = await e.MoveNextAsync(); }
-            catch (EventStoreUnavailableException ex) { throw Named(shard, ex); }
-            if (!more) yield break;
-            yield return e.Current;
-        }
-    }
+    public IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq = 1, long toSeq = long.MaxValue, CancellationToken ct = default) =>
+        ReadOnHomeAsync(session, s => s.ReadSessionAsync(session, fromSeq, toSeq, ct), ct);
 
-    public async IAsyncEnumerable<StoredEvent> ReadSessionOfTypesAsync(string session, IReadOnlyCollection<string> types, long fromSeq, long toSeq,
-        [EnumeratorCancellation] CancellationToken ct = default)
-    {
-        var shard = await ShardForAsync(session, ct);
-        var store = await StoreAsync(shard, ct);
-        await using var e = store.ReadSessionOfTypesAsync(session, types, fromSeq, toSeq, ct).GetAsyncEnumerator(ct);
-        while (true)
-        {
-            bool more;
-            try { more = await e.MoveNextAsync(); }
-            catch (EventStoreUnavailableException ex) { throw Named(shard, ex); }
-            if (!more) yield break;
-            yield return e.Current;
-        }
-    }
+    public IAsyncEnumerable<StoredEvent> ReadSessionOfTypesAsync(string session, IReadOnlyCollection<string> types, long fromSeq, long toSeq, CancellationToken ct = default) =>
+        ReadOnHomeAsync(session, s => s.ReadSessionOfTypesAsync(session, types, fromSeq, toSeq, ct), ct);
 
-    public async IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges,
-        [EnumeratorCancellation] CancellationToken ct = default)
+    public IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges, CancellationToken ct = default) =>
+        ReadOnHomeAsync(session, s => s.ReadSessionRangesAsync(session, ranges, ct), ct);
+
+    /// <summary>Streams a read from the session's home shard; an unavailable shard is named in the error.</summary>
+    private async IAsyncEnumerable<StoredEvent> ReadOnHomeAsync(string session, Func<IEventStore, IAsyncEnumerable<StoredEvent>> read,
+        [EnumeratorCancellation] CancellationToken ct)
     {
         var shard = await ShardForAsync(session, ct);
         var store = await StoreAsync(shard, ct);
-        await using var e = store.ReadSessionRangesAsync(session, ranges, ct).GetAsyncEnumerator(ct);
+        await using var e = read(store).GetAsyncEnumerator(ct);
         while (true)
         {
             bool more;
@@ -288,11 +271,7 @@ public sealed class ShardedEventStore : IEventStore
     public async Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null)
     {
         var at = new ConcurrentDictionary<IEventStore, long>();
-        await AllAsync(async s =>
-        {
-            await s.RebuildProjectionAsync(name, timeout, ct, progress is null ? null : new Progress(p => { at[s] = p; progress.Report(at.Values.Sum()); }));
-            return true;
-        }, ct);
+        await AllAsync(s => s.RebuildProjectionAsync(name, timeout, ct, progress is null ? null : new Progress(p => { at[s] = p; progress.Report(at.Values.Sum()); })), ct);
     }
 
     private sealed class Progress(Action<long> report) : IProgress<long>
@@ -302,7 +281,7 @@ public sealed class ShardedEventStore : IEventStore
 
     /// <summary>One daemon per shard, in parallel (each shard's events are projected into that shard's documents).</summary>
     public async Task RunDaemonAsync(bool once, TimeSpan catchUpTimeout, CancellationToken ct = default) =>
-        await AllAsync(async s => { await s.RunDaemonAsync(once, catchUpTimeout, ct); return true; }, ct);
+        await AllAsync(s => s.RunDaemonAsync(once, catchUpTimeout, ct), ct);
 
     /// <summary>Catches up the shards this process opened (a shard it never opened, it never appended to).</summary>
     public async Task<bool> CatchUpAsync(TimeSpan timeout, CancellationToken ct = default)

@@ -42,17 +42,6 @@ public static class InputLimits
         return -1;
     }
 
-    /// <summary>What is wrong with <paramref name="text"/> as a name, or null when it is usable: too long, or holding a
-    /// character the database cannot store or a control character.</summary>
-    public static string? NameProblem(string text)
-    {
-        if (text.Length > MaxNameLength) return $"is {text.Length} characters long; names are {NameLimitText}";
-        if (FirstUnstorable(text) is var u and >= 0) return $"holds {Describe(text[u])} at character {u + 1}, which the database cannot store";
-        foreach (var c in text)
-            if (char.IsControl(c)) return $"holds the control character {Describe(c)}";
-        return null;
-    }
-
     /// <summary>"a NUL byte", "U+0007", ...</summary>
     public static string Describe(char c) => c == '\0' ? "a NUL byte" : $"U+{(int)c:X4}";
 

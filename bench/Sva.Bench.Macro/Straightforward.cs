@@ -42,6 +42,28 @@ public sealed class SessionAggregateProjection : SingleStreamProjection<SessionA
     }
 }
 
+/// <summary>A Marten store set up the way Marten's docs show, in a schema of its own: string stream keys, the simulator's
+/// event type aliases and JSON; <c>configure</c> adds what differs (a projection, the append mode).</summary>
+internal static class PlainMarten
+{
+    public static async Task<DocumentStore> OpenAsync(string connectionString, string schema, Action<StoreOptions> configure, CancellationToken ct)
+    {
+        var store = DocumentStore.For(o =>
+        {
+            o.Connection(connectionString);
+            o.DatabaseSchemaName = schema;
+            o.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
+            o.UseSystemTextJsonForSerialization(SvaJson.Options, EnumStorage.AsString, Casing.SnakeCase);
+            o.Events.StreamIdentity = StreamIdentity.AsString;
+            foreach (var (type, name) in EventTypes.All) o.Events.MapEventType(type, name);
+            configure(o);
+        });
+        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
+        ct.ThrowIfCancellationRequested();
+        return store;
+    }
+}
+
 /// <summary>
 /// The straightforward Marten usage for the same calls: a store configured the way Marten's docs show (string stream
 /// keys, the same event type aliases and JSON, one inline projection), in a schema of its own ("plain") so it shares
@@ -56,18 +78,8 @@ public sealed class Straightforward : IDisposable
 
     public static async Task<Straightforward> OpenAsync(string connectionString, CancellationToken ct)
     {
-        var store = DocumentStore.For(o =>
-        {
-            o.Connection(connectionString);
-            o.DatabaseSchemaName = Schema;
-            o.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
-            o.UseSystemTextJsonForSerialization(SvaJson.Options, EnumStorage.AsString, Casing.SnakeCase);
-            o.Events.StreamIdentity = StreamIdentity.AsString;
-            foreach (var (type, name) in EventTypes.All) o.Events.MapEventType(type, name);
-            o.Projections.Add(new SessionAggregateProjection(), ProjectionLifecycle.Inline);
-        });
-        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
-        ct.ThrowIfCancellationRequested();
+        var store = await PlainMarten.OpenAsync(connectionString, Schema,
+            o => o.Projections.Add(new SessionAggregateProjection(), ProjectionLifecycle.Inline), ct);
         return new Straightforward(store);
     }
 
@@ -103,18 +115,7 @@ public sealed class MartenAlone : IDisposable
 
     public static async Task<MartenAlone> OpenAsync(string connectionString, CancellationToken ct)
     {
-        var store = DocumentStore.For(o =>
-        {
-            o.Connection(connectionString);
-            o.DatabaseSchemaName = Schema;
-            o.AutoCreateSchemaObjects = AutoCreate.CreateOrUpdate;
-            o.UseSystemTextJsonForSerialization(SvaJson.Options, EnumStorage.AsString, Casing.SnakeCase);
-            o.Events.StreamIdentity = StreamIdentity.AsString;
-            o.Events.AppendMode = EventAppendMode.Quick;
-            foreach (var (type, name) in EventTypes.All) o.Events.MapEventType(type, name);
-        });
-        await store.Storage.ApplyAllConfiguredChangesToDatabaseAsync();
-        ct.ThrowIfCancellationRequested();
+        var store = await PlainMarten.OpenAsync(connectionString, Schema, o => o.Events.AppendMode = EventAppendMode.Quick, ct);
         return new MartenAlone(store);
     }
 

@@ -61,6 +61,23 @@ public static class SvaCli
     }
 
     /// <summary>Writes a file in a fresh directory under the temp folder (its name is kept: it shows in file:line).</summary>
+    /// <summary>Runs a postgres-init script (pg-up.sh, pg-down.sh, ...) of <paramref name="repo"/> for the cluster at
+    /// <paramref name="port"/> with its data in <paramref name="data"/>; returns its stdout, throws on a non-zero exit.</summary>
+    public static async Task<string> PostgresScriptAsync(string repo, int port, string data, string script, params string[] args)
+    {
+        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
+        psi.ArgumentList.Add(Path.Combine(repo, "postgres-init", script));
+        foreach (var a in args) psi.ArgumentList.Add(a);
+        psi.Environment["SVA_PG_PORT"] = port.ToString(System.Globalization.CultureInfo.InvariantCulture);
+        psi.Environment["SVA_PG_DATA"] = data;
+        using var p = Process.Start(psi)!;
+        var o = p.StandardOutput.ReadToEndAsync();
+        var e = p.StandardError.ReadToEndAsync();
+        await p.WaitForExitAsync();
+        if (p.ExitCode != 0) throw new InvalidOperationException($"{script} {string.Join(' ', args)}: exit {p.ExitCode}\n{await e}");
+        return await o;
+    }
+
     public static string WriteTemp(string area, string name, string text)
     {
         var dir = Path.Combine(Path.GetTempPath(), area, Guid.NewGuid().ToString("N")[..8]);

@@ -153,6 +153,50 @@ public sealed class DaemonAndRebuildTests(CliFixture f) : IAsyncLifetime
         foreach (var s in await store.ListSessionsAsync()) Assert.Empty(await ReadModel.VerifySessionAsync(store, s.Id));
     }
 
+    private static List<string> AuditRows(IEnumerable<AuditBinding> docs) =>
+        docs.Select(b => string.Join("|", b.Id, b.Session, b.Handle, b.IssuedSeq, b.Device, b.Pasid, b.Mm, b.Domain, b.BoundAt.ToUnixTimeMilliseconds(),
+            b.BoundBy, b.UnboundSeq, b.UnboundAt?.ToUnixTimeMilliseconds(), b.UnboundBy)).Order(StringComparer.Ordinal).ToList();
+
+    private static string Messages(Exception? e)
+    {
+        var all = new List<string>();
+        for (; e is not null; e = e.InnerException)
+        {
+            all.Add(e.Message);
+            if (e is AggregateException a) all.AddRange(a.InnerExceptions.Select(Messages));
+        }
+        return string.Join(" / ", all);
+    }
+
+    [Fact]
+    public async Task audit_bindings_is_the_same_in_pages_of_20_and_an_orphan_handle_freed_stops_it_naming_the_seq()
+    {
+        var handler = new RecordCallsHandler(store);
+        await Record(handler, "pages", Workload("0b", 30), 4);
+        await store.RunDaemonAsync(once: true, TimeSpan.FromMinutes(2));
+        var whole = AuditRows(await store.QueryAsync<AuditBinding>(b => b.Pasid >= 0));
+        Assert.Equal(60, whole.Count);
+        Assert.Contains(whole, r => !r.EndsWith("||", StringComparison.Ordinal)); // closed intervals, with who closed them
+        Assert.All(whole, r => Assert.Contains("|pages|", r));
+        Assert.All(whole, r => Assert.Contains("0b.sva:", r));                    // bound by: the script line
+
+        // Pages of 20 events: most intervals are opened in one page and closed in a later one; the documents are the same.
+        var cs = new NpgsqlConnectionStringBuilder(f.ConnectionString) { Database = db }.ConnectionString;
+        await using (var small = await MartenEventStore.OpenAsync(cs, SvaStoreSetup.Create(daemonBatchSize: 20)))
+        {
+            await small.RebuildProjectionAsync(AuditBindingsProjection.ProjectionName, TimeSpan.FromMinutes(2));
+            Assert.Equal(whole, AuditRows(await small.QueryAsync<AuditBinding>(b => b.Pasid >= 0)));
+        }
+
+        // A handle_freed that no handle_issued opened: never skipped, the projection stops naming the session and seq.
+        await store.AppendAsync(new AppendBatch("orphan", 0, Guid.NewGuid(),
+            [EventCodec.Encode(new HandleFreed("h-none"), new EventMetadata(Guid.NewGuid(), "orphan.sva:1"))]) { Create = new NewSession("6.8", "test") });
+        var ex = await Assert.ThrowsAnyAsync<Exception>(() => store.RebuildProjectionAsync(AuditBindingsProjection.ProjectionName, TimeSpan.FromMinutes(2)));
+        var message = Messages(ex);
+        Assert.Contains("session orphan seq 1", message);
+        Assert.Contains("handle_freed of h-none", message);
+    }
+
     [Fact]
     public async Task projections_rebuild_shows_a_progress_bar_on_a_terminal_and_none_when_stderr_is_redirected()
     {

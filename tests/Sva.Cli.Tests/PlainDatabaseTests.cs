@@ -55,20 +55,7 @@ public sealed class PlainClusterFixture : IAsyncLifetime
     public Task<CliResult> Sva(IReadOnlyDictionary<string, string>? env, params string[] args) => SvaCli.RunAsync(UserDb, Repo, env, args);
     public Task<CliResult> Sva(params string[] args) => Sva(null, args);
 
-    private async Task<string> ScriptAsync(string script, params string[] args)
-    {
-        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(Repo, "postgres-init", script));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["SVA_PG_PORT"] = Port.ToString();
-        psi.Environment["SVA_PG_DATA"] = Data;
-        using var p = Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync();
-        var e = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{script} {string.Join(' ', args)}: exit {p.ExitCode}\n{await e}");
-        return await o;
-    }
+    private Task<string> ScriptAsync(string script, params string[] args) => SvaCli.PostgresScriptAsync(Repo, Port, Data, script, args);
 
     private static int FreePort(int from)
     {

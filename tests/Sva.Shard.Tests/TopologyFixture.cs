@@ -38,20 +38,7 @@ public sealed class TopologyFixture : IAsyncLifetime
     /// <summary>Runs a postgres-init script for this topology; returns its stdout, fails the test on a non-zero exit.</summary>
     public async Task<string> ScriptAsync(string script, params string[] args) => await ScriptAtAsync(BasePort, Data, script, args);
 
-    public async Task<string> ScriptAtAsync(int port, string data, string script, params string[] args)
-    {
-        var psi = new ProcessStartInfo("bash") { RedirectStandardOutput = true, RedirectStandardError = true, UseShellExecute = false };
-        psi.ArgumentList.Add(Path.Combine(Repo, "postgres-init", script));
-        foreach (var a in args) psi.ArgumentList.Add(a);
-        psi.Environment["SVA_PG_PORT"] = port.ToString();
-        psi.Environment["SVA_PG_DATA"] = data;
-        using var p = Process.Start(psi)!;
-        var o = p.StandardOutput.ReadToEndAsync();
-        var e = p.StandardError.ReadToEndAsync();
-        await p.WaitForExitAsync();
-        if (p.ExitCode != 0) throw new InvalidOperationException($"{script} {string.Join(' ', args)}: exit {p.ExitCode}\n{await e}");
-        return await o;
-    }
+    public Task<string> ScriptAtAsync(int port, string data, string script, params string[] args) => SvaCli.PostgresScriptAsync(Repo, port, data, script, args);
 
     /// <summary>The CLI with SVA_SHARDS (and more environment); SVA_DB points at shard1 but is not used when SVA_SHARDS is set.</summary>
     public Task<CliResult> Sva(IReadOnlyDictionary<string, string>? env, params string[] args)

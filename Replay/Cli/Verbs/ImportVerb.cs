@@ -70,7 +70,7 @@ public static class ImportVerb
             {
                 // An unknown format or an undetectable capture is reported by the import itself (exit 2, formats listed).
                 var formatName = pr.GetValue(format)!;
-                if (ImportCaptureHandler.IsFormatName(formatName))
+                if (CaptureFormatChoice.IsFormatName(formatName))
                 {
                     try { proposed = await KernelProposal.ForFileAsync(path.FullName, formatName, ct); }
                     catch (CaptureDetectionException) { proposed = null; }
