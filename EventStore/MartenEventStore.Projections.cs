@@ -59,20 +59,12 @@ public sealed partial class MartenEventStore
                 // Marten fills the sequence numbers of failed appends with tombstone events (stream mt_tombstone): they are
                 // its bookkeeping, not the log's; every other event reaches the projection.
                 if (e.Data is Tombstone || e.StreamKey == TombstoneStream) continue;
-                var meta = e.Headers is { } hs && hs.TryGetValue("meta", out var m) ? MetaText(m) : "{}";
+                var meta = e.Headers is { } hs && hs.TryGetValue("meta", out var m) ? ChainHeaders.MetadataText(m) : "{}";
                 list.Add(new ProjectedEvent(e.Id, e.StreamKey ?? "", e.Version, e.Sequence, e.EventTypeName, e.Data, meta, e.Timestamp));
             }
             var reader = Reader ?? throw new InvalidOperationException("projection used before the store opened");
             return Inner.ApplyAsync(new Writer(operations, reader), list, cancellation);
         }
-
-        private static string MetaText(object? v) => v switch
-        {
-            string s => s,
-            JsonElement { ValueKind: JsonValueKind.String } je => je.GetString() ?? "{}",
-            null => "{}",
-            _ => v.ToString() ?? "{}",
-        };
     }
 
     private sealed class Writer(IDocumentOperations ops, MartenEventStore store) : IProjectionWriter

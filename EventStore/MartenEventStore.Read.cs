@@ -85,27 +85,10 @@ public sealed partial class MartenEventStore
         var list = new List<StoredEvent>();
         while (await r.ReadAsync(ct))
         {
-            var (cmdId, meta, hash, state) = ParseHeaders(r.IsDBNull(4) ? null : r.GetString(4));
-            list.Add(new StoredEvent(r.GetInt64(0), session, r.GetInt64(1), r.GetString(2), r.GetString(3), meta, cmdId,
-                r.GetFieldValue<DateTimeOffset>(5), hash, state));
+            var h = ChainHeaders.Parse(r.IsDBNull(4) ? null : r.GetString(4));
+            list.Add(new StoredEvent(r.GetInt64(0), session, r.GetInt64(1), r.GetString(2), r.GetString(3), h.Metadata, h.Command,
+                r.GetFieldValue<DateTimeOffset>(5), h.Hash, h.State) { Chain = h.Chain, MetadataIsJson = h.MetadataIsJson });
         }
         return list;
-    }
-
-    private static (Guid? Cmd, string Meta, byte[] Hash, string? State) ParseHeaders(string? json)
-    {
-        if (json is null) return (null, "{}", [], null);
-        using var doc = JsonDocument.Parse(json);
-        var root = doc.RootElement;
-        Guid? cmd = root.TryGetProperty("cmd", out var c) && Guid.TryParse(c.GetString(), out var g) ? g : null;
-        var meta = root.TryGetProperty("meta", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString()! : "{}";
-        byte[] hash = [];
-        if (root.TryGetProperty("hash", out var h) && h.ValueKind == JsonValueKind.String)
-        {
-            try { hash = Convert.FromHexString(h.GetString()!); }
-            catch (FormatException) { hash = []; }
-        }
-        var state = root.TryGetProperty("state", out var st) && st.ValueKind == JsonValueKind.String ? st.GetString() : null;
-        return (cmd, meta, hash, state);
     }
 }

@@ -32,7 +32,9 @@ public sealed record EventMetadata(Guid Command, string? Source = null, KernelCa
 
     [ThreadStatic] private static ArrayBufferWriter<byte>? buffer;
 
-    /// <summary>{"cmd", "source", "ts", "call", "inferred", "import": {"batch", "items"}}: only what is set, in that order.</summary>
+    /// <summary>{"ts", "cmd", "call", "import": {"batch", "items"}, "kernel": {"v", "def"}, "source", "inferred"}: only what
+    /// is set, keys in PostgreSQL's jsonb order (length, then bytewise), so the store hashes the text as it is
+    /// (<c>CanonicalJson</c>) without reordering it.</summary>
     public string ToJson()
     {
         var b = buffer ??= new ArrayBufferWriter<byte>(256);
@@ -40,21 +42,12 @@ public sealed record EventMetadata(Guid Command, string? Source = null, KernelCa
         using (var w = new Utf8JsonWriter(b))
         {
             w.WriteStartObject();
-            w.WriteString("cmd", Command);
-            if (Source is not null) w.WriteString("source", Source);
             if (CaptureTimestamp is { } t && double.IsFinite(t)) w.WriteNumber("ts", t);
+            w.WriteString("cmd", Command);
             if (Call is not null)
             {
                 w.WritePropertyName("call");
                 w.WriteRawValue(SvaJson.SerializeCall(Call), skipInputValidation: true);
-                if (Inferred) w.WriteBoolean("inferred", true);
-            }
-            if (KernelDefinition is { } def)
-            {
-                w.WriteStartObject("kernel");
-                w.WriteNumber("v", KernelDefinitionShape);
-                w.WriteString("def", def);
-                w.WriteEndObject();
             }
             if (Import is { } c)
             {
@@ -63,6 +56,15 @@ public sealed record EventMetadata(Guid Command, string? Source = null, KernelCa
                 w.WriteNumber("items", c.Items);
                 w.WriteEndObject();
             }
+            if (KernelDefinition is { } def)
+            {
+                w.WriteStartObject("kernel");
+                w.WriteNumber("v", KernelDefinitionShape);
+                w.WriteString("def", def);
+                w.WriteEndObject();
+            }
+            if (Source is not null) w.WriteString("source", Source);
+            if (Call is not null && Inferred) w.WriteBoolean("inferred", true);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(b.WrittenSpan);

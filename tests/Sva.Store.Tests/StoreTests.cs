@@ -11,18 +11,20 @@ public sealed class StoreTests(StoreFixture f) : IClassFixture<StoreFixture>
     public async Task appended_events_read_back_in_seq_order_with_their_metadata_and_type_name()
     {
         var s = StoreFixture.NewSession("read");
-        var r1 = await f.AppendAsync(s, 0, 3);
-        var r2 = await f.AppendAsync(s, 3, 2);
+        var (c1, c2) = (Guid.NewGuid(), Guid.NewGuid());
+        var r1 = await f.AppendAsync(s, 0, 3, c1);
+        var r2 = await f.AppendAsync(s, 3, 2, c2);
         Assert.Equal((1L, 3L, 4L, 5L), (r1.FirstSeq, r1.LastSeq, r2.FirstSeq, r2.LastSeq));
         Assert.True(r2.FirstPosition > r1.LastPosition);
         var read = new List<StoredEvent>();
         await foreach (var e in f.Store.ReadSessionAsync(s)) read.Add(e);
         Assert.Equal([1L, 2, 3, 4, 5], read.Select(e => e.Seq));
         Assert.All(read, e => Assert.Equal("test_event", e.Type));
-        Assert.Equal("{\"source\":\"t.sva:4\"}", read[3].Metadata);
+        // chain version 2: the metadata is stored as a JSON value and read back in its compact canonical form (jsonb's key order)
+        Assert.Equal($"{{\"cmd\":\"{c2}\",\"source\":\"t.sva:4\"}}", read[3].Metadata);
+        Assert.All(read, e => Assert.Equal(2, e.Chain));
         Assert.Contains("\"name\": \"e4\"", read[3].DataJson);
-        Assert.Equal(read[0].CommandId, read[2].CommandId);
-        Assert.NotEqual(read[0].CommandId, read[3].CommandId);
+        Assert.Equal((c1, c1, c2), (read[0].CommandId, read[2].CommandId, read[3].CommandId));
         Assert.Equal(5, (await f.Store.GetSessionAsync(s))!.Version);
     }
 
