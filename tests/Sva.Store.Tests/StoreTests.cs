@@ -110,6 +110,56 @@ public sealed class StoreTests(StoreFixture f) : IClassFixture<StoreFixture>
     }
 
     [Fact]
+    public async Task new_events_carry_chain_version_2_headers_and_verify_catches_altered_metadata()
+    {
+        var s = StoreFixture.NewSession("chain2");
+        await f.AppendAsync(s, 0, 4);
+        // {chain: 2, hash, meta: <a JSON object, not an escaped string>}; no cmd header (the event id carries the command)
+        Assert.Equal(4L, await f.ScalarAsync<long>($"SELECT count(*) FROM mt_events WHERE stream_id = '{s}' AND headers->>'chain' = '2' " +
+            "AND jsonb_typeof(headers->'meta') = 'object' AND NOT headers ? 'cmd' AND length(headers->>'hash') = 64"));
+        Assert.Equal("t.sva:3", await f.ScalarAsync<string>($"SELECT headers->'meta'->>'source' FROM mt_events WHERE stream_id = '{s}' AND version = 3"));
+        Assert.True((await f.Store.VerifyAsync(s)).Ok);
+        await f.ExecAsync($"""
+            ALTER TABLE mt_events DISABLE TRIGGER sva_events_append_only;
+            UPDATE mt_events SET headers = jsonb_set(headers, '{"{meta,source}"}', '"t.sva:99"') WHERE stream_id = '{s}' AND version = 3;
+            ALTER TABLE mt_events ENABLE TRIGGER sva_events_append_only;
+            """);
+        var v = await f.Store.VerifyAsync(s);
+        Assert.False(v.Ok);
+        Assert.Equal(3, v.FirstBrokenSeq);
+    }
+
+    [Fact]
+    public async Task metadata_moved_from_a_json_value_to_a_string_or_an_unknown_chain_version_is_named_by_verify()
+    {
+        var s = StoreFixture.NewSession("chainshape");
+        await f.AppendAsync(s, 0, 3);
+        await f.ExecAsync($"""
+            ALTER TABLE mt_events DISABLE TRIGGER sva_events_append_only;
+            UPDATE mt_events SET headers = jsonb_set(headers, '{"{meta}"}', to_jsonb((headers->'meta')::text)) WHERE stream_id = '{s}' AND version = 2;
+            UPDATE mt_events SET headers = jsonb_set(headers, '{"{chain}"}', '7') WHERE stream_id = '{s}' AND version = 3;
+            ALTER TABLE mt_events ENABLE TRIGGER sva_events_append_only;
+            """);
+        var v = await f.Store.VerifyAsync(s);
+        Assert.False(v.Ok);
+        Assert.Equal(2, v.FirstBrokenSeq);
+        var read = new List<StoredEvent>();
+        await foreach (var e in f.Store.ReadSessionAsync(s)) read.Add(e);
+        Assert.Equal((2, 2, 7), (read[0].Chain, read[1].Chain, read[2].Chain));
+
+        var t = StoreFixture.NewSession("chainnext");
+        await f.AppendAsync(t, 0, 2);
+        await f.ExecAsync($"""
+            ALTER TABLE mt_events DISABLE TRIGGER sva_events_append_only;
+            UPDATE mt_events SET headers = jsonb_set(headers, '{"{chain}"}', '7') WHERE stream_id = '{t}' AND version = 2;
+            ALTER TABLE mt_events ENABLE TRIGGER sva_events_append_only;
+            """);
+        var next = await f.Store.VerifyAsync(t);
+        Assert.Equal((false, 2L), (next.Ok, next.FirstBrokenSeq));
+        Assert.Contains("hash-chain version 7", next.Reason);
+    }
+
+    [Fact]
     public async Task the_log_is_append_only_for_every_role_and_the_writer_may_not_even_try()
     {
         var s = StoreFixture.NewSession("ao");
