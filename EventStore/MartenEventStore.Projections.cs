@@ -72,8 +72,8 @@ public sealed partial class MartenEventStore
 
     private sealed class Writer(IDocumentOperations ops, MartenEventStore store) : IProjectionWriter
     {
-        public void Store<T>(T document) where T : class => ops.Store(document);
-        public void Delete<T>(string id) where T : class => ops.Delete<T>(id);
+        public void Store<T>(T document) where T : class { ProjectionProfile.Write(); ops.Store(document); }
+        public void Delete<T>(string id) where T : class { ProjectionProfile.Write(); ops.Delete<T>(id); }
         public async Task<T?> LoadAsync<T>(string id, CancellationToken ct) where T : class => await ops.LoadAsync<T>(id, ct);
         public IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq, long toSeq, CancellationToken ct) =>
             store.ReadSessionAsync(session, fromSeq, toSeq, ct);

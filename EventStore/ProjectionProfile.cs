@@ -10,7 +10,9 @@ namespace Sva.EventStore;
 /// </summary>
 public static class ProjectionProfile
 {
-    private static long _adapt, _apply, _events, _pages;
+    private static long _adapt, _apply, _events, _pages, _writes;
+
+    internal static void Write() => Interlocked.Increment(ref _writes);
 
     internal static void Add(long adaptTicks, long applyTicks, int events)
     {
@@ -26,10 +28,12 @@ public static class ProjectionProfile
         Interlocked.Exchange(ref _apply, 0);
         Interlocked.Exchange(ref _events, 0);
         Interlocked.Exchange(ref _pages, 0);
+        Interlocked.Exchange(ref _writes, 0);
     }
 
-    /// <summary>Events and pages seen, and seconds in the adapter and in the projections' apply.</summary>
-    public static (long Events, long Pages, double AdaptSeconds, double ApplySeconds) Read() =>
+    /// <summary>Events and pages seen, seconds in the adapter and in the projections' apply, documents stored or deleted.</summary>
+    public static (long Events, long Pages, double AdaptSeconds, double ApplySeconds, long Writes) Read() =>
         (Interlocked.Read(ref _events), Interlocked.Read(ref _pages),
-         (double)Interlocked.Read(ref _adapt) / Stopwatch.Frequency, (double)Interlocked.Read(ref _apply) / Stopwatch.Frequency);
+         (double)Interlocked.Read(ref _adapt) / Stopwatch.Frequency, (double)Interlocked.Read(ref _apply) / Stopwatch.Frequency,
+         Interlocked.Read(ref _writes));
 }

@@ -376,10 +376,11 @@ public sealed class Bench(string cs, Sizes z)
             $"{all} events of every session in the database; {Runs(rebuild)}; target >= 150,000");
         Row("   daemon rebuild / target 150,000", Median(rebuild) / 150_000, "ratio", "target >= 1");
         {
-            var (pe, pages, adapt, apply) = ProjectionProfile.Read();
+            var (pe, pages, adapt, apply, writes) = ProjectionProfile.Read();
             var wall = Median(rebuild) > 0 ? 1e6 / Median(rebuild) : 0;
             Row("   rebuild profile: adapter (Marten events -> ProjectedEvent)", pe == 0 ? 0 : adapt * 1e6 / pe, "µs/event", $"{pe} events in {pages} pages over the {z.Repeats} rebuilds; ProjectionProfile");
             Row("   rebuild profile: projections' apply (fold + documents)", pe == 0 ? 0 : apply * 1e6 / pe, "µs/event", "");
+            Row("   rebuild profile: documents stored or deleted per event", pe == 0 ? 0 : (double)writes / pe, "ratio", $"{writes} document writes");
             Row("   rebuild profile: wall per event of the rebuilt projection", wall, "µs/event", "the rest is Marten's: load + deserialize the page, store the documents, progress");
         }
 
