@@ -9,8 +9,8 @@ using Weasel.Core;
 namespace Sva.EventStore;
 
 /// <summary>
-/// The Marten headers an event carries for the hash chain, in both stored shapes — the one codec for them (append,
-/// reads, verify and the projection adapter all go through it).
+/// The Marten headers an event carries for the hash chain, in both stored shapes — the one codec for them: what the
+/// append writes, the SQL that takes the fields out for reads and verify, and the projection adapter's metadata.
 /// <list type="bullet">
 /// <item>Version 1 (no "chain" header; written before issue 15): <c>{"cmd": "&lt;command id&gt;", "meta": "&lt;metadata
 /// as an escaped JSON string&gt;", "hash": "&lt;hex&gt;", "state"?: "&lt;hex&gt;"}</c>.</item>
@@ -25,40 +25,20 @@ public static class ChainHeaders
     /// <summary>The chain version this build writes.</summary>
     public const int Current = 2;
 
-    /// <summary>One event's chain headers as read back. <see cref="Metadata"/>: the text (version 1, or a version-2
-    /// string) or the compact canonical form of the stored JSON value (<see cref="MetadataIsJson"/>).</summary>
-    public readonly record struct Parsed(int Chain, Guid? Command, string Metadata, bool MetadataIsJson, byte[] Hash, string? State);
+    /// <summary>The chain version, as text, taken out by PostgreSQL (null: no "chain" header, version 1).</summary>
+    public const string ChainSql = "CASE WHEN headers ? 'chain' THEN headers->>'chain' END";
 
-    /// <summary>Reads <c>headers::text</c> of either shape (null: no headers).</summary>
-    public static Parsed Parse(string? headersJson)
-    {
-        if (headersJson is null) return new Parsed(1, null, "{}", false, [], null);
-        using var doc = JsonDocument.Parse(headersJson);
-        var root = doc.RootElement;
-        var chain = root.TryGetProperty("chain", out var v) && v.ValueKind == JsonValueKind.Number && v.TryGetInt32(out var n) ? n : 1;
-        Guid? cmd = root.TryGetProperty("cmd", out var c) && c.ValueKind == JsonValueKind.String && Guid.TryParse(c.GetString(), out var g) ? g : null;
-        string meta = "{}";
-        var metaIsJson = false;
-        if (root.TryGetProperty("meta", out var m))
-        {
-            if (m.ValueKind == JsonValueKind.String) meta = m.GetString()!;
-            else if (chain >= 2)
-            {
-                meta = CanonicalJson.FromJsonbText(m.GetRawText());
-                metaIsJson = true;
-                if (cmd is null && m.ValueKind == JsonValueKind.Object && m.TryGetProperty("cmd", out var mc)
-                    && mc.ValueKind == JsonValueKind.String && Guid.TryParse(mc.GetString(), out var mg)) cmd = mg;
-            }
-        }
-        byte[] hash = [];
-        if (root.TryGetProperty("hash", out var h) && h.ValueKind == JsonValueKind.String)
-        {
-            try { hash = Convert.FromHexString(h.GetString()!); }
-            catch (FormatException) { hash = []; }
-        }
-        var state = root.TryGetProperty("state", out var st) && st.ValueKind == JsonValueKind.String ? st.GetString() : null;
-        return new Parsed(chain, cmd, meta, metaIsJson, hash, state);
-    }
+    /// <summary>A version-2 "meta" that is a JSON value (not a string), as jsonb renders it; null otherwise.</summary>
+    public const string MetaJsonSql = "CASE WHEN jsonb_typeof(headers->'meta') NOT IN ('string', 'null') THEN (headers->'meta')::text END";
+
+    /// <summary>The command id: the "cmd" header (version 1) or the metadata's "cmd" (version 2, which has no such header).</summary>
+    public const string CommandSql =
+        "COALESCE(CASE WHEN jsonb_typeof(headers->'cmd') = 'string' THEN headers->>'cmd' END, " +
+        "CASE WHEN jsonb_typeof(headers->'meta') = 'object' AND jsonb_typeof(headers->'meta'->'cmd') = 'string' THEN headers->'meta'->>'cmd' END)";
+
+    /// <summary>The chain version of <see cref="ChainSql"/>'s value: 1 when absent, 0 (unknown to every reader) when not an integer.</summary>
+    public static int Chain(string? text) =>
+        text is null ? 1 : int.TryParse(text, System.Globalization.NumberStyles.None, System.Globalization.CultureInfo.InvariantCulture, out var v) ? v : 0;
 
     /// <summary>The metadata text of a "meta" header value as Marten deserialized it (the projection adapter).</summary>
     public static string MetadataText(object? value) => value switch
