@@ -130,6 +130,21 @@ public sealed class StoreTests(StoreFixture f) : IClassFixture<StoreFixture>
     }
 
     [Fact]
+    public async Task metadata_that_is_not_json_is_stored_and_hashed_as_text_and_verifies()
+    {
+        var s = StoreFixture.NewSession("textmeta");
+        await f.Store.AppendAsync(new AppendBatch(s, 0, Guid.NewGuid(),
+            [new NewEvent(new TestEvent("a", 1, 1), "not json {"), new NewEvent(new TestEvent("b\u00e9\"q", 2, 2), "{\"source\":\"caf\u00e9 \\\"x\\\".sva:1\"}")])
+            { Create = new NewSession("6.8-test", "unit-test") });
+        var read = new List<StoredEvent>();
+        await foreach (var e in f.Store.ReadSessionAsync(s)) read.Add(e);
+        Assert.Equal(("not json {", false), (read[0].Metadata, read[0].MetadataIsJson));
+        Assert.True(read[1].MetadataIsJson);
+        Assert.Equal("caf\u00e9 \"x\".sva:1", System.Text.Json.JsonDocument.Parse(read[1].Metadata).RootElement.GetProperty("source").GetString());
+        Assert.True((await f.Store.VerifyAsync(s)).Ok);
+    }
+
+    [Fact]
     public async Task metadata_moved_from_a_json_value_to_a_string_or_an_unknown_chain_version_is_named_by_verify()
     {
         var s = StoreFixture.NewSession("chainshape");
