@@ -23,36 +23,6 @@ public static class SourceLine
     }
 }
 
-/// <summary>The calls of a recorded session, read back from the metadata of their events.</summary>
-public static class RecordedCalls
-{
-    /// <summary>
-    /// The first event of each recorded call carries the call (metadata <c>call</c>) and every event its
-    /// <c>source</c>. Events without a <c>call</c> (the rest of a call, imported observations) are skipped.
-    /// </summary>
-    public static List<SourcedKernelCall> FromMetadata(IEnumerable<(long Seq, string MetadataJson)> events)
-    {
-        var calls = new List<SourcedKernelCall>();
-        foreach (var (seq, metadata) in events)
-            if (Parse(seq, metadata) is { } c) calls.Add(c);
-        return calls;
-    }
-
-    /// <summary>The call one event's metadata carries (the first event of a recorded call), or null.</summary>
-    public static SourcedKernelCall? Parse(long seq, string metadata)
-    {
-        JsonNode? node;
-        try { node = JsonNode.Parse(metadata); }
-        catch (JsonException ex) { throw new EventFormatException($"seq {seq}: metadata is not JSON: {ex.Message}"); }
-        if (node is not JsonObject o || o["call"] is not JsonObject call) return null;
-        string? source = o["source"] is JsonValue v && v.TryGetValue<string>(out var text) ? text : null;
-        KernelCall parsed;
-        try { parsed = SvaJson.DeserializeCall(call.ToJsonString()); }
-        catch (EventFormatException ex) { throw new EventFormatException($"seq {seq}: {ex.Message}"); }
-        return new SourcedKernelCall(parsed, source, seq);
-    }
-}
-
 /// <summary>
 /// What one call answered under one kernel version, reduced to what a caller (or the device) sees:
 /// ok or errno, the handle and domain by identity (the call that first produced them), the handle's users

@@ -1,3 +1,4 @@
+using System.Buffers;
 using System.Collections.Concurrent;
 using System.Linq.Expressions;
 using System.Net.Sockets;
@@ -65,44 +66,77 @@ public sealed partial class MartenEventStore
             throw new SessionNotFoundException(session);
 
         var t0 = AppendProfile.Now();
-        // The data as Marten will store it, rendered as jsonb renders it (what SELECT data::text returns), for the hash.
-        var data = new string[n];
-        var local = true;
+        // Chain version 2: each event's data is serialized once (the text Marten is handed, through PreparedJson) and
+        // hashed as the UTF-8 bytes of its compact canonical form (CanonicalJson: a check, or one byte-level pass);
+        // the metadata likewise, stored as a JSON value. Only what the client cannot render goes to the server.
+        var json = new string[n];
+        var canonical = new ArrayBufferWriter<byte>(n * 256);
+        var dataAt = new (int Start, int Length)[n];
+        var metaAt = new (int Start, int Length, bool IsJson)[n];
+        List<int>? onServer = null;
         for (var i = 0; i < n; i++)
         {
-            data[i] = _serializer.ToJson(batch.Events[i].Data);
-            if (!local) continue;
-            if (JsonbText.TryCanonical(data[i], out var c)) data[i] = c;
-            else local = false;
+            json[i] = _serializer.ToJson(batch.Events[i].Data);
+            var at = canonical.WrittenCount;
+            if (CanonicalJson.TryWrite(json[i], canonical)) dataAt[i] = (at, canonical.WrittenCount - at);
+            else (onServer ??= []).Add(i);
+            at = canonical.WrittenCount;
+            var meta = batch.Events[i].Metadata;
+            if (CanonicalJson.TryWrite(meta, canonical)) metaAt[i] = (at, canonical.WrittenCount - at, true);
+            else
+            {
+                var bytes = Encoding.UTF8.GetBytes(meta); // not JSON (or not renderable here): stored and hashed as text
+                canonical.Write(bytes);
+                metaAt[i] = (at, bytes.Length, false);
+            }
         }
-        if (!local) data = await NormalizeOnServerAsync(batch.Events.Select(e => _serializer.ToJson(e.Data)).ToArray(), ct);
+        if (onServer is not null)
+        {
+            var rendered = await NormalizeOnServerAsync(onServer.Select(i => json[i]).ToArray(), ct);
+            for (var k = 0; k < onServer.Count; k++)
+            {
+                var at = canonical.WrittenCount;
+                canonical.Write(Encoding.UTF8.GetBytes(CanonicalJson.FromJsonbText(rendered[k])));
+                dataAt[onServer[k]] = (at, canonical.WrittenCount - at);
+            }
+        }
 
         t0 = AppendProfile.Add(AppendProfile.Stage.Serialize, t0);
         var prev = await HeadHashAsync(session, expected, ct);
         t0 = AppendProfile.Add(AppendProfile.Stage.ReadHead, t0);
         long hashTicks = 0;
         var states = batch.Snapshots.ToDictionary(s => s.Seq, s => s.Digest);
+        var prepared = PreparedJson.Scope();
+        try
+        {
         await using var s = _store.LightweightSession();
         if (batch.Create is { } create)
             s.Store(new SessionDoc { Id = session, Kernel = create.Kernel, KernelGiven = create.KernelGiven, Source = create.Source, CreatedAt = DateTimeOffset.UtcNow });
         var events = new object[n];
         var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
         var hash = new byte[EventHash.Size];
+        var all = canonical.WrittenMemory;
         for (var i = 0; i < n; i++)
         {
             var seq = expected + 1 + i;
-            var e = s.Events.BuildEvent(batch.Events[i].Data);
+            var data = batch.Events[i].Data;
+            var e = s.Events.BuildEvent(data);
             var type = e.EventTypeName;
             states.TryGetValue(seq, out var state);
             var th = AppendProfile.Now();
-            EventHash.Compute(h, prev, session, seq, type, data[i], batch.Events[i].Metadata, state, hash);
+            var (ms, ml, metaIsJson) = metaAt[i];
+            EventHash.ComputeV2(h, prev, session, seq, type, all.Span.Slice(dataAt[i].Start, dataAt[i].Length), metaIsJson, all.Span.Slice(ms, ml), state, hash);
             prev = (byte[])hash.Clone();
             hashTicks += AppendProfile.Now() - th;
             e.Id = EventId(batch.CommandId, i);
-            e.SetHeader("cmd", batch.CommandId.ToString());
-            e.SetHeader("meta", batch.Events[i].Metadata);
-            e.SetHeader("hash", Convert.ToHexStringLower(prev));
+            var hex = Convert.ToHexStringLower(prev);
+            var meta = batch.Events[i].Metadata;
+            e.SetHeader("chain", ChainHeaders.Current);
+            e.SetHeader("hash", hex);
+            e.SetHeader("meta", metaIsJson ? new ChainHeaders.RawJson(meta) : meta);
             if (state is not null) e.SetHeader("state", state);
+            prepared[data] = json[i];
+            prepared[e.Headers!] = ChainHeaders.Write(hex, meta, metaIsJson, state);
             events[i] = e;
         }
         s.Events.Append(session, expected + n, events);
@@ -125,7 +159,7 @@ public sealed partial class MartenEventStore
         }
         catch (Exception ex) when (IsConflict(ex))
         {
-            if (await FindCommandAsync(session, batch.CommandId, ct) is { } dup) return dup;
+            if (await FindCommandAsync(session, batch.CommandId, n, ct) is { } dup) return dup;
             var actual = (await FetchVersionAsync(session, ct)) ?? 0;
             if (expected > 0 && actual == 0 && await GetSessionAsync(session, ct) is null) throw new SessionNotFoundException(session);
             throw new ConcurrencyException(session, expected, actual);
@@ -135,6 +169,11 @@ public sealed partial class MartenEventStore
         var lastEvent = (IEvent)events[^1];
         _heads[session] = (expected + n, prev);
         return new AppendResult(session, expected + 1, expected + n, first.Sequence, lastEvent.Sequence, Duplicate: false);
+        }
+        finally
+        {
+            PreparedJson.EndScope();
+        }
     }
 
     /// <summary>Event ids are a function of (command id, index): a retried command collides on Marten's unique index. The
@@ -159,22 +198,17 @@ public sealed partial class MartenEventStore
         return false;
     }
 
-    private async Task<AppendResult?> FindCommandAsync(string session, Guid command, CancellationToken ct)
+    private async Task<AppendResult?> FindCommandAsync(string session, Guid command, int count, CancellationToken ct)
     {
+        // The command's events are the ids EventId(command, 0..count-1): found by the unique index, in either header shape.
+        var ids = Enumerable.Range(0, count).Select(i => EventId(command, i)).ToArray();
         await using var conn = await _dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand(
-            "SELECT version, seq_id, (SELECT count(*) FROM mt_events c WHERE c.stream_id = $1 AND c.headers->>'cmd' = $3 AND c.version >= f.version) FROM mt_events f WHERE f.id = $2 AND f.stream_id = $1",
-            conn) { Parameters = { Text(session), new NpgsqlParameter<Guid> { TypedValue = EventId(command, 0) }, Text(command.ToString()) } };
+            "SELECT min(version), max(version), min(seq_id), max(seq_id) FROM mt_events WHERE id = ANY($2) AND stream_id = $1",
+            conn) { Parameters = { Text(session), new NpgsqlParameter<Guid[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Uuid, TypedValue = ids } } };
         await using var r = await cmd.ExecuteReaderAsync(ct);
-        if (!await r.ReadAsync(ct)) return null;
-        var firstSeq = r.GetInt64(0);
-        var count = r.GetInt64(2);
-        var firstPos = r.GetInt64(1);
-        await r.DisposeAsync();
-        await using var lastCmd = new NpgsqlCommand("SELECT seq_id FROM mt_events WHERE stream_id = $1 AND version = $2", conn)
-            { Parameters = { Text(session), Bigint(firstSeq + count - 1) } };
-        var lastPos = (long)(await lastCmd.ExecuteScalarAsync(ct))!;
-        return new AppendResult(session, firstSeq, firstSeq + count - 1, firstPos, lastPos, Duplicate: true);
+        if (!await r.ReadAsync(ct) || r.IsDBNull(0)) return null;
+        return new AppendResult(session, r.GetInt64(0), r.GetInt64(1), r.GetInt64(2), r.GetInt64(3), Duplicate: true);
     }
 
     /// <summary>The session's last seq as the events hold it (0: none).</summary>

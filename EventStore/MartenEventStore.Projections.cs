@@ -51,34 +51,29 @@ public sealed partial class MartenEventStore
         public IDocumentProjection Inner { get; } = inner;
         public MartenEventStore? Reader { get; set; }
 
-        public Task ApplyAsync(IDocumentOperations operations, IReadOnlyList<IEvent> events, CancellationToken cancellation)
+        public async Task ApplyAsync(IDocumentOperations operations, IReadOnlyList<IEvent> events, CancellationToken cancellation)
         {
+            var t0 = AppendProfile.Now();
             var list = new List<ProjectedEvent>(events.Count);
             foreach (var e in events)
             {
                 // Marten fills the sequence numbers of failed appends with tombstone events (stream mt_tombstone): they are
                 // its bookkeeping, not the log's; every other event reaches the projection.
                 if (e.Data is Tombstone || e.StreamKey == TombstoneStream) continue;
-                var meta = e.Headers is { } hs && hs.TryGetValue("meta", out var m) ? MetaText(m) : "{}";
-                list.Add(new ProjectedEvent(e.Id, e.StreamKey ?? "", e.Version, e.Sequence, e.EventTypeName, e.Data, meta, e.Timestamp));
+                var meta = e.Headers is { } hs && hs.TryGetValue("meta", out var m) ? m : null;
+                list.Add(ProjectedEvent.FromHeader(e.Id, e.StreamKey ?? "", e.Version, e.Sequence, e.EventTypeName, e.Data, meta, e.Timestamp));
             }
             var reader = Reader ?? throw new InvalidOperationException("projection used before the store opened");
-            return Inner.ApplyAsync(new Writer(operations, reader), list, cancellation);
+            var t1 = AppendProfile.Now();
+            await Inner.ApplyAsync(new Writer(operations, reader), list, cancellation);
+            ProjectionProfile.Add(t1 - t0, AppendProfile.Now() - t1, events.Count);
         }
-
-        private static string MetaText(object? v) => v switch
-        {
-            string s => s,
-            JsonElement { ValueKind: JsonValueKind.String } je => je.GetString() ?? "{}",
-            null => "{}",
-            _ => v.ToString() ?? "{}",
-        };
     }
 
     private sealed class Writer(IDocumentOperations ops, MartenEventStore store) : IProjectionWriter
     {
-        public void Store<T>(T document) where T : class => ops.Store(document);
-        public void Delete<T>(string id) where T : class => ops.Delete<T>(id);
+        public void Store<T>(T document) where T : class { ProjectionProfile.Write(); ops.Store(document); }
+        public void Delete<T>(string id) where T : class { ProjectionProfile.Write(); ops.Delete<T>(id); }
         public async Task<T?> LoadAsync<T>(string id, CancellationToken ct) where T : class => await ops.LoadAsync<T>(id, ct);
         public IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq, long toSeq, CancellationToken ct) =>
             store.ReadSessionAsync(session, fromSeq, toSeq, ct);

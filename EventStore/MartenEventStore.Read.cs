@@ -65,10 +65,11 @@ public sealed partial class MartenEventStore
             await using var cmd = new NpgsqlCommand(
                 // one index range scan per range: a LATERAL subquery kept apart (OFFSET 0), else the planner joins a
                 // sequential scan of the session against the ranges (measured: 100x slower on a 30,000-event session)
-                "SELECT e.seq_id, e.version, e.type, e.data, e.cmd, e.meta, e.hash, e.state, e.timestamp " +
+                "SELECT e.seq_id, e.version, e.type, e.data, e.cmd, e.meta, e.hash, e.state, e.timestamp, e.chain, e.meta_json " +
                 "FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) CROSS JOIN LATERAL (" +
-                "SELECT seq_id, version, type, data::text AS data, " + StringHeader("cmd") + " AS cmd, " + StringHeader("meta") + " AS meta, " +
-                StringHeader("hash") + " AS hash, " + StringHeader("state") + " AS state, timestamp FROM mt_events " +
+                "SELECT seq_id, version, type, data::text AS data, " + ChainHeaders.CommandSql + " AS cmd, " + StringHeader("meta") + " AS meta, " +
+                StringHeader("hash") + " AS hash, " + StringHeader("state") + " AS state, timestamp, " + ChainHeaders.ChainSql + " AS chain, " +
+                ChainHeaders.MetaJsonSql + " AS meta_json FROM mt_events " +
                 "WHERE stream_id = $1 AND version >= r.lo AND version <= r.hi ORDER BY version OFFSET 0) e " +
                 "ORDER BY e.version",
                 conn)
@@ -90,7 +91,8 @@ public sealed partial class MartenEventStore
         await using var conn = await _dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand(
             // The header fields are taken out by PostgreSQL (->>): no JSON document is parsed here per event.
-            "SELECT seq_id, version, type, data::text, " + StringHeader("cmd") + ", " + StringHeader("meta") + ", " + StringHeader("hash") + ", " + StringHeader("state") + ", timestamp " +
+            "SELECT seq_id, version, type, data::text, " + ChainHeaders.CommandSql + ", " + StringHeader("meta") + ", " + StringHeader("hash") + ", " + StringHeader("state") + ", timestamp, " +
+            ChainHeaders.ChainSql + ", " + ChainHeaders.MetaJsonSql + " " +
             "FROM mt_events WHERE stream_id = $1 AND version >= $2 AND version <= $3" +
             (types is null ? "" : " AND type = ANY($5)") + " ORDER BY version LIMIT $4",
             conn) { Parameters = { Text(session), Bigint(from), Bigint(to), new NpgsqlParameter<int> { TypedValue = PageSize } } };
@@ -99,7 +101,7 @@ public sealed partial class MartenEventStore
         return await ReadRowsAsync(cmd, session, ct);
     }
 
-    /// <summary>Rows of (seq_id, version, type, data, cmd, meta, hash, state, timestamp) as stored events of <paramref name="session"/>.</summary>
+    /// <summary>Rows of (seq_id, version, type, data, cmd, meta, hash, state, timestamp, chain, meta_json) as stored events of <paramref name="session"/>.</summary>
     private static async Task<List<StoredEvent>> ReadRowsAsync(NpgsqlCommand cmd, string session, CancellationToken ct)
     {
         await using var r = await cmd.ExecuteReaderAsync(ct);
@@ -107,7 +109,10 @@ public sealed partial class MartenEventStore
         while (await r.ReadAsync(ct))
         {
             Guid? cmdId = !r.IsDBNull(4) && Guid.TryParse(r.GetString(4), out var g) ? g : null;
-            var meta = r.IsDBNull(5) ? "{}" : r.GetString(5);
+            // chain 1: the metadata is a string header; chain 2: a JSON value (read in its compact canonical form) or a string
+            var chain = ChainHeaders.Chain(r.IsDBNull(9) ? null : r.GetString(9));
+            var metaIsJson = chain >= 2 && !r.IsDBNull(10);
+            var meta = metaIsJson ? CanonicalJson.FromJsonbText(r.GetString(10)) : r.IsDBNull(5) ? "{}" : r.GetString(5);
             byte[] hash = [];
             if (!r.IsDBNull(6))
             {
@@ -115,7 +120,7 @@ public sealed partial class MartenEventStore
                 catch (FormatException) { hash = []; }
             }
             list.Add(new StoredEvent(r.GetInt64(0), session, r.GetInt64(1), r.GetString(2), r.GetString(3), meta, cmdId,
-                r.GetFieldValue<DateTimeOffset>(8), hash, r.IsDBNull(7) ? null : r.GetString(7)));
+                r.GetFieldValue<DateTimeOffset>(8), hash, r.IsDBNull(7) ? null : r.GetString(7)) { Chain = chain, MetadataIsJson = metaIsJson });
         }
         return list;
     }

@@ -35,7 +35,12 @@ public sealed partial class MartenEventStore
         {
             if (e.Seq != expectedSeq)
                 return Broken(expectedSeq, $"seq {expectedSeq} is missing (the next stored seq is {e.Seq})");
-            EventHash.Compute(sha, prev, e.Session, e.Seq, e.Type, e.DataJson, e.Metadata, e.StateDigest, computed);
+            switch (e.Chain)
+            {
+                case 1: EventHash.Compute(sha, prev, e.Session, e.Seq, e.Type, e.DataJson, e.Metadata, e.StateDigest, computed); break;
+                case 2: EventHash.ComputeV2(sha, prev, e.Session, e.Seq, e.Type, e.DataJson, e.MetadataIsJson, e.Metadata, e.StateDigest, computed); break;
+                default: return Broken(e.Seq, $"seq {e.Seq} was written with hash-chain version {e.Chain}, which this sva does not know (it reads 1 and 2): verify it with a newer sva");
+            }
             if (!computed.AsSpan().SequenceEqual(e.Hash))
                 return Broken(e.Seq, $"the stored hash of seq {e.Seq} does not match its recomputed hash: the event or an earlier link was altered");
             if (e.StateDigest is { } d) stateAt[e.Seq] = d;

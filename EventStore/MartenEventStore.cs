@@ -87,7 +87,13 @@ public sealed partial class MartenEventStore : IEventStore
             o.Connection(dataSource);
             o.DatabaseSchemaName = "public";
             o.AutoCreateSchemaObjects = auto;
-            o.UseSystemTextJsonForSerialization(setup.Json, EnumStorage.AsString, Casing.SnakeCase);
+            var json = new JsonSerializerOptions(setup.Json);
+            json.Converters.Add(new ChainHeaders.RawJsonConverter());
+            // Properties in jsonb's key order: an event's JSON then is already its canonical form (nothing to reorder for the hash).
+            json.TypeInfoResolver = System.Text.Json.Serialization.Metadata.JsonTypeInfoResolver.WithAddedModifier(setup.Json.TypeInfoResolver ?? new System.Text.Json.Serialization.Metadata.DefaultJsonTypeInfoResolver(), CanonicalJson.JsonbKeyOrder);
+            o.UseSystemTextJsonForSerialization(json, EnumStorage.AsString, Casing.SnakeCase);
+            // The append hands Marten the JSON it already serialized for the hash chain (no second serialization).
+            o.Serializer(new PreparedJson(o.Serializer()));
 
             o.Events.StreamIdentity = StreamIdentity.AsString;
             // Quick append: one mt_quick_append_events call per batch instead of one INSERT per event (3× the throughput

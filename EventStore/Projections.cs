@@ -5,7 +5,22 @@ namespace Sva.EventStore;
 public enum ProjectionMode { Async }
 
 /// <summary>An event as a projection sees it (the decoded object, not its JSON).</summary>
-public sealed record ProjectedEvent(Guid Id, string Session, long Seq, long Position, string Type, object Data, string Metadata, DateTimeOffset RecordedAt);
+public sealed record ProjectedEvent(Guid Id, string Session, long Seq, long Position, string Type, object Data, string Metadata, DateTimeOffset RecordedAt)
+{
+    private object? _header;
+    private string? _metadata = Metadata;
+
+    /// <summary>The metadata text (<see cref="ChainHeaders.MetadataText"/>), read from the event's "meta" header on first
+    /// use: most projections never look at it, and a rebuild need not render it for every event.</summary>
+    public string Metadata
+    {
+        get => _metadata ??= ChainHeaders.MetadataText(_header);
+        init => _metadata = value;
+    }
+
+    internal static ProjectedEvent FromHeader(Guid id, string session, long seq, long position, string type, object data, object? metaHeader,
+        DateTimeOffset recordedAt) => new(id, session, seq, position, type, data, null!, recordedAt) { _header = metaHeader };
+}
 
 /// <summary>What a projection may do: store and delete its documents, load one, and read a session's log (to re-fold).</summary>
 public interface IProjectionWriter

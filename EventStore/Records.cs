@@ -5,7 +5,7 @@ namespace Sva.EventStore;
 public sealed record NewEvent(object Data, string Metadata);
 
 /// <summary>An event as stored. <see cref="DataJson"/> is the jsonb text PostgreSQL renders; <see cref="Metadata"/> the text
-/// the writer gave; <see cref="Position"/> Marten's global <c>seq_id</c>; <see cref="StateDigest"/> the SHA-256 (hex) of the
+/// the writer gave (chain version 1) or the stored JSON value's compact canonical text (version 2); <see cref="Position"/> Marten's global <c>seq_id</c>; <see cref="StateDigest"/> the SHA-256 (hex) of the
 /// snapshot taken at this seq, when one was.</summary>
 public sealed record StoredEvent(
     long Position,
@@ -17,7 +17,14 @@ public sealed record StoredEvent(
     Guid? CommandId,
     DateTimeOffset RecordedAt,
     byte[] Hash,
-    string? StateDigest = null);
+    string? StateDigest = null)
+{
+    /// <summary>The hash-chain version the event was written with (<see cref="ChainHeaders"/>): 1 before issue 15, 2 since.</summary>
+    public int Chain { get; init; } = 1;
+
+    /// <summary>Chain version 2: the metadata is stored as a JSON value and <see cref="Metadata"/> is its compact canonical text.</summary>
+    public bool MetadataIsJson { get; init; }
+}
 
 /// <summary>A session (one Marten event stream). <see cref="Version"/> is its last seq (the stream version).</summary>
 public sealed record SessionInfo(string Id, string Kernel, string? Source, DateTimeOffset CreatedAt, long Version)

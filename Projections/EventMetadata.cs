@@ -27,12 +27,38 @@ public sealed record EventMetadata(Guid Command, string? Source = null, KernelCa
     /// </summary>
     public string? KernelDefinition { get; init; }
 
+    /// <summary>Why the stored call could not be read (a shape this version does not know), when there was one: readers
+    /// that need the calls (<see cref="RecordedCall"/>) fail on it naming the seq; the others still count the event.</summary>
+    public string? UnreadableCall { get; init; }
+
+    /// <summary>The call one event's metadata carries (the first event of a recorded call) with its source and seq, or null
+    /// (the rest of a call, imported observations). A call that cannot be read is an error naming the seq.</summary>
+    public static SourcedKernelCall? RecordedCall(long seq, string metadataJson)
+    {
+        EventMetadata m;
+        try { m = Parse(metadataJson); }
+        catch (EventFormatException ex) { throw new EventFormatException($"seq {seq}: {ex.Message}"); }
+        if (m.UnreadableCall is { } why) throw new EventFormatException($"seq {seq}: {why}");
+        return m.Call is null ? null : new SourcedKernelCall(m.Call, m.Source, seq);
+    }
+
+    /// <summary>The recorded calls of a session's events, in order (<see cref="RecordedCall"/>).</summary>
+    public static List<SourcedKernelCall> RecordedCalls(IEnumerable<(long Seq, string MetadataJson)> events)
+    {
+        var calls = new List<SourcedKernelCall>();
+        foreach (var (seq, metadata) in events)
+            if (RecordedCall(seq, metadata) is { } c) calls.Add(c);
+        return calls;
+    }
+
     /// <summary>The shape version of <see cref="KernelDefinition"/> this build writes and reads.</summary>
     public const int KernelDefinitionShape = 1;
 
     [ThreadStatic] private static ArrayBufferWriter<byte>? buffer;
 
-    /// <summary>{"cmd", "source", "ts", "call", "inferred", "import": {"batch", "items"}}: only what is set, in that order.</summary>
+    /// <summary>{"ts", "cmd", "call", "import": {"batch", "items"}, "kernel": {"v", "def"}, "source", "inferred"}: only what
+    /// is set, keys in PostgreSQL's jsonb order (length, then bytewise), so the store hashes the text as it is
+    /// (<c>CanonicalJson</c>) without reordering it.</summary>
     public string ToJson()
     {
         var b = buffer ??= new ArrayBufferWriter<byte>(256);
@@ -40,21 +66,12 @@ public sealed record EventMetadata(Guid Command, string? Source = null, KernelCa
         using (var w = new Utf8JsonWriter(b))
         {
             w.WriteStartObject();
-            w.WriteString("cmd", Command);
-            if (Source is not null) w.WriteString("source", Source);
             if (CaptureTimestamp is { } t && double.IsFinite(t)) w.WriteNumber("ts", t);
+            w.WriteString("cmd", Command);
             if (Call is not null)
             {
                 w.WritePropertyName("call");
                 w.WriteRawValue(SvaJson.SerializeCall(Call), skipInputValidation: true);
-                if (Inferred) w.WriteBoolean("inferred", true);
-            }
-            if (KernelDefinition is { } def)
-            {
-                w.WriteStartObject("kernel");
-                w.WriteNumber("v", KernelDefinitionShape);
-                w.WriteString("def", def);
-                w.WriteEndObject();
             }
             if (Import is { } c)
             {
@@ -63,13 +80,23 @@ public sealed record EventMetadata(Guid Command, string? Source = null, KernelCa
                 w.WriteNumber("items", c.Items);
                 w.WriteEndObject();
             }
+            if (KernelDefinition is { } def)
+            {
+                w.WriteStartObject("kernel");
+                w.WriteNumber("v", KernelDefinitionShape);
+                w.WriteString("def", def);
+                w.WriteEndObject();
+            }
+            if (Source is not null) w.WriteString("source", Source);
+            if (Call is not null && Inferred) w.WriteBoolean("inferred", true);
             w.WriteEndObject();
         }
         return Encoding.UTF8.GetString(b.WrittenSpan);
     }
 
-    /// <summary>Reads what <see cref="ToJson"/> wrote. A call of a shape this version cannot read is left out (the event
-    /// still counts); text that is not a JSON object is <see cref="EventFormatException"/>.</summary>
+    /// <summary>Reads what <see cref="ToJson"/> wrote, in any key order (chain-1 text as written, chain-2 metadata in jsonb's
+    /// order). A call of a shape this version cannot read is left out with the reason (<see cref="UnreadableCall"/>);
+    /// text that is not a JSON object is <see cref="EventFormatException"/>. The one reader of event metadata.</summary>
     public static EventMetadata Parse(string json)
     {
         try
@@ -81,10 +108,11 @@ public sealed record EventMetadata(Guid Command, string? Source = null, KernelCa
             var source = r.TryGetProperty("source", out var s) && s.ValueKind == JsonValueKind.String ? s.GetString() : null;
             double? ts = r.TryGetProperty("ts", out var t) && t.ValueKind == JsonValueKind.Number ? t.GetDouble() : null;
             KernelCall? call = null;
+            string? unreadable = null;
             if (r.TryGetProperty("call", out var cl) && cl.ValueKind == JsonValueKind.Object)
             {
                 try { call = SvaJson.DeserializeCall(cl.GetRawText()); }
-                catch (EventFormatException) { call = null; }
+                catch (EventFormatException ex) { unreadable = ex.Message; }
             }
             var inferred = r.TryGetProperty("inferred", out var inf) && inf.ValueKind == JsonValueKind.True;
             ImportCheckpoint? import = null;
@@ -98,7 +126,7 @@ public sealed record EventMetadata(Guid Command, string? Source = null, KernelCa
                 if (v != KernelDefinitionShape) throw new EventFormatException($"event metadata: kernel definition shape v{v} is not known to this sva (it reads v{KernelDefinitionShape})");
                 kernel = k.TryGetProperty("def", out var d) && d.ValueKind == JsonValueKind.String ? d.GetString() : null;
             }
-            return new EventMetadata(cmd, source, call, inferred, ts, import) { KernelDefinition = kernel };
+            return new EventMetadata(cmd, source, call, inferred, ts, import) { KernelDefinition = kernel, UnreadableCall = unreadable };
         }
         catch (JsonException ex)
         {

@@ -386,6 +386,7 @@ public sealed class Bench(string cs, Sizes z)
             // ---- 7. daemon rebuild of the read model over the whole database
             var all = await ScalarAsync<long>(ds, "SELECT count(*) FROM public.mt_events", ct);
             var rebuild = new List<double>();
+            ProjectionProfile.Reset();
             for (var i = 0; i < z.Repeats; i++)
             {
                 var sw = Stopwatch.StartNew();
@@ -395,6 +396,14 @@ public sealed class Bench(string cs, Sizes z)
             Row($"7. daemon rebuild: RebuildProjectionAsync(\"{SvaReadModelProjection.ProjectionName}\")", Median(rebuild), "events/s",
                 $"{all} events of every session in the database; {Runs(rebuild)}; target >= 150,000");
             Row("   daemon rebuild / target 150,000", Median(rebuild) / 150_000, "ratio", "target >= 1");
+            {
+                var (pe, pages, adapt, apply, writes) = ProjectionProfile.Read();
+                var wall = Median(rebuild) > 0 ? 1e6 / Median(rebuild) : 0;
+                Row("   rebuild profile: adapter (Marten events -> ProjectedEvent)", pe == 0 ? 0 : adapt * 1e6 / pe, "µs/event", $"{pe} events in {pages} pages over the {z.Repeats} rebuilds; ProjectionProfile");
+                Row("   rebuild profile: projections' apply (fold + documents)", pe == 0 ? 0 : apply * 1e6 / pe, "µs/event", "");
+                Row("   rebuild profile: documents stored or deleted per event", pe == 0 ? 0 : (double)writes / pe, "ratio", $"{writes} document writes");
+                Row("   rebuild profile: wall per event of the rebuilt projection", wall, "µs/event", "the rest is Marten's: load + deserialize the page, store the documents, progress");
+            }
 
             // ---- corpus triage (issue 17): the workload's calls re-decided in memory under two versions in lockstep
             // (Lockstep, as 'sva compare --corpus' does per session), one session per core.

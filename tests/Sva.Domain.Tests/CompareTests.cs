@@ -97,47 +97,6 @@ public class CompareTests
         Assert.Equal("NONE", c.FirstDivergence.B.Response);
     }
 
-    [Fact]
-    public void recorded_calls_are_read_back_from_event_metadata_first_event_of_each_call_only()
-    {
-        var script = ScriptParser.Parse("device 00:03.0 pasids=8\nmm m1\nbind q1 00:03.0 m1\n", "r.sva");
-        var metadata = new List<(long, string)>();
-        var seq = 0L;
-        var s = new SvaState();
-        foreach (var l in script.Lines)
-        {
-            var events = SvaKernel.Execute(KernelVersions.Get("6.8"), s, l.Call);
-            for (var i = 0; i < events.Count; i++)
-            {
-                var o = new JsonObject { ["cmd"] = "x", ["source"] = l.Source };
-                // jsonb renders shorter keys first, so "op" is not first in the stored call.
-                if (i == 0) o["call"] = Reorder(JsonNode.Parse(SvaJson.SerializeCall(l.Call))!.AsObject());
-                metadata.Add((++seq, o.ToJsonString()));
-            }
-        }
-        metadata.Add((++seq, "{\"cmd\":\"import\"}"));
-        var calls = RecordedCalls.FromMetadata(metadata);
-        Assert.Equal(script.Lines.Select(l => l.Call), calls.Select(c => c.Call));
-        Assert.Equal([1, 2, 3], calls.Select(c => c.Line!.Value));
-        Assert.Equal(1, calls[0].Seq);
-        Assert.True(calls[2].Seq > calls[1].Seq);
-    }
-
-    [Fact]
-    public void unreadable_metadata_is_an_event_format_error_naming_the_seq()
-    {
-        var ex = Assert.Throws<EventFormatException>(() => RecordedCalls.FromMetadata([(7, "{\"call\":{\"op\":\"teleport\"}}")]));
-        Assert.StartsWith("seq 7:", ex.Message);
-    }
-
     [Theory, InlineData("x.sva:12", 12), InlineData("/a/b:c/x.sva:3", 3), InlineData(null, null), InlineData("nofile", null)]
     public void source_line_is_the_number_after_the_last_colon(string? source, int? line) => Assert.Equal(line, SourceLine.Of(source));
-
-    private static JsonObject Reorder(JsonObject o)
-    {
-        var sorted = new JsonObject();
-        foreach (var kv in o.OrderBy(kv => kv.Key.Length).ThenBy(kv => kv.Key, StringComparer.Ordinal).ToList())
-            sorted[kv.Key] = kv.Value?.DeepClone();
-        return sorted;
-    }
 }

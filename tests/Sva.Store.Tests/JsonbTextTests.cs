@@ -89,4 +89,52 @@ public sealed class JsonbTextTests(StoreFixture f) : IClassFixture<StoreFixture>
         Assert.False(JsonbText.TryCanonical("1e5", out _));
         Assert.False(JsonbText.TryCanonical("{\"a\":1,\"a\":2}", out _));
     }
+
+    /// <summary>Chain version 2 hashes the compact canonical form: what the writer derives from its own bytes must equal
+    /// what verify derives from the server's jsonb text, for every input the writer accepts.</summary>
+    [Fact]
+    public async Task compact_canonical_form_from_the_writers_bytes_equals_the_servers_jsonb_text_without_blanks()
+    {
+        var r = new Random(20261202);
+        var escaped = new JsonSerializerOptions();
+        var raw = new JsonSerializerOptions { Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        var indented = new JsonSerializerOptions { WriteIndented = true, Encoder = JavaScriptEncoder.UnsafeRelaxedJsonEscaping };
+        var inputs = new List<string>();
+        for (var i = 0; i < 3000; i++)
+        {
+            var node = RandomNode(r, 0);
+            inputs.Add(node?.ToJsonString((i % 3) switch { 0 => escaped, 1 => raw, _ => indented }) ?? "null");
+        }
+        inputs.AddRange(["{}", "[]", "\"\"", "0", "-1", "12.50", "-0", "-0.0", "1e5", "{\"a\":1,\"a\":2}", "{\"bb\":1,\"a\":2,\"ab\":3}",
+            "\"\\u0000\"", "{\"b\": [1, {\"z\": \"a, b: c\", \"y\": null}], \"a\": true}", " { \"k\" : \"v\" } ", "{\"a\":{\"c\":1,\"b\":2}}"]);
+
+        var server = new string?[inputs.Count];
+        await using (var conn = new NpgsqlConnection(f.ConnectionString))
+        {
+            await conn.OpenAsync();
+            for (var i = 0; i < inputs.Count; i++)
+            {
+                await using var cmd = new NpgsqlCommand("SELECT $1::jsonb::text", conn);
+                cmd.Parameters.Add(new NpgsqlParameter { Value = inputs[i], NpgsqlDbType = NpgsqlDbType.Text });
+                try { server[i] = (string?)await cmd.ExecuteScalarAsync(); }
+                catch (PostgresException) { server[i] = null; }
+            }
+        }
+        var rendered = 0;
+        for (var i = 0; i < inputs.Count; i++)
+        {
+            var w = new System.Buffers.ArrayBufferWriter<byte>();
+            if (!CanonicalJson.TryWrite(inputs[i], w)) continue;
+            rendered++;
+            var mine = Encoding.UTF8.GetString(w.WrittenSpan);
+            Assert.True(server[i] is not null, $"client rendered what the server refuses: {inputs[i]}");
+            Assert.True(CanonicalJson.FromJsonbText(server[i]!) == mine, $"input {inputs[i]}\n server {server[i]}\n client {mine}");
+        }
+        Assert.True(rendered > inputs.Count * 9 / 10, $"only {rendered} of {inputs.Count} rendered on the client");
+        var none = new System.Buffers.ArrayBufferWriter<byte>();
+        Assert.False(CanonicalJson.TryWrite("-0", none));
+        Assert.False(CanonicalJson.TryWrite("{\"a\":1,\"a\":2}", none));
+        Assert.False(CanonicalJson.TryWrite("not json", none));
+        Assert.Equal(0, none.WrittenCount);
+    }
 }

@@ -60,12 +60,18 @@ public sealed class StoreFixture : IAsyncLifetime
 
     public static string NewSession(string what) => $"test-{what}-{Guid.NewGuid():N}";
 
-    public static List<NewEvent> Events(int n, int from = 1) =>
-        Enumerable.Range(from, n).Select(i => new NewEvent(new TestEvent($"e{i}", i, (ulong)i << 40), $"{{\"source\":\"t.sva:{i}\"}}")).ToList();
+    /// <summary>Events whose metadata names the command (as every writer's metadata does: the store reads a chain-2
+    /// event's command id from it) and a source line.</summary>
+    public static List<NewEvent> Events(int n, int from = 1, Guid? cmd = null) =>
+        Enumerable.Range(from, n).Select(i => new NewEvent(new TestEvent($"e{i}", i, (ulong)i << 40),
+            cmd is { } c ? $"{{\"source\":\"t.sva:{i}\",\"cmd\":\"{c}\"}}" : $"{{\"source\":\"t.sva:{i}\"}}")).ToList();
 
-    public async Task<AppendResult> AppendAsync(string session, long expected, int n, Guid? cmd = null, bool create = false) =>
-        await Store.AppendAsync(new AppendBatch(session, expected, cmd ?? Guid.NewGuid(), Events(n, (int)expected + 1))
+    public async Task<AppendResult> AppendAsync(string session, long expected, int n, Guid? cmd = null, bool create = false)
+    {
+        var command = cmd ?? Guid.NewGuid();
+        return await Store.AppendAsync(new AppendBatch(session, expected, command, Events(n, (int)expected + 1, command))
         {
             Create = create || expected == 0 ? new NewSession("6.8-test", "unit-test") : null,
         });
+    }
 }

@@ -11,18 +11,20 @@ public sealed class StoreTests(StoreFixture f) : IClassFixture<StoreFixture>
     public async Task appended_events_read_back_in_seq_order_with_their_metadata_and_type_name()
     {
         var s = StoreFixture.NewSession("read");
-        var r1 = await f.AppendAsync(s, 0, 3);
-        var r2 = await f.AppendAsync(s, 3, 2);
+        var (c1, c2) = (Guid.NewGuid(), Guid.NewGuid());
+        var r1 = await f.AppendAsync(s, 0, 3, c1);
+        var r2 = await f.AppendAsync(s, 3, 2, c2);
         Assert.Equal((1L, 3L, 4L, 5L), (r1.FirstSeq, r1.LastSeq, r2.FirstSeq, r2.LastSeq));
         Assert.True(r2.FirstPosition > r1.LastPosition);
         var read = new List<StoredEvent>();
         await foreach (var e in f.Store.ReadSessionAsync(s)) read.Add(e);
         Assert.Equal([1L, 2, 3, 4, 5], read.Select(e => e.Seq));
         Assert.All(read, e => Assert.Equal("test_event", e.Type));
-        Assert.Equal("{\"source\":\"t.sva:4\"}", read[3].Metadata);
+        // chain version 2: the metadata is stored as a JSON value and read back in its compact canonical form (jsonb's key order)
+        Assert.Equal($"{{\"cmd\":\"{c2}\",\"source\":\"t.sva:4\"}}", read[3].Metadata);
+        Assert.All(read, e => Assert.Equal(2, e.Chain));
         Assert.Contains("\"name\": \"e4\"", read[3].DataJson);
-        Assert.Equal(read[0].CommandId, read[2].CommandId);
-        Assert.NotEqual(read[0].CommandId, read[3].CommandId);
+        Assert.Equal((c1, c1, c2), (read[0].CommandId, read[2].CommandId, read[3].CommandId));
         Assert.Equal(5, (await f.Store.GetSessionAsync(s))!.Version);
     }
 
@@ -105,6 +107,71 @@ public sealed class StoreTests(StoreFixture f) : IClassFixture<StoreFixture>
         var v = await f.Store.VerifyAsync(s);
         Assert.False(v.Ok);
         Assert.Equal(4, v.FirstBrokenSeq);
+    }
+
+    [Fact]
+    public async Task new_events_carry_chain_version_2_headers_and_verify_catches_altered_metadata()
+    {
+        var s = StoreFixture.NewSession("chain2");
+        await f.AppendAsync(s, 0, 4);
+        // {chain: 2, hash, meta: <a JSON object, not an escaped string>}; no cmd header (the event id carries the command)
+        Assert.Equal(4L, await f.ScalarAsync<long>($"SELECT count(*) FROM mt_events WHERE stream_id = '{s}' AND headers->>'chain' = '2' " +
+            "AND jsonb_typeof(headers->'meta') = 'object' AND NOT headers ? 'cmd' AND length(headers->>'hash') = 64"));
+        Assert.Equal("t.sva:3", await f.ScalarAsync<string>($"SELECT headers->'meta'->>'source' FROM mt_events WHERE stream_id = '{s}' AND version = 3"));
+        Assert.True((await f.Store.VerifyAsync(s)).Ok);
+        await f.ExecAsync($"""
+            ALTER TABLE mt_events DISABLE TRIGGER sva_events_append_only;
+            UPDATE mt_events SET headers = jsonb_set(headers, '{"{meta,source}"}', '"t.sva:99"') WHERE stream_id = '{s}' AND version = 3;
+            ALTER TABLE mt_events ENABLE TRIGGER sva_events_append_only;
+            """);
+        var v = await f.Store.VerifyAsync(s);
+        Assert.False(v.Ok);
+        Assert.Equal(3, v.FirstBrokenSeq);
+    }
+
+    [Fact]
+    public async Task metadata_that_is_not_json_is_stored_and_hashed_as_text_and_verifies()
+    {
+        var s = StoreFixture.NewSession("textmeta");
+        await f.Store.AppendAsync(new AppendBatch(s, 0, Guid.NewGuid(),
+            [new NewEvent(new TestEvent("a", 1, 1), "not json {"), new NewEvent(new TestEvent("b\u00e9\"q", 2, 2), "{\"source\":\"caf\u00e9 \\\"x\\\".sva:1\"}")])
+            { Create = new NewSession("6.8-test", "unit-test") });
+        var read = new List<StoredEvent>();
+        await foreach (var e in f.Store.ReadSessionAsync(s)) read.Add(e);
+        Assert.Equal(("not json {", false), (read[0].Metadata, read[0].MetadataIsJson));
+        Assert.True(read[1].MetadataIsJson);
+        Assert.Equal("caf\u00e9 \"x\".sva:1", System.Text.Json.JsonDocument.Parse(read[1].Metadata).RootElement.GetProperty("source").GetString());
+        Assert.True((await f.Store.VerifyAsync(s)).Ok);
+    }
+
+    [Fact]
+    public async Task metadata_moved_from_a_json_value_to_a_string_or_an_unknown_chain_version_is_named_by_verify()
+    {
+        var s = StoreFixture.NewSession("chainshape");
+        await f.AppendAsync(s, 0, 3);
+        await f.ExecAsync($"""
+            ALTER TABLE mt_events DISABLE TRIGGER sva_events_append_only;
+            UPDATE mt_events SET headers = jsonb_set(headers, '{"{meta}"}', to_jsonb((headers->'meta')::text)) WHERE stream_id = '{s}' AND version = 2;
+            UPDATE mt_events SET headers = jsonb_set(headers, '{"{chain}"}', '7') WHERE stream_id = '{s}' AND version = 3;
+            ALTER TABLE mt_events ENABLE TRIGGER sva_events_append_only;
+            """);
+        var v = await f.Store.VerifyAsync(s);
+        Assert.False(v.Ok);
+        Assert.Equal(2, v.FirstBrokenSeq);
+        var read = new List<StoredEvent>();
+        await foreach (var e in f.Store.ReadSessionAsync(s)) read.Add(e);
+        Assert.Equal((2, 2, 7), (read[0].Chain, read[1].Chain, read[2].Chain));
+
+        var t = StoreFixture.NewSession("chainnext");
+        await f.AppendAsync(t, 0, 2);
+        await f.ExecAsync($"""
+            ALTER TABLE mt_events DISABLE TRIGGER sva_events_append_only;
+            UPDATE mt_events SET headers = jsonb_set(headers, '{"{chain}"}', '7') WHERE stream_id = '{t}' AND version = 2;
+            ALTER TABLE mt_events ENABLE TRIGGER sva_events_append_only;
+            """);
+        var next = await f.Store.VerifyAsync(t);
+        Assert.Equal((false, 2L), (next.Ok, next.FirstBrokenSeq));
+        Assert.Contains("hash-chain version 7", next.Reason);
     }
 
     [Fact]

@@ -84,7 +84,7 @@ public static class CompareVerb
                 var info = await host.SessionAsync(what, ct);
                 var metadata = new List<(long, string)>();
                 await foreach (var e in host.Store.ReadSessionAsync(what, 1, long.MaxValue, ct)) metadata.Add((e.Seq, e.Metadata));
-                calls = RecordedCalls.FromMetadata(metadata);
+                calls = Sva.Projections.EventMetadata.RecordedCalls(metadata);
                 ownKernel = info.Kernel;
                 sessionKernel = await Sva.Commands.SessionKernels.ResolveAsync(host.Store, info, ct);
                 kind = "session";

@@ -62,7 +62,7 @@ public static class CorpusVerb
             {
                 var lockstep = new Lockstep(a, b);
                 await foreach (var e in host.Store.ReadSessionAsync(s.Id, 1, long.MaxValue, token))
-                    if (RecordedCalls.Parse(e.Seq, e.Metadata) is { } call) lockstep.Feed(call);
+                    if (Sva.Projections.EventMetadata.RecordedCall(e.Seq, e.Metadata) is { } call) lockstep.Feed(call);
                 Interlocked.Add(ref calls, lockstep.Calls);
                 results.Add(Result(lockstep, s.Id, "session"));
             });
