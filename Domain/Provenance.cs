@@ -50,10 +50,33 @@ public static class Provenance
 {
     /// <summary>The shape of <see cref="SvaState.SetAt"/>. A state whose <see cref="SvaState.Provenance"/> differs (a snapshot
     /// written before provenance existed reads as 0) does not know when its rows were set: time travel must not use it for blame.</summary>
-    public const int Version = 1;
+    /// <summary>1: <see cref="SvaState.SetAt"/>; 2: also <see cref="SvaState.GoneAt"/> (a state of version 1 still has every set-at).</summary>
+    public const int Version = 2;
 
-    /// <summary>True when every row of the state has its set-at seq (folded from seq 0 by this version, or the empty state).</summary>
-    public static bool IsComplete(SvaState s) => s.Seq == 0 || s.Provenance == Version;
+    /// <summary>True when every row of the state has its set-at seq (folded from seq 0 by version 1 or later, or the empty state).</summary>
+    public static bool IsComplete(SvaState s) => s.Seq == 0 || s.Provenance >= 1;
+
+    /// <summary>True when <see cref="SvaState.GoneAt"/> names every row that went (folded from seq 0 by version 2 or later).</summary>
+    public static bool KnowsGone(SvaState s) => s.Seq == 0 || s.Provenance >= 2;
+
+    /// <summary>For a row that does not exist in the state: the last seq at which it did (the seq before the event that removed it),
+    /// 0 when it never did; null when the state cannot tell (provenance older than version 2, for a row that can go).</summary>
+    public static long? LastExisted(SvaState s, RowRef r)
+    {
+        if (Exists(s, r)) return s.Seq;
+        switch (r.Kind)
+        {
+            case RowKind.Device or RowKind.Pending or RowKind.Mm: return 0; // never removed: not there now is never there
+            case RowKind.Handle: // handles leave only through handle_freed, which FreedHandles records
+                return r.Id.Length > 1 && r.Id[0] == 'H' && int.TryParse(r.Id.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out var h)
+                    && s.FreedHandles.TryGetValue(h, out var freed) ? freed - 1 : 0;
+            case RowKind.Domain when !(r.Id.Length > 1 && r.Id[0] == 'D'
+                && int.TryParse(r.Id.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out var d) && d >= 1 && d < s.NextDomain):
+                return 0; // domain ids come from a counter: one not handed out yet never existed
+        }
+        if (!KnowsGone(s)) return null;
+        return s.GoneAt.TryGetValue(r.Key, out var gone) ? gone - 1 : 0;
+    }
 
     /// <summary>The seq of the last event ≤ the state's seq that touched the row; null when the row does not exist.</summary>
     public static long? SetAt(SvaState s, RowRef row) =>
@@ -101,8 +124,13 @@ public static class Provenance
         if (s.Seq == 1) s.Provenance = Version; // folded from the empty state: every row's set-at is known
         foreach (var r in touched)
         {
-            if (Exists(s, r)) s.SetAt[r.Key] = s.Seq;
-            else s.SetAt.Remove(r.Key);
+            var key = r.Key;
+            if (Exists(s, r))
+            {
+                s.SetAt[key] = s.Seq;
+                if (r.Kind is RowKind.Pasid or RowKind.PasidEntry) s.GoneAt.Remove(key); // back again (domain ids are never reused)
+            }
+            else if (s.SetAt.Remove(key) && r.Kind is RowKind.Pasid or RowKind.PasidEntry or RowKind.Domain) s.GoneAt[key] = s.Seq;
         }
     }
 
@@ -139,6 +167,11 @@ public static class Provenance
             case HandleFreed h:
                 into.Add(RowRef.Handle(h.Handle));
                 if (before.HandleById(h.Handle) is { } obj) into.Add(RowRef.Mm(obj.Mm));
+                break;
+            // a VT-d intel_svm notifier (no group, no domain) holds an mmgrab: the mm's mm_count changes with it
+            case NotifierRegistered n when n.Group is null && n.Domain is null: into.Add(RowRef.Mm(n.Mm)); break;
+            case NotifierFreed n when before.Notifiers.TryGetValue(SvaState.IdNumber(n.Notifier), out var gone) && gone.Group is null && gone.Domain is null:
+                into.Add(RowRef.Mm(gone.Mm));
                 break;
             case ContextDescriptorAllocated c: into.Add(RowRef.Mm(c.Mm)); break;
             case ContextDescriptorFreed c: into.Add(RowRef.Mm(c.Mm)); break;
