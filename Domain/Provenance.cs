@@ -50,13 +50,15 @@ public static class Provenance
 {
     /// <summary>The shape of <see cref="SvaState.SetAt"/>. A state whose <see cref="SvaState.Provenance"/> differs (a snapshot
     /// written before provenance existed reads as 0) does not know when its rows were set: time travel must not use it for blame.</summary>
-    /// <summary>1: <see cref="SvaState.SetAt"/>; 2: also <see cref="SvaState.GoneAt"/> (a state of version 1 still has every set-at).</summary>
+    /// <summary>1: <see cref="SvaState.SetAt"/>; 2: also <see cref="SvaState.GoneAt"/> and <see cref="SvaState.FreedDomains"/> (a state
+    /// of version 1 still has every set-at).</summary>
     public const int Version = 2;
 
     /// <summary>True when every row of the state has its set-at seq (folded from seq 0 by version 1 or later, or the empty state).</summary>
     public static bool IsComplete(SvaState s) => s.Seq == 0 || s.Provenance >= 1;
 
-    /// <summary>True when <see cref="SvaState.GoneAt"/> names every row that went (folded from seq 0 by version 2 or later).</summary>
+    /// <summary>True when <see cref="SvaState.GoneAt"/> and <see cref="SvaState.FreedDomains"/> name every row that went (folded from
+    /// seq 0 by version 2 or later).</summary>
     public static bool KnowsGone(SvaState s) => s.Seq == 0 || s.Provenance >= 2;
 
     /// <summary>For a row that does not exist in the state: the last seq at which it did (the seq before the event that removed it),
@@ -75,6 +77,7 @@ public static class Provenance
                 return 0; // domain ids come from a counter: one not handed out yet never existed
         }
         if (!KnowsGone(s)) return null;
+        if (r.Kind == RowKind.Domain) return s.FreedDomains.TryGetValue(SvaState.IdNumber(r.Id), out var freedAt) ? freedAt - 1 : 0;
         return s.GoneAt.TryGetValue(r.Key, out var gone) ? gone - 1 : 0;
     }
 
@@ -130,7 +133,11 @@ public static class Provenance
                 s.SetAt[key] = s.Seq;
                 if (r.Kind is RowKind.Pasid or RowKind.PasidEntry) s.GoneAt.Remove(key); // back again (domain ids are never reused)
             }
-            else if (s.SetAt.Remove(key) && r.Kind is RowKind.Pasid or RowKind.PasidEntry or RowKind.Domain) s.GoneAt[key] = s.Seq;
+            else if (s.SetAt.Remove(key))
+            {
+                if (r.Kind is RowKind.Pasid or RowKind.PasidEntry) s.GoneAt[key] = s.Seq;
+                else if (r.Kind == RowKind.Domain) s.FreedDomains[SvaState.IdNumber(r.Id)] = s.Seq;
+            }
         }
     }
 

@@ -93,6 +93,7 @@ public partial class PropertyTests
             // and a snapshot carries it
             var read = SvaState.FromSnapshotJson(s.ToSnapshotJson());
             Assert.Equal(s.GoneAt, read.GoneAt);
+            Assert.Equal(s.FreedDomains, read.FreedDomains);
             Assert.True(Provenance.KnowsGone(read));
             return true;
         });
@@ -106,7 +107,7 @@ public partial class PropertyTests
             Evolve.Fold(SvaKernel.Execute(k, s, c), s);
         // the shape written by c79b7f6..this change: set_at and provenance 1, no gone_at
         var old = JsonNode.Parse(s.ToSnapshotJson())!.AsObject();
-        old.Remove("gone_at");
+        Assert.True(old.Remove("gone_at") && old.Remove("freed_domains"));
         old["provenance"] = 1;
         var read = SvaState.FromSnapshotJson(old.ToJsonString());
         Assert.True(Provenance.IsComplete(read));
