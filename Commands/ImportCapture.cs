@@ -41,8 +41,8 @@ public sealed record ImportCapture(
         if (Version is null && !KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
         if (!ImportCaptureHandler.IsFormatName(Format))
             yield return $"unknown capture format '{Format}'; known formats: auto, {string.Join(", ", CaptureReader.Formats.Select(f => f.Name))}";
-        if (Session is not null && (string.IsNullOrWhiteSpace(Session) || Session.Length > 200 || Session.Any(char.IsControl)))
-            yield return $"session name '{Session}' is not usable";
+        if (Session is not null && SessionName.Problem(Session) is { } problem)
+            yield return $"session name {problem}";
         if (BatchEvents < 1) yield return "batch size must be at least 1 event";
     }
 }

@@ -13,7 +13,8 @@ public sealed record SourcedCall(KernelCall Call, string? Source);
 /// Record calls into a session (created if missing): each is decided against the state it is appended
 /// on. <paramref name="ChunkSize"/> calls share one append; a version conflict re-decides the chunk.
 /// </summary>
-public sealed record RecordCalls(string Session, string Kernel, string? SessionSource, IReadOnlyList<SourcedCall> Calls, int ChunkSize = 64)
+/// <paramref name="Calls"/> is enumerated once, chunk by chunk (a script streamed from its file is never held whole).
+public sealed record RecordCalls(string Session, string Kernel, string? SessionSource, IEnumerable<SourcedCall> Calls, int ChunkSize = 64)
     : IRequest<RecordResult>, IValidatable
 {
     /// <summary>Called with each call's outcome as its batch commits (in order). When set, <see cref="RecordResult.Calls"/>
@@ -36,9 +37,7 @@ public sealed record RecordCalls(string Session, string Kernel, string? SessionS
 
     public IEnumerable<string> Validate()
     {
-        if (string.IsNullOrWhiteSpace(Session)) yield return "session name is empty";
-        else if (Session.Length > 200) yield return $"session name is {Session.Length} characters long; the limit is 200";
-        else if (Session.Any(char.IsControl)) yield return "session name contains a control character";
+        if (SessionName.Problem(Session) is { } problem) yield return $"session name {problem}";
         if (Version is null && !KernelVersions.TryGet(Kernel, out _)) yield return $"unsupported kernel version '{Kernel}'; supported: {KernelVersions.SupportedList}";
         if (ChunkSize < 1) yield return "chunk size must be at least 1";
     }
@@ -117,12 +116,10 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             && ScriptProgress.Parse(earlier.Json) is { } done && done.LastSeq <= head)
         {
             if (earlier.Complete && !request.Again) throw new ScriptAlreadyRecordedException(request.Session, done.LastSeq);
-            if (!earlier.Complete) resumeAfter = Math.Min(done.Calls, request.Calls.Count);
+            if (!earlier.Complete) resumeAfter = done.Calls;
         }
-        var calls = resumeAfter > 0 ? request.Calls.Skip(resumeAfter).ToList() : request.Calls;
-        var chunks = calls.Chunk(request.ChunkSize).ToList();
-        var callsBefore = new int[chunks.Count + 1];
-        for (var c = 0; c < chunks.Count; c++) callsBefore[c + 1] = callsBefore[c] + chunks[c].Length;
+        using var chunks = new ChunkWindow(request.Calls, request.ChunkSize, resumeAfter);
+        resumeAfter = chunks.Skipped;
         var policy = new SnapshotPolicy(request.SnapshotEvery);
         var recorder = new SessionRecorder(store, request.Session, new NewSession(version.Name, request.SessionSource)
         {
@@ -157,8 +154,8 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             SourceProgress? progress = null;
             if (sourceId is not null)
             {
-                var through = resumeAfter + callsBefore[k + 1];
-                progress = new SourceProgress(sourceId, request.Session, "run", Complete: k == chunks.Count - 1,
+                var through = resumeAfter + chunks.CallsThrough(k);
+                progress = new SourceProgress(sourceId, request.Session, "run", Complete: chunks.IsLast(k),
                     new ScriptProgress(request.ScriptHash!, through, chunks[k][^1].Source, state.Seq).ToJson());
             }
             return new Prepared(k, new PreparedBatch(before, commandId, encoded) { Snapshots = snapshots, Progress = progress }, decided);
@@ -184,7 +181,7 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
         {
             while (true)
             {
-                var prepared = next < chunks.Count && next >= 0 ? Prepare(next) : null;
+                var prepared = next >= 0 && chunks.Has(next) ? Prepare(next) : null;
                 try
                 {
                     await recorder.DrainAsync();
@@ -218,6 +215,61 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             ResumedAfter = resumeAfter,
             CopyBeside = lease is { Copy: true } ? lease.OtherWriter : null,
         };
+    }
+
+    /// <summary>The calls in chunks, read from the enumerable as they are needed. Only the chunks a conflict may re-decide
+    /// (the one in flight and the one prepared) are kept: memory does not grow with the script.</summary>
+    private sealed class ChunkWindow : IDisposable
+    {
+        private readonly IEnumerator<SourcedCall> source;
+        private readonly int size;
+        private readonly List<(SourcedCall[] Calls, int Through)> window = [];
+        private int first; // chunk index of window[0]
+        private bool ended;
+
+        public ChunkWindow(IEnumerable<SourcedCall> calls, int size, int skip)
+        {
+            source = calls.GetEnumerator();
+            this.size = size;
+            while (Skipped < skip && source.MoveNext()) Skipped++;
+        }
+
+        /// <summary>Calls skipped at the start (a resume): at most as many as the script has.</summary>
+        public int Skipped { get; }
+
+        public SourcedCall[] this[int k] { get { Fill(k); return window[k - first].Calls; } }
+
+        public bool Has(int k)
+        {
+            Fill(k);
+            return k - first < window.Count;
+        }
+
+        /// <summary>Calls in chunks 0..k (after the skipped ones).</summary>
+        public int CallsThrough(int k) { Fill(k); return window[k - first].Through; }
+
+        public bool IsLast(int k) => !Has(k + 1);
+
+        private void Fill(int k)
+        {
+            if (k < first) throw new InvalidOperationException($"chunk {k} was already released");
+            // Chunks before k - 2 can no longer be re-decided (asking whether k - 1 is the last reads chunk k): release them.
+            var drop = Math.Min(window.Count, Math.Max(0, k - 2 - first));
+            if (drop > 0) { window.RemoveRange(0, drop); first += drop; }
+            while (!ended && k - first >= window.Count)
+            {
+                var chunk = new List<SourcedCall>(size);
+                while (chunk.Count < size && source.MoveNext()) chunk.Add(source.Current);
+                if (chunk.Count < size) ended = true;
+                if (chunk.Count == 0) break;
+                total += chunk.Count;
+                window.Add((chunk.ToArray(), total));
+            }
+        }
+
+        private int total; // calls read so far (after the skipped ones)
+
+        public void Dispose() => source.Dispose();
     }
 
     private sealed record Prepared(int Index, PreparedBatch Batch, List<(SourcedCall Call, IReadOnlyList<SvaEvent> Events, CallOutcome Outcome)> Decided);

@@ -24,7 +24,7 @@ public sealed class SnapshotPolicy(int every)
 
     /// <summary>Call after each call was applied to <paramref name="state"/>, with its seq before the call.</summary>
     public SnapshotToSave? After(SvaState state, long seqBefore) =>
-        Every <= 0 || state.Seq / Every <= seqBefore / Every ? null : new SnapshotToSave(state.Seq, state.ToSnapshotJson());
+        Every <= 0 || state.Seq / Every <= seqBefore / Every ? null : StateSnapshot.Take(state);
 }
 
 /// <summary>

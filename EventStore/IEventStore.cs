@@ -28,6 +28,15 @@ public interface IEventStore : IAsyncDisposable
     /// <summary>The session's events with fromSeq &lt;= seq &lt;= toSeq, in seq order, read in pages.</summary>
     IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq = 1, long toSeq = long.MaxValue, CancellationToken ct = default);
 
+    /// <summary>The session's events of the stored types <paramref name="types"/> with fromSeq &lt;= seq &lt;= toSeq, in seq order:
+    /// the others are passed over in the database (e.g. the handle_issued events before a snapshot). By default: filtered here.</summary>
+    async IAsyncEnumerable<StoredEvent> ReadSessionOfTypesAsync(string session, IReadOnlyCollection<string> types, long fromSeq, long toSeq,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await foreach (var e in ReadSessionAsync(session, fromSeq, toSeq, ct))
+            if (types.Contains(e.Type)) yield return e;
+    }
+
     /// <summary>The session's events in several seq ranges (each event once, in seq order): one round trip where the store can
     /// (provenance reads the few events around many seqs). The default reads range by range.</summary>
     async IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges,

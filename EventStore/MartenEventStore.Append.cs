@@ -81,7 +81,7 @@ public sealed partial class MartenEventStore
         var prev = await HeadHashAsync(session, expected, ct);
         t0 = AppendProfile.Add(AppendProfile.Stage.ReadHead, t0);
         long hashTicks = 0;
-        var states = batch.Snapshots.ToDictionary(s => s.Seq, s => Digest(s.Json));
+        var states = batch.Snapshots.ToDictionary(s => s.Seq, s => s.Digest);
         await using var s = _store.LightweightSession();
         if (batch.Create is { } create)
             s.Store(new SessionDoc { Id = session, Kernel = create.Kernel, KernelGiven = create.KernelGiven, Source = create.Source, CreatedAt = DateTimeOffset.UtcNow });
@@ -110,7 +110,7 @@ public sealed partial class MartenEventStore
             s.QueueSqlCommand(
                 $"INSERT INTO public.{SnapshotTableFeature.TableName} (session, seq, encoding, bytes) VALUES (?, ?, ?, ?) " +
                 "ON CONFLICT (session, seq) DO UPDATE SET encoding = excluded.encoding, bytes = excluded.bytes",
-                session, snap.Seq, SnapshotCodec.ZstdUtf8, SnapshotCodec.Encode(snap.Json));
+                session, snap.Seq, snap.Encoding, snap.Compressed());
         if (batch.Progress is { } p)
             s.Store(new SourceDoc { Id = p.Id, Session = p.Session, Kind = p.Kind, Complete = p.Complete, Json = p.Json });
 

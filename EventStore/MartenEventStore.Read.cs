@@ -37,6 +37,22 @@ public sealed partial class MartenEventStore
         }
     }
 
+    public async IAsyncEnumerable<StoredEvent> ReadSessionOfTypesAsync(string session, IReadOnlyCollection<string> types, long fromSeq, long toSeq,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        ValidateSessionId(session);
+        var typeArray = types.ToArray();
+        var next = Math.Max(fromSeq, 1);
+        while (next <= toSeq)
+        {
+            var from = next;
+            var page = await RunAsync(() => ReadPageAsync(session, from, toSeq, ct, typeArray), ct);
+            foreach (var e in page) yield return e;
+            if (page.Count < PageSize || page[^1].Seq == long.MaxValue) yield break;
+            next = page[^1].Seq + 1;
+        }
+    }
+
     /// <summary>Several seq ranges in one query (provenance: the events around many seqs), in seq order (ranges should not overlap).</summary>
     public async IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges,
         [EnumeratorCancellation] CancellationToken ct = default)
@@ -49,9 +65,10 @@ public sealed partial class MartenEventStore
             await using var cmd = new NpgsqlCommand(
                 // one index range scan per range: a LATERAL subquery kept apart (OFFSET 0), else the planner joins a
                 // sequential scan of the session against the ranges (measured: 100x slower on a 30,000-event session)
-                "SELECT e.seq_id, e.version, e.type, e.data, e.headers, e.timestamp " +
+                "SELECT e.seq_id, e.version, e.type, e.data, e.cmd, e.meta, e.hash, e.state, e.timestamp " +
                 "FROM unnest($2::bigint[], $3::bigint[]) AS r(lo, hi) CROSS JOIN LATERAL (" +
-                "SELECT seq_id, version, type, data::text AS data, headers::text AS headers, timestamp FROM mt_events " +
+                "SELECT seq_id, version, type, data::text AS data, " + StringHeader("cmd") + " AS cmd, " + StringHeader("meta") + " AS meta, " +
+                StringHeader("hash") + " AS hash, " + StringHeader("state") + " AS state, timestamp FROM mt_events " +
                 "WHERE stream_id = $1 AND version >= r.lo AND version <= r.hi ORDER BY version OFFSET 0) e " +
                 "ORDER BY e.version",
                 conn)
@@ -68,44 +85,41 @@ public sealed partial class MartenEventStore
         foreach (var e in page) yield return e;
     }
 
-    private async Task<List<StoredEvent>> ReadPageAsync(string session, long from, long to, CancellationToken ct)
+    private async Task<List<StoredEvent>> ReadPageAsync(string session, long from, long to, CancellationToken ct, string[]? types = null)
     {
         await using var conn = await _dataSource.OpenConnectionAsync(ct);
         await using var cmd = new NpgsqlCommand(
-            "SELECT seq_id, version, type, data::text, headers::text, timestamp FROM mt_events WHERE stream_id = $1 AND version >= $2 AND version <= $3 ORDER BY version LIMIT $4",
+            // The header fields are taken out by PostgreSQL (->>): no JSON document is parsed here per event.
+            "SELECT seq_id, version, type, data::text, " + StringHeader("cmd") + ", " + StringHeader("meta") + ", " + StringHeader("hash") + ", " + StringHeader("state") + ", timestamp " +
+            "FROM mt_events WHERE stream_id = $1 AND version >= $2 AND version <= $3" +
+            (types is null ? "" : " AND type = ANY($5)") + " ORDER BY version LIMIT $4",
             conn) { Parameters = { Text(session), Bigint(from), Bigint(to), new NpgsqlParameter<int> { TypedValue = PageSize } } };
+        if (types is not null) cmd.Parameters.Add(new NpgsqlParameter<string[]> { NpgsqlDbType = NpgsqlDbType.Array | NpgsqlDbType.Text, TypedValue = types });
         await cmd.PrepareAsync(ct);
         return await ReadRowsAsync(cmd, session, ct);
     }
 
-    /// <summary>Rows of (seq_id, version, type, data, headers, timestamp) as stored events of <paramref name="session"/>.</summary>
+    /// <summary>Rows of (seq_id, version, type, data, cmd, meta, hash, state, timestamp) as stored events of <paramref name="session"/>.</summary>
     private static async Task<List<StoredEvent>> ReadRowsAsync(NpgsqlCommand cmd, string session, CancellationToken ct)
     {
         await using var r = await cmd.ExecuteReaderAsync(ct);
         var list = new List<StoredEvent>();
         while (await r.ReadAsync(ct))
         {
-            var (cmdId, meta, hash, state) = ParseHeaders(r.IsDBNull(4) ? null : r.GetString(4));
+            Guid? cmdId = !r.IsDBNull(4) && Guid.TryParse(r.GetString(4), out var g) ? g : null;
+            var meta = r.IsDBNull(5) ? "{}" : r.GetString(5);
+            byte[] hash = [];
+            if (!r.IsDBNull(6))
+            {
+                try { hash = Convert.FromHexString(r.GetString(6)); }
+                catch (FormatException) { hash = []; }
+            }
             list.Add(new StoredEvent(r.GetInt64(0), session, r.GetInt64(1), r.GetString(2), r.GetString(3), meta, cmdId,
-                r.GetFieldValue<DateTimeOffset>(5), hash, state));
+                r.GetFieldValue<DateTimeOffset>(8), hash, r.IsDBNull(7) ? null : r.GetString(7)));
         }
         return list;
     }
 
-    private static (Guid? Cmd, string Meta, byte[] Hash, string? State) ParseHeaders(string? json)
-    {
-        if (json is null) return (null, "{}", [], null);
-        using var doc = JsonDocument.Parse(json);
-        var root = doc.RootElement;
-        Guid? cmd = root.TryGetProperty("cmd", out var c) && Guid.TryParse(c.GetString(), out var g) ? g : null;
-        var meta = root.TryGetProperty("meta", out var m) && m.ValueKind == JsonValueKind.String ? m.GetString()! : "{}";
-        byte[] hash = [];
-        if (root.TryGetProperty("hash", out var h) && h.ValueKind == JsonValueKind.String)
-        {
-            try { hash = Convert.FromHexString(h.GetString()!); }
-            catch (FormatException) { hash = []; }
-        }
-        var state = root.TryGetProperty("state", out var st) && st.ValueKind == JsonValueKind.String ? st.GetString() : null;
-        return (cmd, meta, hash, state);
-    }
+    /// <summary>A string header's value (null when missing or not a string), extracted by PostgreSQL.</summary>
+    private static string StringHeader(string name) => $"CASE WHEN jsonb_typeof(headers->'{name}') = 'string' THEN headers->>'{name}' END";
 }

@@ -17,8 +17,8 @@ using Weasel.Core;
 
 namespace Sva.EventStore;
 
-// Snapshots: caches bound to the chain by their digest. Rows of sva_snapshots (zstd bytes), and the JSON documents of
-// earlier versions (read, verified, deleted; never written).
+// Snapshots: caches bound to the chain by their digest. Rows of sva_snapshots (zstd of a versioned payload: SnapshotCodec), and the JSON documents of
+// earlier versions (read, verified, deleted; never written). Reads are plain SQL (no DocumentStore).
 public sealed partial class MartenEventStore
 {
     // ------------------------------------------------------------------ snapshots
@@ -41,16 +41,19 @@ public sealed partial class MartenEventStore
                 for (var tries = 0; tries < 8; tries++)
                 {
                     long seq;
-                    string? text;
+                    short encoding;
+                    byte[]? payload;
                     string? recorded;
                     await using (var r = await cmd.ExecuteReaderAsync(ct))
                     {
                         if (!await r.ReadAsync(ct)) break;
                         seq = r.GetInt64(0);
-                        text = SnapshotCodec.Decode(r.GetInt16(1), r.GetFieldValue<byte[]>(2));
+                        encoding = r.GetInt16(1);
+                        payload = SnapshotCodec.Decompress(encoding, r.GetFieldValue<byte[]>(2));
                         recorded = r.IsDBNull(3) ? null : r.GetString(3);
                     }
-                    if (text is not null && recorded is not null && recorded == Digest(text)) return new LoadedSnapshot(seq, text);
+                    if (payload is not null && recorded is not null && recorded == SnapshotCodec.Digest(payload))
+                        return new LoadedSnapshot(seq, encoding, payload);
                     cmd.Parameters[1].Value = seq - 1;
                 }
             }
@@ -58,44 +61,58 @@ public sealed partial class MartenEventStore
         }, ct);
     }
 
-    /// <summary>A snapshot document of an earlier version (a JSON string in jsonb), trusted on the same terms.</summary>
+    /// <summary>A snapshot document of an earlier version (a JSON string in jsonb), trusted on the same terms. Plain SQL on
+    /// Marten's document table: no DocumentStore is built for a read (README, "Command start").</summary>
     private async Task<LoadedSnapshot?> LoadSnapshotDocAsync(string session, long atOrBelowSeq, CancellationToken ct)
     {
-        await using var q = _store.QuerySession();
-        var seqs = await q.Query<SnapshotDoc>().Where(x => x.Session == session && x.Seq <= atOrBelowSeq)
-            .OrderByDescending(x => x.Seq).Select(x => x.Seq).Take(8).ToListAsync(ct);
-        foreach (var seq in seqs)
+        await using var conn = await _dataSource.OpenConnectionAsync(ct);
+        if (!await SnapshotDocTableExistsAsync(conn, ct)) return null;
+        // Only the seqs (with the digest the log recorded there) are listed; a document (large) is loaded one at a time, so a
+        // forged newest one costs one extra load, not all of them.
+        var candidates = new List<(long Seq, string? Recorded)>();
+        await using (var list = new NpgsqlCommand(
+            "SELECT s.seq, e.headers->>'state' FROM public.mt_doc_snapshotdoc s LEFT JOIN public.mt_events e ON e.stream_id = s.session AND e.version = s.seq " +
+            "WHERE s.session = $1 AND s.seq <= $2 ORDER BY s.seq DESC LIMIT 8", conn) { Parameters = { Text(session), Bigint(atOrBelowSeq) } })
+        await using (var r = await list.ExecuteReaderAsync(ct))
+            while (await r.ReadAsync(ct)) candidates.Add((r.GetInt64(0), r.IsDBNull(1) ? null : r.GetString(1)));
+        foreach (var (seq, recorded) in candidates)
         {
-            var recordedTask = StateDigestAtAsync(session, seq, ct);
-            var snap = await q.LoadAsync<SnapshotDoc>(SnapshotDoc.IdOf(session, seq), ct);
-            if (snap is not null && await recordedTask is { } recorded && recorded == Digest(snap.Json))
-                return new LoadedSnapshot(snap.Seq, snap.Json);
+            if (recorded is null) continue;
+            await using var load = new NpgsqlCommand("SELECT data->>'json' FROM public.mt_doc_snapshotdoc WHERE id = $1", conn)
+                { Parameters = { Text(SnapshotDoc.IdOf(session, seq)) } };
+            if (await load.ExecuteScalarAsync(ct) is string json && recorded == Digest(json))
+                return new LoadedSnapshot(seq, json); // JSON text, as encoding 1 holds it
         }
         return null;
     }
 
-    private async Task<string?> StateDigestAtAsync(string session, long seq, CancellationToken ct)
+    /// <summary>Whether the document table of earlier snapshot versions exists (every database a writer set up has it).</summary>
+    private static async Task<bool> SnapshotDocTableExistsAsync(NpgsqlConnection conn, CancellationToken ct)
     {
-        await using var conn = await _dataSource.OpenConnectionAsync(ct);
-        await using var cmd = new NpgsqlCommand("SELECT headers->>'state' FROM mt_events WHERE stream_id = $1 AND version = $2", conn)
-            { Parameters = { Text(session), Bigint(seq) } };
-        return await cmd.ExecuteScalarAsync(ct) as string;
+        await using var cmd = new NpgsqlCommand("SELECT to_regclass('public.mt_doc_snapshotdoc') IS NOT NULL", conn);
+        return await cmd.ExecuteScalarAsync(ct) is true;
     }
 
-    /// <summary>Every snapshot of the session: (seq, stored bytes, its text when it decodes), rows and old documents.</summary>
-    private async Task<List<(long Seq, long Bytes, string? Text)>> AllSnapshotsAsync(string session, bool withText, CancellationToken ct)
+    /// <summary>Every snapshot of the session: (seq, stored bytes, its uncompressed payload when it decodes), rows and old documents.</summary>
+    private async Task<List<(long Seq, long Bytes, byte[]? Payload)>> AllSnapshotsAsync(string session, bool withPayload, CancellationToken ct)
     {
-        var list = new List<(long, long, string?)>();
-        await using (var conn = await _dataSource.OpenConnectionAsync(ct))
+        var list = new List<(long, long, byte[]?)>();
+        await using var conn = await _dataSource.OpenConnectionAsync(ct);
         await using (var cmd = new NpgsqlCommand(
-            $"SELECT seq, encoding, {(withText ? "bytes" : "NULL::bytea")}, octet_length(bytes) FROM public.{SnapshotTableFeature.TableName} WHERE session = $1 ORDER BY seq", conn)
+            $"SELECT seq, encoding, {(withPayload ? "bytes" : "NULL::bytea")}, octet_length(bytes) FROM public.{SnapshotTableFeature.TableName} WHERE session = $1 ORDER BY seq", conn)
             { Parameters = { Text(session) } })
         await using (var r = await cmd.ExecuteReaderAsync(ct))
             while (await r.ReadAsync(ct))
-                list.Add((r.GetInt64(0), r.GetInt32(3), withText ? SnapshotCodec.Decode(r.GetInt16(1), r.GetFieldValue<byte[]>(2)) : null));
-        await using var q = _store.QuerySession();
-        foreach (var d in await q.Query<SnapshotDoc>().Where(x => x.Session == session).OrderBy(x => x.Seq).ToListAsync(ct))
-            list.Add((d.Seq, Encoding.UTF8.GetByteCount(d.Json), d.Json));
+                list.Add((r.GetInt64(0), r.GetInt32(3), withPayload ? SnapshotCodec.Decompress(r.GetInt16(1), r.GetFieldValue<byte[]>(2)) : null));
+        if (await SnapshotDocTableExistsAsync(conn, ct))
+        {
+            await using var docs = new NpgsqlCommand(
+                $"SELECT seq, octet_length(data->>'json'), {(withPayload ? "data->>'json'" : "NULL::text")} FROM public.mt_doc_snapshotdoc WHERE session = $1 ORDER BY seq", conn)
+                { Parameters = { Text(session) } };
+            await using var r = await docs.ExecuteReaderAsync(ct);
+            while (await r.ReadAsync(ct))
+                list.Add((r.GetInt64(0), r.IsDBNull(1) ? 0 : r.GetInt32(1), withPayload && !r.IsDBNull(2) ? Encoding.UTF8.GetBytes(r.GetString(2)) : null));
+        }
         list.Sort((a, b) => a.Item1.CompareTo(b.Item1));
         return list;
     }
@@ -104,7 +121,7 @@ public sealed partial class MartenEventStore
     {
         ValidateSessionId(session);
         return RunAsync<IReadOnlyList<(long Seq, long Bytes)>>(async () =>
-            (await AllSnapshotsAsync(session, withText: false, ct)).Select(s => (s.Seq, s.Bytes)).ToList(), ct);
+            (await AllSnapshotsAsync(session, withPayload: false, ct)).Select(s => (s.Seq, s.Bytes)).ToList(), ct);
     }
 
     public Task<int> DeleteSnapshotsAsync(string session, CancellationToken ct = default)

@@ -50,13 +50,13 @@ public sealed partial class MartenEventStore
             return Broken(version + 1, $"events are stored beyond the stream's version {version} (up to seq {lastSeq})");
 
         var warnings = new List<string>();
-        foreach (var snap in await RunAsync(() => AllSnapshotsAsync(session, withText: true, ct), ct))
+        foreach (var snap in await RunAsync(() => AllSnapshotsAsync(session, withPayload: true, ct), ct))
         {
             if (!stateAt.TryGetValue(snap.Seq, out var recorded))
                 warnings.Add($"snapshot at seq {snap.Seq}: the log recorded no snapshot there (not used)");
-            else if (snap.Text is null)
+            else if (snap.Payload is null)
                 warnings.Add($"snapshot at seq {snap.Seq}: its bytes do not decode (an unknown encoding or altered): not used");
-            else if (recorded != Digest(snap.Text))
+            else if (recorded != SnapshotCodec.Digest(snap.Payload))
                 warnings.Add($"snapshot at seq {snap.Seq}: its SHA-256 differs from the one the log recorded at that seq: altered (not used)");
         }
         return new VerifyResult(session, warnings.Count == 0, checkedCount, warnings.Count == 0 ? null : version,

@@ -144,6 +144,13 @@ public sealed class ReadYourWritesStore : IEventStore
         await foreach (var e in inner.ReadSessionAsync(session, fromSeq, toSeq, ct)) yield return e;
     }
 
+    public async IAsyncEnumerable<StoredEvent> ReadSessionOfTypesAsync(string session, IReadOnlyCollection<string> types, long fromSeq, long toSeq,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var inner = await InnerAsync(ct);
+        await foreach (var e in inner.ReadSessionOfTypesAsync(session, types, fromSeq, toSeq, ct)) yield return e;
+    }
+
     public async IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges,
         [EnumeratorCancellation] CancellationToken ct = default)
     {

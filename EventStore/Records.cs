@@ -34,9 +34,21 @@ public sealed record NewSession(string Kernel, string? Source)
     public string? KernelGiven { get; init; }
 }
 
-/// <summary>A snapshot (a cache of the state at <paramref name="Seq"/>) written in the append that reaches that seq. Its SHA-256
-/// is recorded in the hash-chained log at that seq, so a snapshot changed later is detected and not used.</summary>
-public sealed record SnapshotToSave(long Seq, string Json);
+/// <summary>A snapshot (a cache of the state at <paramref name="Seq"/>) written in the append that reaches that seq: the caller's
+/// <paramref name="Payload"/> in the format <paramref name="Encoding"/> names (<see cref="SnapshotCodec"/>; the store compresses it).
+/// The SHA-256 of the payload (<see cref="Digest"/>) is recorded in the hash-chained log at that seq, so a snapshot changed later
+/// is detected and not used.</summary>
+public sealed record SnapshotToSave(long Seq, short Encoding, byte[] Payload)
+{
+    /// <summary>A snapshot as JSON text (<see cref="SnapshotCodec.ZstdUtf8"/>; its digest is that of its UTF-8 bytes).</summary>
+    public SnapshotToSave(long seq, string json) : this(seq, SnapshotCodec.ZstdUtf8, System.Text.Encoding.UTF8.GetBytes(json)) { }
+
+    /// <summary>What the log records at <see cref="Seq"/> (header "state"): SHA-256 (hex) of <see cref="Payload"/>.</summary>
+    public string Digest => SnapshotCodec.Digest(Payload);
+
+    /// <summary>The bytes stored in the snapshot row: the payload compressed.</summary>
+    public byte[] Compressed() => SnapshotCodec.Compress(Payload);
+}
 
 /// <summary>Progress of a recording source (an imported capture, a script run) written with a batch, for resume and
 /// idempotency: <paramref name="Id"/> identifies the source (content hash, kernel, …), <paramref name="Json"/> is the caller's.</summary>
@@ -65,8 +77,21 @@ public sealed record VerifyResult(string Session, bool Ok, long EventsChecked, l
     public IReadOnlyList<string> Warnings { get; init; } = [];
 }
 
-/// <summary>A snapshot as loaded: trusted only when <see cref="Json"/>'s SHA-256 is the digest the log recorded at <see cref="Seq"/>.</summary>
-public sealed record LoadedSnapshot(long Seq, string Json);
+/// <summary>A snapshot as loaded: its payload (uncompressed) in the format <see cref="Encoding"/> names (<see cref="SnapshotCodec"/>;
+/// snapshot documents of earlier versions load as <see cref="SnapshotCodec.ZstdUtf8"/>). Returned only when the payload's
+/// SHA-256 is the digest the log recorded at <see cref="Seq"/>. The caller decodes the payload (one decoder, Projections' StateSnapshot).</summary>
+public sealed record LoadedSnapshot(long Seq, short Encoding, byte[] Payload)
+{
+    public LoadedSnapshot(long seq, string json) : this(seq, SnapshotCodec.ZstdUtf8, System.Text.Encoding.UTF8.GetBytes(json)) { }
+
+    /// <summary>The payload as text when it is JSON (<see cref="SnapshotCodec.ZstdUtf8"/>), else null.</summary>
+    public string? Json => Encoding == SnapshotCodec.ZstdUtf8 ? System.Text.Encoding.UTF8.GetString(Payload) : null;
+
+    public bool Equals(LoadedSnapshot? other) =>
+        other is not null && Seq == other.Seq && Encoding == other.Encoding && Payload.AsSpan().SequenceEqual(other.Payload);
+
+    public override int GetHashCode() => HashCode.Combine(Seq, Encoding, Payload.Length);
+}
 
 /// <summary>A projection's progress as Marten's daemon keeps it.</summary>
 public sealed record ProjectionProgress(string Name, string Mode, long Position);

@@ -193,6 +193,22 @@ public sealed class ShardedEventStore : IEventStore
         }
     }
 
+    public async IAsyncEnumerable<StoredEvent> ReadSessionOfTypesAsync(string session, IReadOnlyCollection<string> types, long fromSeq, long toSeq,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var shard = await ShardForAsync(session, ct);
+        var store = await StoreAsync(shard, ct);
+        await using var e = store.ReadSessionOfTypesAsync(session, types, fromSeq, toSeq, ct).GetAsyncEnumerator(ct);
+        while (true)
+        {
+            bool more;
+            try { more = await e.MoveNextAsync(); }
+            catch (EventStoreUnavailableException ex) { throw Named(shard, ex); }
+            if (!more) yield break;
+            yield return e.Current;
+        }
+    }
+
     public async IAsyncEnumerable<StoredEvent> ReadSessionRangesAsync(string session, IReadOnlyList<(long From, long To)> ranges,
         [EnumeratorCancellation] CancellationToken ct = default)
     {

@@ -39,30 +39,47 @@ internal sealed class SnapshotTableFeature(StoreOptions options) : FeatureSchema
 #pragma warning restore CS0618
 }
 
-/// <summary>The byte encodings of a snapshot row. Versioned: a reader that does not know an encoding treats the row as absent.</summary>
+/// <summary>
+/// The encodings of a snapshot row (its <c>encoding</c> column). Versioned: a reader that does not know an encoding treats the
+/// row as absent. Each is zstd (level 3) over a payload whose format the number names; the format itself is the caller's
+/// (Projections' StateSnapshot decodes both). The log's digest (header "state") is the SHA-256 of the uncompressed payload,
+/// whatever the encoding: for JSON that is the SHA-256 of its UTF-8 text, as it always was.
+/// </summary>
 public static class SnapshotCodec
 {
-    /// <summary>zstd (level 3) of the UTF-8 text.</summary>
+    /// <summary>1: zstd of UTF-8 JSON text (written by ecd23d9 up to this version; snapshot documents of earlier versions hold
+    /// the same JSON uncompressed and load as this encoding).</summary>
     public const short ZstdUtf8 = 1;
 
-    public static byte[] Encode(string text)
+    /// <summary>2: zstd of a MemoryPack payload (binary; loads without parsing text).</summary>
+    public const short ZstdMemoryPack = 2;
+
+    public static bool IsKnown(short encoding) => encoding is ZstdUtf8 or ZstdMemoryPack;
+
+    public static byte[] Compress(ReadOnlySpan<byte> payload)
     {
         using var c = new ZstdSharp.Compressor(3);
-        return c.Wrap(Encoding.UTF8.GetBytes(text)).ToArray();
+        return c.Wrap(payload).ToArray();
     }
 
-    /// <summary>The text, or null for an encoding this version does not know or bytes that do not decode.</summary>
-    public static string? Decode(short encoding, byte[] bytes)
+    /// <summary>zstd of the UTF-8 text (encoding <see cref="ZstdUtf8"/>).</summary>
+    public static byte[] Encode(string text) => Compress(Encoding.UTF8.GetBytes(text));
+
+    /// <summary>The uncompressed payload, or null for an encoding this version does not know or bytes that do not decompress.</summary>
+    public static byte[]? Decompress(short encoding, byte[] bytes)
     {
-        if (encoding != ZstdUtf8) return null;
+        if (!IsKnown(encoding)) return null;
         try
         {
             using var d = new ZstdSharp.Decompressor();
-            return Encoding.UTF8.GetString(d.Unwrap(bytes));
+            return d.Unwrap(bytes).ToArray();
         }
         catch (ZstdSharp.ZstdException) { return null; }
     }
 
-    /// <summary>What the log records for a snapshot (header "state"): SHA-256 (hex) of its UTF-8 text.</summary>
-    public static string Digest(string text) => Convert.ToHexStringLower(SHA256.HashData(Encoding.UTF8.GetBytes(text)));
+    /// <summary>What the log records for a snapshot (header "state"): SHA-256 (hex) of its uncompressed payload.</summary>
+    public static string Digest(ReadOnlySpan<byte> payload) => Convert.ToHexStringLower(SHA256.HashData(payload));
+
+    /// <summary>The digest of a JSON snapshot: SHA-256 (hex) of its UTF-8 text.</summary>
+    public static string Digest(string text) => Digest(Encoding.UTF8.GetBytes(text));
 }

@@ -71,11 +71,7 @@ public sealed class SvaReadModelProjection : IDocumentProjection
         Interlocked.Increment(ref Refolds);
         SvaState? from = null;
         if (await writer.LoadSnapshotAsync(session, toSeq, ct) is { } snap)
-        {
-            try { from = SvaState.FromSnapshotJson(snap.Json); }
-            catch (Exception) { from = null; } // a snapshot of an older shape is only a cache: fold instead
-            if (from is not null && from.Seq != snap.Seq) from = null;
-        }
+            from = StateSnapshot.Decode(snap); // null (an older shape, another seq): only a cache, fold instead
         var start = from?.Seq ?? 0;
         var state = start >= toSeq ? from! : await EventCodec.FoldAsync(writer.ReadSessionAsync(session, start + 1, toSeq, ct), from, ct);
         if (state.Seq != toSeq) throw new StoredEventException(session, toSeq, $"log ends at seq {state.Seq}");

@@ -60,10 +60,8 @@ public static class Blame
         {
             var snap = await store.LoadSnapshotAsync(session, below, ct);
             if (snap is null) break;
-            SvaState? parsed;
-            try { parsed = SvaState.FromSnapshotJson(snap.Json); }
-            catch (Exception) { parsed = null; }
-            if (parsed is not null && parsed.Seq == snap.Seq && Provenance.IsComplete(parsed)) { from = parsed; break; }
+            var parsed = StateSnapshot.Decode(snap);
+            if (parsed is not null && Provenance.IsComplete(parsed)) { from = parsed; break; }
             below = snap.Seq - 1; // no provenance (an older release's snapshot) or unreadable: look further back
         }
         var start = from?.Seq ?? 0;

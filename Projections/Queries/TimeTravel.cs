@@ -17,28 +17,24 @@ public static class TimeTravel
         ArgumentOutOfRangeException.ThrowIfNegative(atSeq);
         if (atSeq == 0) return new LoadedState(new SvaState(), 0, 0);
         // The nearest snapshot the log vouches for (a forged or altered one is passed over), then the events after it.
-        var snap = useSnapshots ? await store.LoadSnapshotAsync(session, atSeq, ct) : null;
-        if (snap is not null && ParseSnapshot(snap) is { } from)
+        if (useSnapshots && await NearestSnapshotAsync(store, session, atSeq, ct) is { } from)
         {
-            var tail = await ReadEventsAsync(store, session, snap.Seq + 1, atSeq, ct);
+            var snapSeq = from.Seq;
+            var tail = await ReadEventsAsync(store, session, snapSeq + 1, atSeq, ct);
             foreach (var e in tail) Evolve.Apply(from, e);
             if (from.Seq != atSeq) throw new StoredEventException(session, from.Seq + 1, $"the log ends at seq {from.Seq}, before seq {atSeq}");
-            return new LoadedState(from, snap.Seq, tail.Count);
+            return new LoadedState(from, snapSeq, tail.Count);
         }
         var state = await EventCodec.FoldAsync(store.ReadSessionAsync(session, 1, atSeq, ct), null, ct);
         if (state.Seq != atSeq) throw new StoredEventException(session, state.Seq + 1, $"the log ends at seq {state.Seq}, before seq {atSeq}");
         return new LoadedState(state, 0, atSeq);
     }
 
-    private static SvaState? ParseSnapshot(LoadedSnapshot sn)
-    {
-        try
-        {
-            var s = SvaState.FromSnapshotJson(sn.Json);
-            return s.Seq == sn.Seq ? s : null; // a snapshot of an older shape is only a cache: fold instead
-        }
-        catch (Exception) { return null; }
-    }
+    /// <summary>The state of the nearest snapshot at or below <paramref name="atOrBelowSeq"/> that the log vouches for and that
+    /// parses (its seq is the state's <see cref="SvaState.Seq"/>), or null: the one snapshot loader of the code (state, time
+    /// travel, the recorder's reload, the timeline).</summary>
+    public static async Task<SvaState?> NearestSnapshotAsync(IEventStore store, string session, long atOrBelowSeq, CancellationToken ct = default) =>
+        atOrBelowSeq > 0 && await store.LoadSnapshotAsync(session, atOrBelowSeq, ct) is { } snap ? StateSnapshot.Decode(snap) : null;
 
     private static async Task<List<SvaEvent>> ReadEventsAsync(IEventStore store, string session, long from, long to, CancellationToken ct)
     {

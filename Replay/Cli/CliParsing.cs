@@ -26,8 +26,8 @@ public static class CliParsing
 
     /// <summary>A session name is at most <see cref="InputLimits.MaxNameLength"/> characters, without control characters.</summary>
     public static string? SessionNameProblem(string name, string what) =>
-        name.Length == 0 || string.IsNullOrWhiteSpace(name) ? $"{what}: a session name cannot be empty"
-        : InputLimits.NameProblem(name) is { } p ? $"{what}: session name '{InputLimits.Quote(name)}' {p}"
+        string.IsNullOrWhiteSpace(name) ? $"{what}: a session name cannot be empty"
+        : Sva.EventStore.SessionName.Problem(name) is { } p ? $"{what}: session name '{InputLimits.Quote(name)}' {p}"
         : null;
 
     private static void CheckSessionName(SymbolResult r, string what)

@@ -33,11 +33,11 @@ public static class Output
 
     /// <summary>
     /// Runs <paramref name="work"/> with a Spectre.Console progress bar on stderr when stderr is a terminal (nothing extra
-    /// when it is not). The work reports its progress as a count out of <paramref name="total"/> (0: unknown).
+    /// when it is not). The work reports its progress as a count out of <paramref name="total"/> (0: unknown; negative: no bar).
     /// </summary>
     public static async Task<T> WithProgressAsync<T>(string title, long total, Func<Action<long, string?>, Task<T>> work)
     {
-        if (System.Console.IsErrorRedirected) return await work((_, _) => { });
+        if (System.Console.IsErrorRedirected || total < 0) return await work((_, _) => { });
         var console = AnsiConsole.Create(new AnsiConsoleSettings { Out = new AnsiConsoleOutput(System.Console.Error) });
         return await console.Progress()
             .AutoClear(true)

@@ -16,7 +16,13 @@ using Sva.Projections.Queries;
 namespace Sva.Bench.Macro;
 
 /// <summary>Sizes of one run.</summary>
-public sealed record Sizes(long Events, long TtEvents, int Repeats, long PerCallEvents, int Points, int FoldPoints, int LatencyCalls, int Devices, int Mms, ulong Seed);
+public sealed record Sizes(long Events, long TtEvents, int Repeats, long PerCallEvents, int Points, int FoldPoints, int LatencyCalls, int Devices, int Mms, ulong Seed)
+{
+    /// <summary>Events between snapshots of the time-travel session (the recorder's policy; default <see cref="SnapshotPolicy.DefaultEvery"/>).</summary>
+    public int SnapshotEvery { get; init; } = SnapshotPolicy.DefaultEvery;
+    /// <summary>Only the time-travel rows (6, 6c), memory and the command-start rows (9): the read side, without the write-side rows.</summary>
+    public bool ReadOnlyRows { get; init; }
+}
 
 /// <summary>
 /// <c>./sva bench</c>: the macro benchmark, in one process against one PostgreSQL cluster, in a scratch database it
@@ -25,13 +31,16 @@ public sealed record Sizes(long Events, long TtEvents, int Repeats, long PerCall
 public static class Program
 {
     private const string Usage = """
-        usage: sva bench [--events N] [--tt-events N] [--repeats R] [--per-call-events N] [--seed S] [--smoke] [--json]
+        usage: sva bench [--events N] [--tt-events N] [--repeats R] [--per-call-events N] [--seed S] [--snapshot-every N] [--read-side] [--smoke] [--json]
           --events N           events of the generated workload recorded by each throughput row (default 200000)
           --tt-events N        events of the session time travel and the daemon rebuild are measured on (default 1000000)
           --repeats R          repeats of each throughput row; the median is reported (default 3)
           --per-call-events N  events of the workload the straightforward per-call row records (default 20000; it runs at
                                one SaveChanges per call, so the whole workload would take minutes per repeat)
           --seed S             workload seed (default 1)
+          --snapshot-every N   events between snapshots of the time-travel session (default 4096, the recorder's policy)
+          --read-side          only the read-side rows: time travel and snapshot load (6, 6c), memory, command start and
+                               timeline (9); the recording, import, latency, provenance, rebuild and corpus rows are skipped
           --smoke              tiny sizes, one repeat, seconds: checks that every row runs
           --json               print the result as JSON (progress goes to stderr)
         The database: SVA_DB, else postgres-init/pg-up.sh; the benchmark works in a database of its own, dropped at the end.
@@ -77,7 +86,8 @@ public static class Program
         long events = 200_000, tt = 1_000_000, perCall = 20_000;
         int repeats = 3;
         ulong seed = 1;
-        bool smoke = false, json = false;
+        bool smoke = false, json = false, readSide = false;
+        var snapshotEvery = SnapshotPolicy.DefaultEvery;
         for (var i = 0; i < args.Length; i++)
         {
             string Next() => i + 1 < args.Length ? args[++i] : throw new ArgumentException($"{args[i]} needs a value");
@@ -95,6 +105,8 @@ public static class Program
                 case "--repeats": repeats = (int)Math.Min(Num(1), 100); break;
                 case "--per-call-events": perCall = Num(10); break;
                 case "--seed": seed = (ulong)Num(0); break;
+                case "--snapshot-every": snapshotEvery = (int)Math.Min(Num(64), 1 << 24); break;
+                case "--read-side": readSide = true; break;
                 case "--smoke": smoke = true; break;
                 case "--json": json = true; break;
                 case "-h" or "--help": return (null!, false);
@@ -104,7 +116,7 @@ public static class Program
         var z = smoke
             ? new Sizes(3_000, 8_000, 1, 1_500, 5, 2, 20, 6, 8, seed)
             : new Sizes(events, tt, repeats, Math.Min(perCall, events), 40, 5, 300, 16, 64, seed);
-        return (z, json);
+        return (z with { SnapshotEvery = snapshotEvery, ReadOnlyRows = readSide }, json);
     }
 
     private static void Render(JsonObject r)
@@ -221,7 +233,7 @@ public sealed class Bench(string cs, Sizes z)
             {
                 ["events"] = z.Events, ["tt_events"] = z.TtEvents, ["repeats"] = z.Repeats, ["per_call_events"] = z.PerCallEvents,
                 ["points"] = z.Points, ["fold_points"] = z.FoldPoints, ["latency_calls"] = z.LatencyCalls,
-                ["devices"] = z.Devices, ["mms"] = z.Mms, ["seed"] = z.Seed, ["snapshot_every"] = SnapshotPolicy.DefaultEvery,
+                ["devices"] = z.Devices, ["mms"] = z.Mms, ["seed"] = z.Seed, ["snapshot_every"] = z.SnapshotEvery, ["read_side_only"] = z.ReadOnlyRows,
             },
             ["rows"] = rows,
         };
@@ -246,104 +258,108 @@ public sealed class Bench(string cs, Sizes z)
         await new RecordCallsHandler(store).Handle(Record("bench-warm", calls.Take(warm).ToList(), 16), ct);
         await plain.RecordAsync("plain-warm", callEvents.Take(warm).ToList(), 10, ct);
 
-        // ---- 1. recording through our recorder
-        var chunk = ChunkFor(nEvents, calls.Count, RecordBatchEvents);
-        var recording = new List<double>();
-        AppendProfile.Reset();
-        for (var i = 0; i < z.Repeats; i++)
+        if (!z.ReadOnlyRows)
         {
-            var session = $"bench-rec-{i + 1}";
-            var sw = Stopwatch.StartNew();
-            var r = await new RecordCallsHandler(store).Handle(Record(session, calls, chunk), ct);
-            recording.Add(nEvents / sw.Elapsed.TotalSeconds);
-            if (r.LastSeq != nEvents) throw new InvalidOperationException($"{session}: recorded {r.LastSeq} events, the workload has {nEvents}");
+            // ---- 1. recording through our recorder
+            var chunk = ChunkFor(nEvents, calls.Count, RecordBatchEvents);
+            var recording = new List<double>();
+            AppendProfile.Reset();
+            for (var i = 0; i < z.Repeats; i++)
+            {
+                var session = $"bench-rec-{i + 1}";
+                var sw = Stopwatch.StartNew();
+                var r = await new RecordCallsHandler(store).Handle(Record(session, calls, chunk), ct);
+                recording.Add(nEvents / sw.Elapsed.TotalSeconds);
+                if (r.LastSeq != nEvents) throw new InvalidOperationException($"{session}: recorded {r.LastSeq} events, the workload has {nEvents}");
+            }
+            var rec = Median(recording);
+            var prof = AppendProfile.Read();
+            Row("1. recording: RecordCallsHandler (decide + append + hash chain + snapshots; read model async)", rec, "events/s",
+                $"{nEvents} events, {calls.Count} calls, {chunk} calls (~{nEvents * chunk / calls.Count} events) per append; {Runs(recording)}");
+            foreach (var (stage, _, us) in prof.Stages)
+                Row($"   recording profile: {stage}", us, "µs/event", $"summed over the {z.Repeats} runs ({prof.Events} events, {prof.Batches} appends); Stopwatch counters of the append path (AppendProfile)");
+
+            // ---- 2. the straightforward Marten usage, on the same events
+            var perCallCount = 0;
+            for (long n = 0; perCallCount < callEvents.Count && n < z.PerCallEvents; perCallCount++) n += callEvents[perCallCount].Count;
+            var perCallCalls = callEvents.Take(perCallCount).ToList();
+            var perCallEvents = perCallCalls.Sum(e => (long)e.Count);
+            var plainA = new List<double>();
+            var plainB = new List<double>();
+            for (var i = 0; i < z.Repeats; i++)
+            {
+                plainA.Add(perCallEvents / await plain.RecordAsync($"plain-a-{i + 1}", perCallCalls, 1, ct));
+                plainB.Add(nEvents / await plain.RecordAsync($"plain-b-{i + 1}", callEvents, PlainCallsPerSave, ct));
+            }
+            var pa = Median(plainA);
+            var pb = Median(plainB);
+            Row("2a. straightforward Marten: FetchForWriting + append + SaveChanges per call (inline projection)", pa, "events/s",
+                $"{perCallEvents} events, {perCallCount} calls (the first of the workload); {Runs(plainA)}");
+            Row($"2b. straightforward Marten: the same, {PlainCallsPerSave} calls per SaveChanges", pb, "events/s",
+                $"{nEvents} events, ~{nEvents * PlainCallsPerSave / calls.Count} events per SaveChanges; {Runs(plainB)}");
+
+            // ---- 3. the ceiling: raw binary COPY of the recorded rows
+            var (copy, copyRuns, recBytes) = await CopyCeilingAsync(ds, "bench-rec-1", ct);
+            Row("3. raw binary COPY of the same rows into a scratch table (ceiling)", copy, "events/s",
+                $"mt_events' columns and indexes, 8192 rows per transaction, {recBytes:F0} bytes of data+headers per event; {Runs(copyRuns)}");
+            Row("   recording / raw COPY", rec / copy, "ratio", "target >= 0.25");
+            Row($"   recording / straightforward ({PlainCallsPerSave} calls per SaveChanges)", rec / pb, "ratio", "target >= 1.5");
+            Row("   recording / straightforward (per call)", rec / pa, "ratio");
+
+            // ---- 2c. Marten alone: quick append of the same events, 2,000 per SaveChanges, no projection, none of our layers
+            var flat = callEvents.SelectMany(e => e).ToList();
+            var aloneRuns = new List<double>();
+            for (var i = 0; i < z.Repeats; i++) aloneRuns.Add(nEvents / await alone.QuickAppendAsync($"alone-{i + 1}", flat, 2000, ct));
+            var al = Median(aloneRuns);
+            Row("2c. Marten alone: quick append, 2,000 per SaveChanges, no projection", al, "events/s", $"{nEvents} events; {Runs(aloneRuns)}");
+            Row("   recording / Marten alone", rec / al, "ratio", "our overhead over Marten's own append (decide, hash chain, snapshots, idempotency)");
+
+            // ---- 4. import of a synthetic ftrace capture
+            var importLines = (int)Math.Max(200, nEvents * 10 / 27);
+            var capture = new StringWriter();
+            SyntheticCapture.WriteFtrace(capture, importLines, "sva bench");
+            var text = capture.ToString();
+            var importLineRates = new List<double>();
+            var importEventRates = new List<double>();
+            string? imported = null;
+            long importedEvents = 0;
+            for (var i = 0; i < z.Repeats; i++)
+            {
+                var res = await new ImportCaptureHandler(store).ImportAsync(new StringReader(text), $"bench-{i + 1}.trace",
+                    new ImportOptions { Kernel = Kernel, Format = "ftrace", Session = $"bench-imp-{i + 1}", ContentHash = $"bench-import-{i + 1}" }, ct);
+                if (res.AlreadyImported || res.Events == 0) throw new InvalidOperationException($"import {i + 1}: nothing was imported");
+                importLineRates.Add(res.Lines / res.Seconds);
+                importEventRates.Add(res.Events / res.Seconds);
+                imported = res.Session;
+                importedEvents = res.Events;
+            }
+            var (importCopy, _, impBytes) = await CopyCeilingAsync(ds, imported!, ct);
+            var imp = Median(importEventRates);
+            Row("4. import: ImportCaptureHandler.ImportAsync of a synthetic ftrace capture", Median(importLineRates), "lines/s",
+                $"{importLines} lines -> {importedEvents} events; {Runs(importLineRates)}");
+            Row("   import: events recorded", imp, "events/s", Runs(importEventRates));
+            Row("   raw binary COPY of the imported rows (ceiling)", importCopy, "events/s", $"{impBytes:F0} bytes of data+headers per event");
+            Row("   import / raw COPY", imp / importCopy, "ratio", "target >= 0.4");
+            var bulkRuns = new List<double>();
+            for (var i = 0; i < z.Repeats; i++) bulkRuns.Add(nEvents / await alone.BulkInsertAsync($"bulk-{i + 1}", flat, ct));
+            var bulk = Median(bulkRuns);
+            Row("   Marten's bulk path: BulkInsertEventsAsync (COPY), the workload's events", bulk, "events/s", $"{nEvents} events, 8192 per COPY batch; {Runs(bulkRuns)}");
+            Row("   import / Marten bulk path", imp / bulk, "ratio");
+            Row("   Marten bulk path / raw COPY", bulk / importCopy, "ratio");
+
+            // ---- 5. per-call latency: one call per RecordCalls (ChunkSize 1) on a fresh session
+            var lat = await LatencyAsync(store, calls, ct);
+            Row("5. per-call latency p50 (RecordCalls of one call, ChunkSize 1)", Median(lat), "ms",
+                $"{lat.Count} calls on a fresh session after {Math.Min(calls.Count / 2, 500)} set-up calls; target p50 <= 1 ms");
+            Row("   per-call latency p95", Percentile(lat, 0.95), "ms");
+            Row("   per-call latency p50 / target 1 ms", Median(lat) / 1.0, "ratio", "target <= 1");
         }
-        var rec = Median(recording);
-        var prof = AppendProfile.Read();
-        Row("1. recording: RecordCallsHandler (decide + append + hash chain + snapshots; read model async)", rec, "events/s",
-            $"{nEvents} events, {calls.Count} calls, {chunk} calls (~{nEvents * chunk / calls.Count} events) per append; {Runs(recording)}");
-        foreach (var (stage, _, us) in prof.Stages)
-            Row($"   recording profile: {stage}", us, "µs/event", $"summed over the {z.Repeats} runs ({prof.Events} events, {prof.Batches} appends); Stopwatch counters of the append path (AppendProfile)");
-
-        // ---- 2. the straightforward Marten usage, on the same events
-        var perCallCount = 0;
-        for (long n = 0; perCallCount < callEvents.Count && n < z.PerCallEvents; perCallCount++) n += callEvents[perCallCount].Count;
-        var perCallCalls = callEvents.Take(perCallCount).ToList();
-        var perCallEvents = perCallCalls.Sum(e => (long)e.Count);
-        var plainA = new List<double>();
-        var plainB = new List<double>();
-        for (var i = 0; i < z.Repeats; i++)
-        {
-            plainA.Add(perCallEvents / await plain.RecordAsync($"plain-a-{i + 1}", perCallCalls, 1, ct));
-            plainB.Add(nEvents / await plain.RecordAsync($"plain-b-{i + 1}", callEvents, PlainCallsPerSave, ct));
-        }
-        var pa = Median(plainA);
-        var pb = Median(plainB);
-        Row("2a. straightforward Marten: FetchForWriting + append + SaveChanges per call (inline projection)", pa, "events/s",
-            $"{perCallEvents} events, {perCallCount} calls (the first of the workload); {Runs(plainA)}");
-        Row($"2b. straightforward Marten: the same, {PlainCallsPerSave} calls per SaveChanges", pb, "events/s",
-            $"{nEvents} events, ~{nEvents * PlainCallsPerSave / calls.Count} events per SaveChanges; {Runs(plainB)}");
-
-        // ---- 3. the ceiling: raw binary COPY of the recorded rows
-        var (copy, copyRuns, recBytes) = await CopyCeilingAsync(ds, "bench-rec-1", ct);
-        Row("3. raw binary COPY of the same rows into a scratch table (ceiling)", copy, "events/s",
-            $"mt_events' columns and indexes, 8192 rows per transaction, {recBytes:F0} bytes of data+headers per event; {Runs(copyRuns)}");
-        Row("   recording / raw COPY", rec / copy, "ratio", "target >= 0.25");
-        Row($"   recording / straightforward ({PlainCallsPerSave} calls per SaveChanges)", rec / pb, "ratio", "target >= 1.5");
-        Row("   recording / straightforward (per call)", rec / pa, "ratio");
-
-        // ---- 2c. Marten alone: quick append of the same events, 2,000 per SaveChanges, no projection, none of our layers
-        var flat = callEvents.SelectMany(e => e).ToList();
-        var aloneRuns = new List<double>();
-        for (var i = 0; i < z.Repeats; i++) aloneRuns.Add(nEvents / await alone.QuickAppendAsync($"alone-{i + 1}", flat, 2000, ct));
-        var al = Median(aloneRuns);
-        Row("2c. Marten alone: quick append, 2,000 per SaveChanges, no projection", al, "events/s", $"{nEvents} events; {Runs(aloneRuns)}");
-        Row("   recording / Marten alone", rec / al, "ratio", "our overhead over Marten's own append (decide, hash chain, snapshots, idempotency)");
-
-        // ---- 4. import of a synthetic ftrace capture
-        var importLines = (int)Math.Max(200, nEvents * 10 / 27);
-        var capture = new StringWriter();
-        SyntheticCapture.WriteFtrace(capture, importLines, "sva bench");
-        var text = capture.ToString();
-        var importLineRates = new List<double>();
-        var importEventRates = new List<double>();
-        string? imported = null;
-        long importedEvents = 0;
-        for (var i = 0; i < z.Repeats; i++)
-        {
-            var res = await new ImportCaptureHandler(store).ImportAsync(new StringReader(text), $"bench-{i + 1}.trace",
-                new ImportOptions { Kernel = Kernel, Format = "ftrace", Session = $"bench-imp-{i + 1}", ContentHash = $"bench-import-{i + 1}" }, ct);
-            if (res.AlreadyImported || res.Events == 0) throw new InvalidOperationException($"import {i + 1}: nothing was imported");
-            importLineRates.Add(res.Lines / res.Seconds);
-            importEventRates.Add(res.Events / res.Seconds);
-            imported = res.Session;
-            importedEvents = res.Events;
-        }
-        var (importCopy, _, impBytes) = await CopyCeilingAsync(ds, imported!, ct);
-        var imp = Median(importEventRates);
-        Row("4. import: ImportCaptureHandler.ImportAsync of a synthetic ftrace capture", Median(importLineRates), "lines/s",
-            $"{importLines} lines -> {importedEvents} events; {Runs(importLineRates)}");
-        Row("   import: events recorded", imp, "events/s", Runs(importEventRates));
-        Row("   raw binary COPY of the imported rows (ceiling)", importCopy, "events/s", $"{impBytes:F0} bytes of data+headers per event");
-        Row("   import / raw COPY", imp / importCopy, "ratio", "target >= 0.4");
-        var bulkRuns = new List<double>();
-        for (var i = 0; i < z.Repeats; i++) bulkRuns.Add(nEvents / await alone.BulkInsertAsync($"bulk-{i + 1}", flat, ct));
-        var bulk = Median(bulkRuns);
-        Row("   Marten's bulk path: BulkInsertEventsAsync (COPY), the workload's events", bulk, "events/s", $"{nEvents} events, 8192 per COPY batch; {Runs(bulkRuns)}");
-        Row("   import / Marten bulk path", imp / bulk, "ratio");
-        Row("   Marten bulk path / raw COPY", bulk / importCopy, "ratio");
-
-        // ---- 5. per-call latency: one call per RecordCalls (ChunkSize 1) on a fresh session
-        var lat = await LatencyAsync(store, calls, ct);
-        Row("5. per-call latency p50 (RecordCalls of one call, ChunkSize 1)", Median(lat), "ms",
-            $"{lat.Count} calls on a fresh session after {Math.Min(calls.Count / 2, 500)} set-up calls; target p50 <= 1 ms");
-        Row("   per-call latency p95", Percentile(lat, 0.95), "ms");
-        Row("   per-call latency p50 / target 1 ms", Median(lat) / 1.0, "ratio", "target <= 1");
 
         // ---- 6. time travel on a big session recorded in big batches
         var tt = "bench-tt";
         var (ttRate, ttVersion) = await RecordBigAsync(store, tt, ct);
-        Row("6. recording the time-travel session (generate + RecordCallsHandler, ~8192 events per append)", ttRate, "events/s", $"{ttVersion} events, one run");
+        Row("6. recording the time-travel session (generate + RecordCallsHandler, ~8192 events per append)", ttRate, "events/s",
+            $"{ttVersion} events, one run; a snapshot every {z.SnapshotEvery} events");
         var snaps = await store.ListSnapshotsAsync(tt, ct);
         var (withSnap, fromZero, foldSeqs) = await TimeTravelAsync(store, tt, ttVersion, ct);
         Row("   time travel p50: TimeTravel.LoadAsync (trusted snapshot + tail)", Median(withSnap), "ms",
@@ -354,53 +370,85 @@ public sealed class Bench(string cs, Sizes z)
             $"{fromZero.Count} of the same seqs: {string.Join(" ", foldSeqs)}");
         Row("   fold from 0 / snapshot + tail (medians)", Median(fromZero) / Median(withSnap), "x");
 
-        // ---- 6b. provenance (issue 18): sva state --blame and sva why at random seqs of the time-travel session
-        var (blameMs, whyMs, blameRows, blameSeqs) = await ProvenanceAsync(store, tt, ttVersion, ct);
-        Row("   blame p50: Blame.LoadAsync + ResolveAsync of every row (sva state --blame)", Median(blameMs), "ms",
-            $"{blameMs.Count} random seqs of {ttVersion}; {blameRows:F0} rows, {blameSeqs:F0} distinct set-at seqs on average");
-        Row("   blame p95", Percentile(blameMs, 0.95), "ms", "target <= 50 ms");
-        Row("   why p50: Blame.LoadAsync + WhyAsync of a PASID table entry, else an mm (sva why)", Median(whyMs), "ms", $"{whyMs.Count} random seqs");
-        Row("   why p95", Percentile(whyMs, 0.95), "ms", "target <= 50 ms");
+        // ---- 6c. one snapshot's load, the old encoding (zstd JSON, 1) against the new one (zstd MemoryPack, 2), same state
+        await SnapshotLoadAsync(store, tt, snaps, ct);
 
-        // ---- 7. daemon rebuild of the read model over the whole database
-        var all = await ScalarAsync<long>(ds, "SELECT count(*) FROM public.mt_events", ct);
-        var rebuild = new List<double>();
-        for (var i = 0; i < z.Repeats; i++)
+        if (!z.ReadOnlyRows)
         {
-            var sw = Stopwatch.StartNew();
-            await store.RebuildProjectionAsync(SvaReadModelProjection.ProjectionName, TimeSpan.FromMinutes(30), ct);
-            rebuild.Add(all / sw.Elapsed.TotalSeconds);
-        }
-        Row($"7. daemon rebuild: RebuildProjectionAsync(\"{SvaReadModelProjection.ProjectionName}\")", Median(rebuild), "events/s",
-            $"{all} events of every session in the database; {Runs(rebuild)}; target >= 150,000");
-        Row("   daemon rebuild / target 150,000", Median(rebuild) / 150_000, "ratio", "target >= 1");
+            // ---- 6b. provenance (issue 18): sva state --blame and sva why at random seqs of the time-travel session
+            var (blameMs, whyMs, blameRows, blameSeqs) = await ProvenanceAsync(store, tt, ttVersion, ct);
+            Row("   blame p50: Blame.LoadAsync + ResolveAsync of every row (sva state --blame)", Median(blameMs), "ms",
+                $"{blameMs.Count} random seqs of {ttVersion}; {blameRows:F0} rows, {blameSeqs:F0} distinct set-at seqs on average");
+            Row("   blame p95", Percentile(blameMs, 0.95), "ms", "target <= 50 ms");
+            Row("   why p50: Blame.LoadAsync + WhyAsync of a PASID table entry, else an mm (sva why)", Median(whyMs), "ms", $"{whyMs.Count} random seqs");
+            Row("   why p95", Percentile(whyMs, 0.95), "ms", "target <= 50 ms");
 
-        // ---- corpus triage (issue 17): the workload's calls re-decided in memory under two versions in lockstep
-        // (Lockstep, as 'sva compare --corpus' does per session), one session per core.
-        {
-            var corpusA = KernelVersions.Get("6.7");
-            var corpusB = KernelVersions.Get("6.8-rc1");
-            var sourced = calls.Select(c => new SourcedKernelCall(c.Call, c.Source, null)).ToList();
-            var sessions = Environment.ProcessorCount * 2;
-            var rates = new List<double>();
-            for (var rep = 0; rep < z.Repeats; rep++)
+            // ---- 7. daemon rebuild of the read model over the whole database
+            var all = await ScalarAsync<long>(ds, "SELECT count(*) FROM public.mt_events", ct);
+            var rebuild = new List<double>();
+            for (var i = 0; i < z.Repeats; i++)
             {
                 var sw = Stopwatch.StartNew();
-                Parallel.For(0, sessions, _ =>
-                {
-                    var l = new Lockstep(corpusA, corpusB);
-                    foreach (var c in sourced) l.Feed(c);
-                });
-                rates.Add((double)sourced.Count * sessions / sw.Elapsed.TotalSeconds);
+                await store.RebuildProjectionAsync(SvaReadModelProjection.ProjectionName, TimeSpan.FromMinutes(30), ct);
+                rebuild.Add(all / sw.Elapsed.TotalSeconds);
             }
-            Row("corpus: calls re-decided under two versions (6.7 vs 6.8-rc1, lockstep, all cores)", Median(rates), "calls/s",
-                $"{sessions} copies of the {sourced.Count}-call workload on {Environment.ProcessorCount} cores; each call decided under both; {Runs(rates)}");
+            Row($"7. daemon rebuild: RebuildProjectionAsync(\"{SvaReadModelProjection.ProjectionName}\")", Median(rebuild), "events/s",
+                $"{all} events of every session in the database; {Runs(rebuild)}; target >= 150,000");
+            Row("   daemon rebuild / target 150,000", Median(rebuild) / 150_000, "ratio", "target >= 1");
+
+            // ---- corpus triage (issue 17): the workload's calls re-decided in memory under two versions in lockstep
+            // (Lockstep, as 'sva compare --corpus' does per session), one session per core.
+            {
+                var corpusA = KernelVersions.Get("6.7");
+                var corpusB = KernelVersions.Get("6.8-rc1");
+                var sourced = calls.Select(c => new SourcedKernelCall(c.Call, c.Source, null)).ToList();
+                var sessions = Environment.ProcessorCount * 2;
+                var rates = new List<double>();
+                for (var rep = 0; rep < z.Repeats; rep++)
+                {
+                    var sw = Stopwatch.StartNew();
+                    Parallel.For(0, sessions, _ =>
+                    {
+                        var l = new Lockstep(corpusA, corpusB);
+                        foreach (var c in sourced) l.Feed(c);
+                    });
+                    rates.Add((double)sourced.Count * sessions / sw.Elapsed.TotalSeconds);
+                }
+                Row("corpus: calls re-decided under two versions (6.7 vs 6.8-rc1, lockstep, all cores)", Median(rates), "calls/s",
+                    $"{sessions} copies of the {sourced.Count}-call workload on {Environment.ProcessorCount} cores; each call decided under both; {Runs(rates)}");
+            }
         }
 
         // ---- 8. memory
         using (var proc = Process.GetCurrentProcess())
             Row("8. peak RSS (Process.PeakWorkingSet64)", proc.PeakWorkingSet64 / 1048576.0, "MiB",
                 $"peak GC heap {GC.GetGCMemoryInfo().HeapSizeBytes / 1048576.0:F0} MiB now, {GC.GetTotalAllocatedBytes() / 1048576.0:F0} MiB allocated in total");
+
+        // ---- 9. command start and the timeline (issue 15, read side): the CLI run as a user runs it, a process per command
+        {
+            var small = "bench-start";
+            await new RecordCallsHandler(store).Handle(Record(small, calls.Take(Math.Min(calls.Count, 40)).ToList(), 16), ct);
+            var smallSeq = (await store.GetSessionAsync(small, ct))!.Version;
+            var startRuns = z.Repeats < 3 ? 3 : 5;
+            var starts = await Sva.Bench.Macro.CommandStart.MeasureAsync(cs,
+                [["kernels"], ["sessions"], ["state", small, "--at", (smallSeq / 2).ToString(CultureInfo.InvariantCulture)], ["log", small]], startRuns, ct);
+            foreach (var t in starts)
+                Row($"9. command start: ./sva {t.Command} (wall, process start to exit)", t.MedianSeconds, "s",
+                    $"median of {t.Runs.Length}; {string.Join(" ", t.Runs.Select(x => x.ToString("F2", CultureInfo.InvariantCulture)))}{(t.Command == "kernels" ? "; no database" : "; target <= 0.3 s")}");
+            // A timeline page of the last 20,000 events of the time-travel session: from the nearest snapshot, and from event 1.
+            var from = Math.Max(1, ttVersion - 19_999);
+            var page = Path.Combine(Path.GetTempPath(), $"sva-bench-timeline-{Environment.ProcessId}.html");
+            try
+            {
+                foreach (var (label, extra) in new[] { ("from the nearest snapshot", Array.Empty<string>()), ("from event 1 (--no-snapshots)", ["--no-snapshots"]) })
+                {
+                    var (sec, exit, err) = await Sva.Bench.Macro.CommandStart.SvaAsync(cs, ["timeline", tt, "-o", page, "--from", from.ToString(CultureInfo.InvariantCulture), "-v", .. extra], ct);
+                    if (exit != 0) throw new InvalidOperationException($"timeline: exit {exit}: {err}");
+                    Row($"   timeline page of seqs {from}..{ttVersion} of {ttVersion}, {label}", sec, "s", err.Trim().Replace('\n', ' ') + (extra.Length == 0 ? "; target <= 10 s" : ""));
+                }
+            }
+            finally { File.Delete(page); }
+        }
 
         result["machine"]!["load_average_end"] = LoadAverage();
         result["seconds"] = Math.Round(total.Elapsed.TotalSeconds, 1);
@@ -502,7 +550,7 @@ public sealed class Bench(string cs, Sizes z)
         async Task Flush()
         {
             if (slice.Count == 0) return;
-            var r = await handler.Handle(Record(session, slice, ChunkFor(sliceEvents, slice.Count, TtBatchEvents)), ct);
+            var r = await handler.Handle(Record(session, slice, ChunkFor(sliceEvents, slice.Count, TtBatchEvents)) with { SnapshotEvery = z.SnapshotEvery }, ct);
             last = r.LastSeq;
             slice = new List<SourcedCall>(65536);
             sliceEvents = 0;
@@ -518,6 +566,52 @@ public sealed class Bench(string cs, Sizes z)
         await Flush();
         if (last != events) throw new InvalidOperationException($"{session}: recorded {last} events, the workload has {events}");
         return (events / sw.Elapsed.TotalSeconds, last);
+    }
+
+    /// <summary>Row 6c: the load of one snapshot (the session's last), warm, median of 30: the whole read (LoadSnapshotAsync: one
+    /// round trip, decompress, SHA-256 against the log's digest) + decode; and, in memory on the same state, the two encodings'
+    /// decompress + SHA-256 + decode, with their sizes.</summary>
+    private async Task SnapshotLoadAsync(IEventStore store, string session, IReadOnlyList<(long Seq, long Bytes)> snaps, CancellationToken ct)
+    {
+        if (snaps.Count == 0) { Row("6c. snapshot load: no snapshot in the time-travel session", double.NaN, "ms"); return; }
+        var last = snaps[^1];
+        const int n = 30;
+        var whole = new List<double>();
+        SvaState? state = null;
+        for (var i = 0; i < n + 3; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            var loaded = await store.LoadSnapshotAsync(session, last.Seq, ct) ?? throw new InvalidOperationException($"{session}: snapshot at {last.Seq} did not load");
+            state = StateSnapshot.Decode(loaded) ?? throw new InvalidOperationException($"{session}: snapshot at {last.Seq} did not decode");
+            if (i >= 3) whole.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        var json = new SnapshotToSave(state!.Seq, state.ToSnapshotJson());
+        var pack = StateSnapshot.Take(state);
+        (double Ms, long Stored) Decode(SnapshotToSave s)
+        {
+            var stored = s.Compressed();
+            var runs = new List<double>();
+            for (var i = 0; i < n + 3; i++)
+            {
+                var sw = Stopwatch.StartNew();
+                var payload = SnapshotCodec.Decompress(s.Encoding, stored)!;
+                var digest = SnapshotCodec.Digest(payload);
+                var back = StateSnapshot.Decode(new LoadedSnapshot(s.Seq, s.Encoding, payload));
+                if (back is null || digest != s.Digest) throw new InvalidOperationException($"snapshot encoding {s.Encoding} did not round-trip");
+                if (i >= 3) runs.Add(sw.Elapsed.TotalMilliseconds);
+            }
+            return (Median(runs), stored.Length);
+        }
+        var (jsonMs, jsonBytes) = Decode(json);
+        var (packMs, packBytes) = Decode(pack);
+        var rowsInState = state.Devices.Count + state.Mms.Count + state.Domains.Count + state.Handles.Count + state.SetAt.Count;
+        Row("6c. snapshot load: LoadSnapshotAsync + StateSnapshot.Decode of the last snapshot (as time travel does it)", Median(whole), "ms",
+            $"seq {last.Seq}, {last.Bytes / 1024.0:F0} KiB stored; median of {n}, warm");
+        Row("   snapshot decode, old encoding (zstd JSON): decompress + SHA-256 + parse", jsonMs, "ms",
+            $"{jsonBytes / 1024.0:F0} KiB stored, {json.Payload.Length / 1024.0:F0} KiB JSON; {rowsInState} rows+provenance entries; median of {n}");
+        Row("   snapshot decode, new encoding (zstd MemoryPack): decompress + SHA-256 + decode", packMs, "ms",
+            $"{packBytes / 1024.0:F0} KiB stored, {pack.Payload.Length / 1024.0:F0} KiB MemoryPack; median of {n}");
+        Row("   snapshot decode old / new", jsonMs / packMs, "x", $"stored size old / new {(double)jsonBytes / packBytes:F2}");
     }
 
     private async Task<(List<double> Snap, List<double> Zero, List<long> FoldSeqs)> TimeTravelAsync(IEventStore store, string session, long version,

@@ -6,6 +6,21 @@ namespace Sva.Cli.Tests;
 public sealed class BadInputTests(CliFixture f)
 {
     [Fact]
+    public async Task one_session_name_check_says_the_same_in_the_cli_the_commands_and_the_store()
+    {
+        foreach (var name in new[] { new string('s', 201), "a\u0007b", "a\0b", "\ud800x" })
+        {
+            var problem = Sva.EventStore.SessionName.Problem(name);
+            Assert.NotNull(problem);
+            Assert.Equal($"session name {problem}", Assert.Single(new Sva.Commands.RecordCalls(name, "6.8", null, []).Validate()));
+            Assert.EndsWith(problem, Sva.Replay.CliParsing.SessionNameProblem(name, "--session"));
+            var e = await Assert.ThrowsAnyAsync<ArgumentException>(() => f.Store.GetSessionAsync(name));
+            Assert.StartsWith($"session name {problem}", e.Message);
+        }
+        Assert.Null(Sva.EventStore.SessionName.Problem(new string('s', 200)));
+    }
+
+    [Fact]
     public async Task a_bad_line_names_file_and_line_and_records_nothing()
     {
         var session = CliFixture.UniqueSession("bad");

@@ -15,6 +15,36 @@ public sealed class RunResumeTests(CliFixture f)
         return list;
     }
 
+    /// <summary>The calls are pulled chunk by chunk as batches commit (a script of any length is never held): at any outcome,
+    /// at most a few chunks were read ahead of it.</summary>
+    [Fact]
+    public async Task record_calls_reads_the_calls_chunk_by_chunk_as_batches_commit()
+    {
+        var session = CliFixture.UniqueSession("stream");
+        var pulled = 0;
+        IEnumerable<Sva.Commands.SourcedCall> Calls()
+        {
+            yield return new(new Sva.Domain.ProbeDevice("0000:00:03.0", 1 << 20, null, true, true, "iommu0"), "s.sva:1");
+            for (var i = 0; i < 2000; i++)
+            {
+                pulled++;
+                yield return new(new Sva.Domain.CreateMm($"m{i}", false), $"s.sva:{i + 2}");
+            }
+        }
+        const int chunk = 16;
+        var maxAhead = 0;
+        var seen = 0;
+        var handler = new Sva.Commands.RecordCallsHandler(f.Store);
+        var r = await handler.Handle(new Sva.Commands.RecordCalls(session, "6.8", null, Calls(), chunk)
+        {
+            OnRecorded = c => { seen++; maxAhead = Math.Max(maxAhead, pulled - c.Index); return ValueTask.CompletedTask; },
+        }, default);
+        Assert.Equal(2001, seen);
+        Assert.Empty(r.Calls);
+        Assert.True(r.LastSeq >= 2001, $"last seq {r.LastSeq}");
+        Assert.InRange(maxAhead, 1, 4 * chunk); // a list held whole would be 2,000 ahead at the first outcome
+    }
+
     [Fact]
     public async Task kill_9_of_run_then_the_same_command_yields_exactly_the_events_of_an_uninterrupted_run()
     {

@@ -171,6 +171,29 @@ public sealed class ViewsTests(CliFixture f)
     }
 
     [Fact]
+    public async Task timeline_of_a_later_window_starts_at_the_nearest_snapshot_and_draws_the_same_page_as_from_event_1()
+    {
+        var session = CliFixture.UniqueSession("snaptl");
+        var gen = await f.RunAsync("generate", "--devices", "4", "--mms", "8", "--events", "14000", "--seed", "5", "--session", session);
+        Assert.True(gen.ExitCode == 0, gen.ToString());
+        // a detail window and an aggregated one, both after the first snapshots (every 4096 events)
+        foreach (var window in new[] { new[] { "--from", "12001", "--to", "13500" }, ["--from", "9000", "--detail", "1000"] })
+        {
+            var fast = Path.Combine(Path.GetTempPath(), $"{session}-{Guid.NewGuid().ToString("N")[..6]}.html");
+            var slow = Path.Combine(Path.GetTempPath(), $"{session}-{Guid.NewGuid().ToString("N")[..6]}.html");
+            var a = await f.RunAsync(["timeline", session, "-o", fast, "-v", .. window]);
+            Assert.True(a.ExitCode == 0, a.ToString());
+            Assert.Matches(@"from the snapshot at seq \d+", a.Stderr);
+            var b = await f.RunAsync(["timeline", session, "-o", slow, "-v", "--no-snapshots", .. window]);
+            Assert.True(b.ExitCode == 0, b.ToString());
+            Assert.Contains("from event 1", b.Stderr);
+            var fastPage = PageData(await File.ReadAllTextAsync(fast));
+            Assert.NotEmpty(fastPage["lanes"]!.AsArray());
+            Assert.Equal(PageData(await File.ReadAllTextAsync(slow)).ToJsonString(), fastPage.ToJsonString());
+        }
+    }
+
+    [Fact]
     public async Task perfetto_export_has_a_process_per_device_a_thread_per_pasid_and_a_slice_per_binding()
     {
         var session = await Recorded();
@@ -187,6 +210,38 @@ public sealed class ViewsTests(CliFixture f)
         Assert.Contains(events, e => (string?)e!["ph"] == "i" && (string?)e!["name"] == "INVALID");
         var bad = await f.RunAsync("export", session, "--perfetto", file, "--clock", "tsc");
         Assert.Equal(2, bad.ExitCode);
+    }
+
+    [Fact]
+    public async Task the_timeline_page_and_the_perfetto_export_draw_the_same_lanes_from_one_set_of_lane_rules()
+    {
+        // A generated session (bindings, faults, invalidations, exits and drops on many lanes), drawn both ways in-process:
+        // the page's model (every event: detail mode) and the export's timeline must hold the same lanes, bindings and marks.
+        var session = CliFixture.UniqueSession("lanes");
+        var g = await f.RunAsync("generate", "--devices", "4", "--mms", "6", "--events", "3000", "--seed", "11", "--session", session);
+        Assert.True(g.ExitCode == 0, g.ToString());
+        var info = (await f.Store.GetSessionAsync(session))!;
+        var page = await Sva.Replay.Views.TimelineModel.BuildAsync(f.Store, info, 1, info.Version, 1_000_000, default);
+        var export = await Sva.Projections.Views.SessionTimeline.BuildAsync(f.Store, info, default);
+
+        static string Lane(string device, string pasid) => $"{device}/{pasid}";
+        var fromPage = page["lanes"]!.AsArray().Select(l => (
+            Lane: Lane((string)l!["device"]!, (string)l["pasid"]!),
+            Bindings: l["intervals"]!.AsArray().Select(i => $"{i!["handle"]} {i["from"]}..{i["to"]}").ToList(),
+            Marks: l["marks"]!.AsArray().Select(m => $"{m!["seq"]} {m["kind"]} {m["label"]} {m["detail"]}").ToList())).ToList();
+        var fromExport = export.Lanes.Select(l => (
+            Lane: Lane(l.Device, l.Pasid),
+            Bindings: l.Intervals.Select(i => $"{i.Handle} {i.FromSeq}..{i.ToSeq}").ToList(),
+            Marks: l.Marks.Select(m => $"{m.Seq} {m.Kind} {m.Label} {m.Detail}").ToList())).ToList();
+        Assert.True(fromExport.Count > 4, $"{fromExport.Count} lanes");
+        Assert.Contains(fromExport, l => l.Marks.Any(m => m.Contains(" exit ")));
+        Assert.Contains(fromExport, l => l.Marks.Any(m => m.Contains(" response ")));
+        Assert.Equal(fromExport.Select(l => l.Lane), fromPage.Select(l => l.Lane));
+        foreach (var (e, p) in fromExport.Zip(fromPage))
+        {
+            Assert.Equal(e.Bindings, p.Bindings);
+            Assert.Equal(e.Marks.Order(StringComparer.Ordinal), p.Marks.Order(StringComparer.Ordinal));
+        }
     }
 
     [Fact]

@@ -25,65 +25,126 @@ public static class RunVerb
         {
             var path = pr.GetValue(file)!;
             InputFiles.CheckReadable(path);
-            var bytes = await File.ReadAllBytesAsync(path.FullName, ct);
-            var script = ScriptParser.Parse(await InputFiles.ReadAllTextAsync(path, ct), path.Name);
+            // The script is read twice and never held: a first pass checks every line (bad input is exit 2 before anything is
+            // recorded), counts the calls (the progress bar) and hashes the bytes (resume); the second streams the calls into
+            // the recording. Outcomes are printed as each batch commits, in table mode as with --json: memory stays flat.
+            var (hash, scriptKernel, callCount) = await ScanAsync(path, ct);
             var kernelName = pr.GetValue(kernel)
-                ?? (script.Kernel is { } k && KernelFiles.LooksLikeFile(k) && !Path.IsPathRooted(k) ? Path.Combine(path.DirectoryName ?? ".", k) : script.Kernel)
+                ?? (scriptKernel is { } k && KernelFiles.LooksLikeFile(k) && !Path.IsPathRooted(k) ? Path.Combine(path.DirectoryName ?? ".", k) : scriptKernel)
                 ?? "6.8";
             var version = KernelArg.Resolve(kernelName);
             var sessionName = pr.GetValue(session) ?? $"{DefaultStem(path.Name)}-{Guid.NewGuid().ToString("N")[..6]}";
             await using var host = await common.OpenAsync(pr, ct);
-            var calls = script.Lines.Select(l => new SourcedCall(l.Call, l.Source)).ToList();
             var json = pr.GetValue(common.Json);
-            var lineOf = script.Lines.ToDictionary(l => l.Source, l => l.Line);
-            // --json streams: each outcome is printed as its batch commits, nothing is held for the end.
-            var rows = new List<RecordedCall>();
+            var table = json ? null : new StreamedTable(pr.GetValue(explain));
             RecordedCall? last = null;
+            var printed = 0;
             RecordResult result;
+            using var reader = OpenText(path);
+            var calls = ScriptParser.Stream(reader, path.Name).Select(l => new SourcedCall(l.Call, l.Source));
             try
             {
-                result = await Output.WithProgressAsync($"run {path.Name}", calls.Count, progress => host.Mediator.Send(new RecordCalls(sessionName, kernelName, path.FullName, calls, pr.GetValue(chunk))
+                // The progress bar (stderr, a terminal) only while the outcomes go elsewhere: rows printed to the same terminal
+                // are the progress.
+                var bar = Console.IsOutputRedirected;
+                result = await Output.WithProgressAsync($"run {path.Name}", bar ? callCount : -1, progress => host.Mediator.Send(new RecordCalls(sessionName, kernelName, path.FullName, calls, pr.GetValue(chunk))
                 {
                     Version = version,
-                    ScriptHash = Convert.ToHexStringLower(System.Security.Cryptography.SHA256.HashData(bytes)),
+                    ScriptHash = hash,
                     Again = pr.GetValue(again),
                     OnRecorded = c =>
                     {
                         last = c;
+                        printed++;
                         progress(c.Index + 1, $"run {path.Name}: {c.Index + 1:N0} calls, seq {c.LastSeq:N0}");
-                        if (json) Output.JsonLine(CallJson(sessionName, c, c.Call.Source is { } s ? lineOf[s] : null));
-                        else rows.Add(c);
+                        if (json) Output.JsonLine(CallJson(sessionName, c, LineOf(c.Call.Source)));
+                        else table!.Row(c);
                         return ValueTask.CompletedTask;
                     },
                 }, ct).AsTask());
             }
             catch (Sva.EventStore.EventStoreUnavailableException e)
             {
-                var done = last is null ? "nothing of this run was committed" : $"committed up to seq {last.LastSeq} (script line {(last.Call.Source is { } s ? lineOf[s] : null)})";
+                table?.End();
+                var done = last is null ? "nothing of this run was committed" : $"committed up to seq {last.LastSeq} (script line {LineOf(last.Call.Source)})";
                 throw new Sva.EventStore.EventStoreUnavailableException(e.Endpoint, new IOException(
                     $"{done}; run the same command again to resume after the last committed call: sva run {path.FullName} --session {sessionName}", e));
             }
             catch (ScriptAlreadyRecordedException e) { throw new UserInputException(e.Message); }
             catch (ScriptBeingRecordedException e) { throw new UserInputException(e.Message); }
+            finally { table?.End(); }
             if (result.CopyBeside is { } other)
                 Output.Info($"another live writer ({other}) is recording {path.Name} into {sessionName}: this run recorded a full copy of the script beside it (--again)");
             if (result.ResumedAfter > 0)
                 Output.Info($"resumed: calls 1..{result.ResumedAfter} of {path.Name} were committed by an interrupted run; recorded the rest");
             if (!json)
-            {
-                Output.Info($"session {result.Session} (kernel {result.Kernel}){(result.Created ? "" : ", continued")}: {rows.Count} calls, last seq {result.LastSeq}{(result.Conflicts > 0 ? $", {result.Conflicts} version conflicts re-decided" : "")}");
-                var t = Output.Table("line", "call", "outcome", "seq");
-                var explained = pr.GetValue(explain);
-                foreach (var c in rows)
-                {
-                    t.Row(c.Call.Source is { } s ? lineOf[s] : null, Describe(c.Call.Call), c.Outcome.Describe(), c.LastSeq);
-                    if (explained && c.Outcome.Explain() is { } why) t.Row("", "", "  why: " + why, "");
-                }
-                Output.Console.Write(t);
-            }
+                Output.Info($"session {result.Session} (kernel {result.Kernel}){(result.Created ? "" : ", continued")}: {printed} calls, last seq {result.LastSeq}{(result.Conflicts > 0 ? $", {result.Conflicts} version conflicts re-decided" : "")}");
             return 0;
         }));
         return cmd;
+    }
+
+    /// <summary>The first pass over a script: SHA-256 of its bytes, its 'kernel' line, how many calls; a bad line throws (exit 2).</summary>
+    private static async Task<(string Hash, string? Kernel, int Calls)> ScanAsync(FileInfo path, CancellationToken ct)
+    {
+        string hash;
+        try
+        {
+            await using (var s = new FileStream(path.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16, useAsync: true))
+                hash = Convert.ToHexStringLower(await System.Security.Cryptography.SHA256.HashDataAsync(s, ct));
+        }
+        catch (UnauthorizedAccessException) { throw new UserInputException($"{Sva.Formats.InputLimits.Escape(path.FullName)}: permission denied (cannot read it)"); }
+        catch (IOException e) when (e is not FileNotFoundException) { throw new UserInputException($"{Sva.Formats.InputLimits.Escape(path.FullName)}: cannot read it: {e.Message}"); }
+        string? kernel = null;
+        var calls = 0;
+        using var reader = OpenText(path);
+        foreach (var _ in ScriptParser.Stream(reader, path.Name, k => kernel = k))
+        {
+            ct.ThrowIfCancellationRequested();
+            calls++;
+        }
+        return (hash, kernel, calls);
+    }
+
+    /// <summary>The script as text: UTF-8 (a BOM is honoured; invalid bytes become U+FFFD, as File.ReadAllText reads it).</summary>
+    private static StreamReader OpenText(FileInfo path) =>
+        new(new FileStream(path.FullName, FileMode.Open, FileAccess.Read, FileShare.Read, 1 << 16), System.Text.Encoding.UTF8, detectEncodingFromByteOrderMarks: true);
+
+    /// <summary>The line number of a call's source ("file:line").</summary>
+    private static int? LineOf(string? source) =>
+        source is not null && source.LastIndexOf(':') is var i and >= 0 && int.TryParse(source.AsSpan(i + 1), out var n) ? n : null;
+
+    /// <summary>The outcomes as a plain text table written row by row as each batch commits (columns of fixed width; a longer
+    /// cell widens its own row only): nothing is held until the end, unlike a Spectre table that measures every row first.</summary>
+    private sealed class StreamedTable(bool explain)
+    {
+        private const int LineWidth = 7, CallWidth = 48, OutcomeWidth = 24;
+        private readonly TextWriter output = Console.Out;
+        private bool started, ended;
+
+        public void Row(RecordedCall c)
+        {
+            if (!started)
+            {
+                started = true;
+                output.WriteLine();
+                Write("line", "call", "outcome", "seq");
+                output.WriteLine("  " + new string('─', LineWidth + CallWidth + OutcomeWidth + 3 + 8));
+            }
+            Write(LineOf(c.Call.Source)?.ToString() ?? "-", Describe(c.Call.Call), c.Outcome.Describe(), c.LastSeq.ToString());
+            if (explain && c.Outcome.Explain() is { } why) Write("", "", "  why: " + why, "");
+        }
+
+        public void End()
+        {
+            if (ended || !started) return;
+            ended = true;
+            output.WriteLine();
+            output.Flush();
+        }
+
+        private void Write(string line, string call, string outcome, string seq) =>
+            output.WriteLine($"  {Sva.Formats.InputLimits.Escape(line),-LineWidth} {Sva.Formats.InputLimits.Escape(call),-CallWidth} {Sva.Formats.InputLimits.Escape(outcome),-OutcomeWidth} {seq}".TrimEnd());
     }
 
     /// <summary>The script's file stem as the start of a default session name: letters, digits, '.', '_', '-' (others

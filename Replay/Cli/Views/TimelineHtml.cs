@@ -14,9 +14,10 @@ namespace Sva.Replay.Views;
 public static class TimelineHtml
 {
     /// <summary>The page for seqs [from, to] of a session (<see cref="TimelineModel"/>: detail or aggregated).</summary>
-    public static async Task<string> RenderAsync(Sva.EventStore.IEventStore store, Sva.EventStore.SessionInfo info, long from, long to, int detailLimit, CancellationToken ct)
+    public static async Task<string> RenderAsync(Sva.EventStore.IEventStore store, Sva.EventStore.SessionInfo info, long from, long to, int detailLimit, CancellationToken ct,
+        bool useSnapshots = true, Action<long>? started = null)
     {
-        var data = await TimelineModel.BuildAsync(store, info, from, to, detailLimit, ct);
+        var data = await TimelineModel.BuildAsync(store, info, from, to, detailLimit, ct, useSnapshots, started);
         // </script> cannot appear inside the JSON: escape every '<'.
         var json = data.ToJsonString().Replace("<", "\\u003c");
         return Template.Replace("/*DATA*/null", json).Replace("{{TITLE}}", System.Net.WebUtility.HtmlEncode($"sva timeline: {info.Id}"));

@@ -4,6 +4,8 @@ using Sva.Domain;
 using Sva.Domain.Json;
 using Sva.EventStore;
 using Sva.Projections;
+using Sva.Projections.Queries;
+using Sva.Projections.Views;
 
 namespace Sva.Replay.Views;
 
@@ -18,9 +20,9 @@ namespace Sva.Replay.Views;
 /// counted per bucket and kind, and bindings are merged into spans (overlapping or closer than a bucket), each
 /// with its number of handles. The page says to cut a window with --from/--to for the events themselves.</item>
 /// </list>
-/// Lanes follow <see cref="Sva.Projections.Views.SessionTimeline"/>: one per (device, PASID), bindings from
-/// handle_issued to handle_freed, marks for page responses (and withheld ones), queued requests, DMA faults,
-/// ATC invalidations, mm exit/drop on every lane the mm was bound on, and capture observations.
+/// What each event draws (one lane per (device, PASID), bindings from handle_issued to handle_freed, marks for page
+/// responses and withheld ones, queued requests, DMA faults, ATC invalidations, mm exit/drop on every lane the mm was
+/// bound on, capture observations) is <see cref="SessionTimeline.EffectsOf"/>, the lane rules the Perfetto export uses too.
 /// </summary>
 public sealed class TimelineModel
 {
@@ -44,7 +46,10 @@ public sealed class TimelineModel
         public SortedDictionary<(int Bucket, string Kind, string Label), int> Counts { get; } = new();
     }
 
-    public static async Task<JsonObject> BuildAsync(IEventStore store, SessionInfo info, long from, long to, int detailLimit, CancellationToken ct)
+    /// <param name="useSnapshots">False: read from event 1 (the same page, slower).</param>
+    /// <param name="started">Told the seq the build started after (0: event 1; else a snapshot's seq).</param>
+    public static async Task<JsonObject> BuildAsync(IEventStore store, SessionInfo info, long from, long to, int detailLimit, CancellationToken ct,
+        bool useSnapshots = true, Action<long>? started = null)
     {
         var last = info.Version;
         var window = Math.Max(0, to - from + 1);
@@ -81,8 +86,8 @@ public sealed class TimelineModel
 
         LaneData LaneOf(string device, int? pasid)
         {
-            var p = pasid?.ToString(CultureInfo.InvariantCulture) ?? "-";
-            var key = $"{device}\u0000{p.PadLeft(8, '0')}";
+            var p = SessionTimeline.PasidText(pasid);
+            var key = SessionTimeline.LaneKey(device, p);
             if (!lanes.TryGetValue(key, out var lane)) lanes[key] = lane = new LaneData(device, p);
             return lane;
         }
@@ -136,7 +141,30 @@ public sealed class TimelineModel
         }
 
         if (points.Contains(0)) TakeState(0);
-        await foreach (var stored in store.ReadSessionAsync(info.Id, 1, to, ct))
+        // A window that starts later begins at the nearest snapshot before from - 1 (not at event 1): the state is the
+        // snapshot's; the bindings open there and the lanes each mm was ever bound on (where its exit and drop are marked)
+        // come from the handle_issued events before it alone, read with a filter in the database. What the page shows
+        // is the same as from event 1: a binding issued before from - 1 is clipped there either way.
+        long start = 0;
+        if (useSnapshots && from > 2 && await TimeTravel.NearestSnapshotAsync(store, info.Id, from - 2, ct) is { } snap)
+        {
+            state = snap;
+            start = snap.Seq;
+            await foreach (var stored in store.ReadSessionOfTypesAsync(info.Id, [EventTypes.NameOf(typeof(HandleIssued))], 1, start, ct))
+            {
+                // The snapshot's state is after these events: a handle it still holds is a binding open at the snapshot.
+                foreach (var effect in SessionTimeline.EffectsOf(EventCodec.Decode(stored), state))
+                {
+                    if (effect is not LaneBound h) continue;
+                    var lane = LaneOf(h.Device, h.Pasid);
+                    if (state.HandleById(h.Handle) is not null) Bound(lane, h.Handle, h.Mm, h.Domain, stored.Seq, null);
+                    if (!lanesOfMm.TryGetValue(h.Mm, out var set)) lanesOfMm[h.Mm] = set = [];
+                    set.Add(lane);
+                }
+            }
+        }
+        started?.Invoke(start);
+        await foreach (var stored in store.ReadSessionAsync(info.Id, start + 1, to, ct))
         {
             var e = EventCodec.Decode(stored);
             var seq = stored.Seq;
@@ -146,47 +174,27 @@ public sealed class TimelineModel
                 source = Sva.Projections.EventCodec.Metadata(stored).Source;
             if (inWindow && detail)
                 events.Add(new JsonObject { ["seq"] = seq, ["type"] = stored.Type, ["data"] = JsonNode.Parse(stored.DataJson), ["source"] = source, ["at"] = stored.RecordedAt.ToString("O") });
-            switch (e)
-            {
-                case HandleIssued h:
+            foreach (var effect in SessionTimeline.EffectsOf(e, state))
+                switch (effect)
                 {
-                    var lane = LaneOf(h.Device, h.Pasid);
-                    Bound(lane, h.Handle, h.Mm, h.Domain, seq, source);
-                    if (!lanesOfMm.TryGetValue(h.Mm, out var set)) lanesOfMm[h.Mm] = set = [];
-                    set.Add(lane);
-                    break;
+                    case LaneBound bound:
+                    {
+                        var lane = LaneOf(bound.Device, bound.Pasid);
+                        Bound(lane, bound.Handle, bound.Mm, bound.Domain, seq, source);
+                        if (!lanesOfMm.TryGetValue(bound.Mm, out var set)) lanesOfMm[bound.Mm] = set = [];
+                        set.Add(lane);
+                        break;
+                    }
+                    case LaneUnbound unbound:
+                        Unbound(LaneOf(unbound.Device, unbound.Pasid), unbound.Handle, seq, source);
+                        break;
+                    case LaneMarked m when inWindow:
+                        Mark(LaneOf(m.Device, m.Pasid), seq, m.Kind, m.Label, m.Detail);
+                        break;
+                    case MmLanesMarked m when inWindow && lanesOfMm.TryGetValue(m.Mm, out var mmLanes):
+                        foreach (var lane in mmLanes) Mark(lane, seq, m.Kind, m.Label, m.Detail);
+                        break;
                 }
-                case HandleFreed f when state.HandleById(f.Handle) is { } freed:
-                    Unbound(LaneOf(freed.Device, freed.Pasid), f.Handle, seq, source);
-                    break;
-                case PageResponseSent r when inWindow:
-                    Mark(LaneOf(r.Device, r.Pasid), seq, "response", r.Code.ToString(), $"group {r.Group?.ToString(CultureInfo.InvariantCulture) ?? "-"}: {r.Reason}");
-                    break;
-                case PageResponseWithheld w when inWindow:
-                    Mark(LaneOf(w.Device, w.Pasid), seq, "withheld", "NO RESPONSE", w.Reason);
-                    break;
-                case PageRequestQueued q when inWindow:
-                    Mark(LaneOf(q.Device, q.Pasid), seq, "queued", "queued", $"{SvaJson.Hex(q.Address)} {q.Access} group {q.Group?.ToString(CultureInfo.InvariantCulture) ?? "-"}");
-                    break;
-                case DmaFaultReported d when inWindow:
-                    Mark(LaneOf(d.Device, d.Pasid), seq, "dma-fault", "DMA fault", $"{SvaJson.Hex(d.Address)}: {d.Reason}");
-                    break;
-                case SecondaryTlbInvalidated inv when inWindow:
-                    foreach (var dev in inv.Atc)
-                        Mark(LaneOf(dev, inv.Pasid), seq, "invalidate", "inv", $"{(inv.End == ulong.MaxValue ? "all" : $"{SvaJson.Hex(inv.Start)}-{SvaJson.Hex(inv.End)}")} via {inv.Via} {inv.Tlbi ?? "no TLBI"}");
-                    break;
-                case MmReleased or MmDropped when inWindow:
-                {
-                    var mm = e is MmReleased rel ? rel.Mm : ((MmDropped)e).Mm;
-                    if (lanesOfMm.TryGetValue(mm, out var mmLanes))
-                        foreach (var lane in mmLanes)
-                            Mark(lane, seq, e is MmReleased ? "exit" : "drop", e is MmReleased ? "exit" : "drop", $"mm {mm}");
-                    break;
-                }
-                case CaptureObserved o when inWindow && o.Device is not null:
-                    Mark(LaneOf(o.Device, o.Pasid), seq, "observed", o.Kind, o.Text);
-                    break;
-            }
             Evolve.Apply(state, e);
             if (points.Contains(seq)) TakeState(seq);
         }

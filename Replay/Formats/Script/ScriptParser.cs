@@ -55,8 +55,15 @@ public static partial class ScriptParser
 
     public static Script Parse(TextReader reader, string file)
     {
-        var lines = new List<ScriptLine>();
         string? kernel = null;
+        var lines = Stream(reader, file, k => kernel = k).ToList();
+        return new Script(file, kernel, lines);
+    }
+
+    /// <summary>The script's calls one line at a time (nothing held: a script of any length parses in constant memory);
+    /// each 'kernel' line is reported to <paramref name="kernel"/> as it is read. A bad line throws when it is reached.</summary>
+    public static IEnumerable<ScriptLine> Stream(TextReader reader, string file, Action<string>? kernel = null)
+    {
         var n = 0;
         while (reader.ReadLine() is { } raw)
         {
@@ -75,12 +82,11 @@ public static partial class ScriptParser
                 ctx.Arity(1, 1, "kernel VERSION");
                 if (!Kernels.KernelFiles.LooksLikeFile(words[1]) && !KernelVersions.TryGet(words[1], out _))
                     throw ctx.Error($"unsupported kernel version '{Q(words[1])}': give a release ≥ {KernelVersions.Oldest} (e.g. 6.8, 6.8.0-31-generic) or a kernel file (.toml); supported: {KernelVersions.SupportedList}");
-                kernel = words[1];
+                kernel?.Invoke(words[1]);
                 continue;
             }
-            lines.Add(new ScriptLine(file, n, ParseCall(ctx)));
+            yield return new ScriptLine(file, n, ParseCall(ctx));
         }
-        return new Script(file, kernel, lines);
     }
 
     private static KernelCall ParseCall(LineContext c)
