@@ -31,11 +31,29 @@ public sealed record CallOutcome(
     }
 
     /// <summary>The id of the rule that decided a call, from the call and all the events it produced (no state needed).</summary>
-    public static string? RuleIdOf(KernelCall call, IReadOnlyList<SvaEvent> events)
+    public static string? RuleIdOf(KernelCall call, IReadOnlyList<SvaEvent> events) =>
+        RuleIdOf(call, events.Any(e => IsFailure(e.GetType())), events.OfType<IRuled>().Select(e => e.Rule).FirstOrDefault(r => r is not null));
+
+    /// <summary>The same from the call's events as stored: their type names and the <c>rule</c> field of their data (provenance
+    /// reads only those, not whole events). Only events that carry a rule (<see cref="IRuled"/>) count.</summary>
+    public static string? RuleIdOf(KernelCall call, IReadOnlyList<string> types, IReadOnlyList<string?> rules)
     {
-        var ok = !events.Any(e => e is BindFailed or UnbindRejected or CallFailed or KernelBug);
-        return call is MmDrop && ok ? "mm.drop"
-            : events.OfType<IRuled>().Select(e => e.Rule).FirstOrDefault(r => r is not null)
+        var failed = false;
+        string? first = null;
+        for (var i = 0; i < types.Count; i++)
+        {
+            if (!EventTypes.TryGetType(types[i], out var t)) continue;
+            failed |= IsFailure(t);
+            if (first is null && i < rules.Count && rules[i] is { } r && typeof(IRuled).IsAssignableFrom(t)) first = r;
+        }
+        return RuleIdOf(call, failed, first);
+    }
+
+    private static bool IsFailure(Type t) => t == typeof(BindFailed) || t == typeof(UnbindRejected) || t == typeof(CallFailed) || t == typeof(KernelBug);
+
+    private static string? RuleIdOf(KernelCall call, bool failed, string? firstRule) =>
+        call is MmDrop && !failed ? "mm.drop"
+            : firstRule
               ?? call switch
               {
                   ProbeDevice or CreateMm or MapVma => "sim.ok",
@@ -44,7 +62,6 @@ public sealed record CallOutcome(
                   InvalidateRange => "inv.no-notifier",
                   _ => null,
               };
-    }
 
     private static CallOutcome Core(KernelCall call, IReadOnlyList<SvaEvent> events, SvaState after)
     {

@@ -50,10 +50,36 @@ public static class Provenance
 {
     /// <summary>The shape of <see cref="SvaState.SetAt"/>. A state whose <see cref="SvaState.Provenance"/> differs (a snapshot
     /// written before provenance existed reads as 0) does not know when its rows were set: time travel must not use it for blame.</summary>
-    public const int Version = 1;
+    /// <summary>1: <see cref="SvaState.SetAt"/>; 2: also <see cref="SvaState.GoneAt"/> and <see cref="SvaState.FreedDomains"/> (a state
+    /// of version 1 still has every set-at).</summary>
+    public const int Version = 2;
 
-    /// <summary>True when every row of the state has its set-at seq (folded from seq 0 by this version, or the empty state).</summary>
-    public static bool IsComplete(SvaState s) => s.Seq == 0 || s.Provenance == Version;
+    /// <summary>True when every row of the state has its set-at seq (folded from seq 0 by version 1 or later, or the empty state).</summary>
+    public static bool IsComplete(SvaState s) => s.Seq == 0 || s.Provenance >= 1;
+
+    /// <summary>True when <see cref="SvaState.GoneAt"/> and <see cref="SvaState.FreedDomains"/> name every row that went (folded from
+    /// seq 0 by version 2 or later).</summary>
+    public static bool KnowsGone(SvaState s) => s.Seq == 0 || s.Provenance >= 2;
+
+    /// <summary>For a row that does not exist in the state: the last seq at which it did (the seq before the event that removed it),
+    /// 0 when it never did; null when the state cannot tell (provenance older than version 2, for a row that can go).</summary>
+    public static long? LastExisted(SvaState s, RowRef r)
+    {
+        if (Exists(s, r)) return s.Seq;
+        switch (r.Kind)
+        {
+            case RowKind.Device or RowKind.Pending or RowKind.Mm: return 0; // never removed: not there now is never there
+            case RowKind.Handle: // handles leave only through handle_freed, which FreedHandles records
+                return r.Id.Length > 1 && r.Id[0] == 'H' && int.TryParse(r.Id.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out var h)
+                    && s.FreedHandles.TryGetValue(h, out var freed) ? freed - 1 : 0;
+            case RowKind.Domain when !(r.Id.Length > 1 && r.Id[0] == 'D'
+                && int.TryParse(r.Id.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out var d) && d >= 1 && d < s.NextDomain):
+                return 0; // domain ids come from a counter: one not handed out yet never existed
+        }
+        if (!KnowsGone(s)) return null;
+        if (r.Kind == RowKind.Domain) return s.FreedDomains.TryGetValue(SvaState.IdNumber(r.Id), out var freedAt) ? freedAt - 1 : 0;
+        return s.GoneAt.TryGetValue(r.Key, out var gone) ? gone - 1 : 0;
+    }
 
     /// <summary>The seq of the last event ≤ the state's seq that touched the row; null when the row does not exist.</summary>
     public static long? SetAt(SvaState s, RowRef row) =>
@@ -101,8 +127,17 @@ public static class Provenance
         if (s.Seq == 1) s.Provenance = Version; // folded from the empty state: every row's set-at is known
         foreach (var r in touched)
         {
-            if (Exists(s, r)) s.SetAt[r.Key] = s.Seq;
-            else s.SetAt.Remove(r.Key);
+            var key = r.Key;
+            if (Exists(s, r))
+            {
+                s.SetAt[key] = s.Seq;
+                if (r.Kind is RowKind.Pasid or RowKind.PasidEntry) s.GoneAt.Remove(key); // back again (domain ids are never reused)
+            }
+            else if (s.SetAt.Remove(key))
+            {
+                if (r.Kind is RowKind.Pasid or RowKind.PasidEntry) s.GoneAt[key] = s.Seq;
+                else if (r.Kind == RowKind.Domain) s.FreedDomains[SvaState.IdNumber(r.Id)] = s.Seq;
+            }
         }
     }
 

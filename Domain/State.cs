@@ -45,8 +45,18 @@ public sealed class SvaState
     [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
     public SortedDictionary<string, long> SetAt { get; set; } = new(StringComparer.Ordinal);
     /// <summary>The shape of <see cref="SetAt"/> (<see cref="Domain.Provenance.Version"/>); 0: unknown, as in a snapshot written
-    /// before provenance existed (the field is then missing): such a state cannot say when its rows were set.</summary>
+    /// before provenance existed (the field is then missing): such a state cannot say when its rows were set. 1: <see cref="SetAt"/>
+    /// only; 2: also <see cref="GoneAt"/>.</summary>
     public int Provenance { get; set; }
+    /// <summary>Provenance (version 2): row key → the seq of the event after which the row was gone, for the rows that can go
+    /// and come back: a PASID freed, a PASID table entry cleared. A row that comes back leaves it. (Domains: <see cref="FreedDomains"/>;
+    /// handles: <see cref="FreedHandles"/>; devices and mms never go.) Missing in snapshots of provenance 0 and 1 (then empty,
+    /// and not to be trusted: see <see cref="Domain.Provenance.KnowsGone"/>).</summary>
+    [JsonObjectCreationHandling(JsonObjectCreationHandling.Populate)]
+    public SortedDictionary<string, long> GoneAt { get; set; } = new(StringComparer.Ordinal);
+    /// <summary>Provenance (version 2): freed domain ids → the seq that freed them (ids are never reused; kept by number, as
+    /// <see cref="FreedHandles"/>, because there are as many as binds). Same caveat as <see cref="GoneAt"/>.</summary>
+    public SortedDictionary<int, long> FreedDomains { get; set; } = new();
 
     public SvaState Clone() =>
         JsonSerializer.Deserialize<SvaState>(JsonSerializer.Serialize(this, SvaJson.Options), SvaJson.Options)!;

@@ -51,6 +51,17 @@ public interface IEventStore : IAsyncDisposable
             }
     }
 
+    /// <summary>
+    /// For each of <paramref name="seqs"/> (that exists), the event and the group it belongs to, in seq order: a group starts at an
+    /// event whose metadata (a JSON object) has an object at <paramref name="startKey"/> and goes on over the events after it with
+    /// the same value at <paramref name="groupKey"/> and none at <paramref name="startKey"/> (provenance: the call an event belongs
+    /// to). The group's events give their type and the string at <paramref name="dataField"/> of their data. One round trip, the
+    /// walks done by the server on the (session, seq) index. Null when the server cannot read a metadata or data text as JSON
+    /// (the caller then reads the events itself and names the bad seq).
+    /// </summary>
+    Task<IReadOnlyList<GroupedEvent>?> ReadGroupsAsync(string session, IReadOnlyList<long> seqs, string startKey, string groupKey, string dataField,
+        CancellationToken ct = default);
+
     /// <summary>The trusted snapshot with the highest seq &lt;= <paramref name="atOrBelowSeq"/>: one whose SHA-256 the log recorded at
     /// its seq. Snapshots that fail that check are passed over (an earlier one, or none, is returned).</summary>
     Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct = default);

@@ -158,6 +158,10 @@ public sealed class ReadYourWritesStore : IEventStore
         await foreach (var e in inner.ReadSessionRangesAsync(session, ranges, ct)) yield return e;
     }
 
+    public async Task<IReadOnlyList<GroupedEvent>?> ReadGroupsAsync(string session, IReadOnlyList<long> seqs, string startKey, string groupKey,
+        string dataField, CancellationToken ct = default) =>
+        await (await InnerAsync(ct)).ReadGroupsAsync(session, seqs, startKey, groupKey, dataField, ct);
+
     public async Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct = default) => await (await InnerAsync(ct)).LoadSnapshotAsync(session, atOrBelowSeq, ct);
     public async Task<IReadOnlyList<(long Seq, long Bytes)>> ListSnapshotsAsync(string session, CancellationToken ct = default) => await (await InnerAsync(ct)).ListSnapshotsAsync(session, ct);
     public Task<int> DeleteSnapshotsAsync(string session, CancellationToken ct = default) =>

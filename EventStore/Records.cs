@@ -102,3 +102,9 @@ public sealed record LoadedSnapshot(long Seq, short Encoding, byte[] Payload)
 
 /// <summary>A projection's progress as Marten's daemon keeps it.</summary>
 public sealed record ProjectionProgress(string Name, string Mode, long Position);
+
+/// <summary>An event read with the group it belongs to (<see cref="IEventStore.ReadGroupsAsync"/>): <see cref="GroupSeq"/> and
+/// <see cref="GroupMetadata"/> are the group's first event (null when the event is in no group), <see cref="GroupTypes"/> and
+/// <see cref="GroupFields"/> the type and asked-for data field of each event of the group, in seq order.</summary>
+public sealed record GroupedEvent(long Seq, string Type, string DataJson, string Metadata, long? GroupSeq, string? GroupMetadata,
+    IReadOnlyList<string> GroupTypes, IReadOnlyList<string?> GroupFields);

@@ -66,6 +66,10 @@ public sealed partial class StateDto
     public int NextMmOrdinal { get; set; }
     public KeyValuePair<string, long>[] SetAt { get; set; } = [];
     public int Provenance { get; set; }
+    // Provenance 2 (issue 18): members added at the end, which MemoryPack's object layout allows: an encoding-2 payload written
+    // before them (provenance 1) still decodes, with these empty (and the state's provenance says they are not to be trusted).
+    public KeyValuePair<string, long>[]? GoneAt { get; set; }
+    public KeyValuePair<int, long>[]? FreedDomains { get; set; }
 
     public static StateDto From(SvaState s) => new()
     {
@@ -91,6 +95,8 @@ public sealed partial class StateDto
         NextMmOrdinal = s.NextMmOrdinal,
         SetAt = [.. s.SetAt],
         Provenance = s.Provenance,
+        GoneAt = [.. s.GoneAt],
+        FreedDomains = [.. s.FreedDomains],
     };
 
     /// <summary>The state, with the same key comparers a new <see cref="SvaState"/> has.</summary>
@@ -121,6 +127,8 @@ public sealed partial class StateDto
         In(s.FreedHandles, FreedHandles, x => x);
         In(s.FailedBinds, FailedBinds, x => x);
         In(s.SetAt, SetAt, x => x);
+        In(s.GoneAt, GoneAt, x => x);
+        In(s.FreedDomains, FreedDomains, x => x);
         return s;
     }
 

@@ -73,15 +73,65 @@ public static class Blame
 
     private const int Window = 7, MergeGap = 8;
 
-    /// <summary>Resolves each seq to its event, call, line and rule, reading only the events of the calls involved: windows of
-    /// the log around the seqs, all in one round trip (<see cref="IEventStore.ReadSessionRangesAsync"/>), widened for the few
-    /// calls longer than the window.</summary>
+    /// <summary>Resolves each seq to its event, call, line and rule in one round trip: the server looks each seq up on the
+    /// (session, seq) index, walks to the first event of its call (the one whose metadata carries the call, same source) and
+    /// to the call's end, and returns the event, the two metadata texts and the type and rule field of each event of the
+    /// call (<see cref="IEventStore.ReadGroupsAsync"/>); nothing else is read or decoded. Falls back to reading windows of the
+    /// log around the seqs when the server cannot read some metadata as JSON or a call's shape is unknown here.</summary>
     public static async Task<IReadOnlyDictionary<long, SetAtInfo>> ResolveAsync(IEventStore store, string session, IEnumerable<long> seqs,
         CancellationToken ct = default)
     {
         var wanted = seqs.Where(s => s >= 1).Distinct().Order().ToList();
+        if (wanted.Count == 0) return new Dictionary<long, SetAtInfo>();
+        var rows = await store.ReadGroupsAsync(session, wanted, "call", "source", "rule", ct);
+        if (rows is not null && FromGroups(session, wanted, rows) is { } fast) return fast;
+        return await ResolveByWindowsAsync(store, session, wanted, ct);
+    }
+
+    /// <summary>Resolution from the server's groups; null when a call cannot be read here (the windows path then decides).</summary>
+    private static Dictionary<long, SetAtInfo>? FromGroups(string session, List<long> wanted, IReadOnlyList<GroupedEvent> rows)
+    {
+        var result = new Dictionary<long, SetAtInfo>(rows.Count);
+        var calls = new Dictionary<long, (KernelCall Call, string? Rule)>();
+        foreach (var g in rows)
+        {
+            var source = Parse(g.Seq, g.Metadata).Source;
+            SvaEvent ev;
+            try { ev = SvaJson.Deserialize(g.Type, g.DataJson); }
+            catch (EventFormatException ex) { throw new StoredEventException(session, g.Seq, ex.Message); }
+            string? op = null, rule;
+            if (g.GroupSeq is { } first)
+            {
+                if (!calls.TryGetValue(first, out var c))
+                {
+                    var call = (first == g.Seq ? g.Metadata : g.GroupMetadata) is { } m ? Parse(first, m).Call : null;
+                    if (call is null) return null; // the server saw a call object this version cannot read
+                    calls[first] = c = (call, CallOutcome.RuleIdOf(call, g.GroupTypes, g.GroupFields));
+                }
+                op = c.Call.Op;
+                rule = c.Rule;
+            }
+            else rule = (ev as IRuled)?.Rule;
+            result[g.Seq] = new SetAtInfo(g.Seq, g.Type, source, SetAtInfo.LineOf(source), op, rule, ev, g.GroupSeq);
+        }
+        foreach (var s in wanted)
+            if (!result.ContainsKey(s)) throw new StoredEventException(session, s, $"seq {s} is not in the log");
+        return result;
+
+        EventMetadata Parse(long seq, string text)
+        {
+            try { return EventMetadata.Parse(text); }
+            catch (EventFormatException ex) { throw new StoredEventException(session, seq, ex.Message); }
+        }
+    }
+
+    /// <summary>The same by reading windows of the log around the seqs, all in one round trip
+    /// (<see cref="IEventStore.ReadSessionRangesAsync"/>), widened for the few calls longer than the window, and parsing every
+    /// event's metadata here.</summary>
+    private static async Task<IReadOnlyDictionary<long, SetAtInfo>> ResolveByWindowsAsync(IEventStore store, string session, List<long> wanted,
+        CancellationToken ct)
+    {
         var result = new Dictionary<long, SetAtInfo>();
-        if (wanted.Count == 0) return result;
         var last = (await store.GetSessionAsync(session, ct))?.Version ?? 0;
         var log = new Dictionary<long, StoredEvent>();
         var metas = new Dictionary<long, EventMetadata>();
@@ -207,14 +257,13 @@ public static class Blame
             .Select(k => new WhyStep(info[k], bySeq[k])).ToList();
     }
 
-    /// <summary>The last seq ≤ <paramref name="atSeq"/> at which the row existed, or null if it never did up to there.
-    /// For a handle the state knows when it was freed; otherwise the log is read backwards for the events naming the row.</summary>
+    /// <summary>The last seq ≤ the state's seq at which the row existed, or null if it never did up to there. The state knows
+    /// (<see cref="Provenance.LastExisted"/>: rows that never go, handle and domain counters, <see cref="SvaState.GoneAt"/>);
+    /// only a state folded from a snapshot written before provenance version 2 leaves the log to be read backwards for the
+    /// events naming the row.</summary>
     public static async Task<long?> LastExistedAsync(IEventStore store, string session, SvaState atState, RowRef row, CancellationToken ct = default)
     {
-        if (row.Kind == RowKind.Handle && row.Id.Length > 1 && row.Id[0] == 'H'
-            && int.TryParse(row.Id.AsSpan(1), NumberStyles.None, CultureInfo.InvariantCulture, out var hn)
-            && atState.FreedHandles.TryGetValue(hn, out var freedAt))
-            return freedAt - 1;
+        if (Provenance.LastExisted(atState, row) is { } known) return known == 0 ? null : known;
         const int Page = 4096;
         var empty = new SvaState();
         var touched = new List<RowRef>();

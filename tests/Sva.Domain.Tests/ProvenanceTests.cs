@@ -67,6 +67,58 @@ public partial class PropertyTests
         });
 
     [Fact]
+    public void for_every_row_that_went_the_state_knows_the_last_seq_at_which_it_existed_and_a_row_never_seen_never_existed() =>
+        Check(x =>
+        {
+            var (events, _, _) = Execute(x.Version, x.Calls);
+            var s = new SvaState();
+            var lastSeen = new Dictionary<string, (RowRef Row, long Seq)>(StringComparer.Ordinal); // computed here, not by Provenance
+            foreach (var e in events)
+            {
+                Evolve.Apply(s, e);
+                var now = RowValues(s);
+                foreach (var r in Provenance.Rows(s)) lastSeen[r.Key] = (r, s.Seq);
+                Assert.True(Provenance.KnowsGone(s));
+                foreach (var (key, (row, seq)) in lastSeen)
+                {
+                    if (now.ContainsKey(key)) { Assert.Equal(s.Seq, Provenance.LastExisted(s, row)); continue; }
+                    Assert.Equal(seq, Provenance.LastExisted(s, row));
+                }
+                Assert.True(s.GoneAt.Keys.All(k => !now.ContainsKey(k) && lastSeen.ContainsKey(k)), "gone_at names a row that exists or never did");
+                foreach (var never in new[] { RowRef.Device("ffff:ff:1f.7"), RowRef.Pending("ffff:ff:1f.7"), RowRef.Mm("never"), RowRef.Handle("H99999"),
+                             RowRef.Handle("b-never"), RowRef.Domain("D99999"), RowRef.Domain("never"), RowRef.Allocation(99999),
+                             RowRef.Entry("ffff:ff:1f.7", 1) }.Concat(s.Devices.Keys.Select(d => RowRef.Entry(d, 99999))))
+                    Assert.Equal(0, Provenance.LastExisted(s, never));
+            }
+            // and a snapshot carries it
+            var read = SvaState.FromSnapshotJson(s.ToSnapshotJson());
+            Assert.Equal(s.GoneAt, read.GoneAt);
+            Assert.Equal(s.FreedDomains, read.FreedDomains);
+            Assert.True(Provenance.KnowsGone(read));
+            return true;
+        });
+
+    [Fact]
+    public void a_snapshot_of_provenance_version_1_keeps_its_set_at_but_does_not_claim_to_know_which_rows_went()
+    {
+        var k = KernelVersions.Get("6.8");
+        var s = new SvaState();
+        foreach (var c in new KernelCall[] { new ProbeDevice("0000:00:03.0", 16), new CreateMm("m1") })
+            Evolve.Fold(SvaKernel.Execute(k, s, c), s);
+        // the shape written by c79b7f6..this change: set_at and provenance 1, no gone_at
+        var old = JsonNode.Parse(s.ToSnapshotJson())!.AsObject();
+        Assert.True(old.Remove("gone_at") && old.Remove("freed_domains"));
+        old["provenance"] = 1;
+        var read = SvaState.FromSnapshotJson(old.ToJsonString());
+        Assert.True(Provenance.IsComplete(read));
+        Assert.False(Provenance.KnowsGone(read));
+        Assert.NotNull(Provenance.SetAt(read, RowRef.Device("0000:00:03.0")));
+        Assert.Equal(Provenance.SetAt(s, RowRef.Device("0000:00:03.0")), Provenance.SetAt(read, RowRef.Device("0000:00:03.0")));
+        Assert.Null(Provenance.LastExisted(read, RowRef.Allocation(1)));   // cannot tell: the log must be read
+        Assert.Equal(0, Provenance.LastExisted(read, RowRef.Device("ffff:ff:1f.7"))); // devices never go
+    }
+
+    [Fact]
     public void set_at_survives_snapshots_folding_from_any_snapshot_gives_the_same_provenance() =>
         Check(x =>
         {

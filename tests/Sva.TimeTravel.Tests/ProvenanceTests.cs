@@ -1,3 +1,4 @@
+using System.Reflection;
 using System.Text.Json.Nodes;
 using Sva.Domain;
 using Sva.EventStore;
@@ -232,5 +233,109 @@ public sealed class ProvenanceTests(TtFixture f)
         var w = await f.RunAsync("why", session, "--at", "45", "--handle", "d", "--json");
         Assert.True(w.ExitCode == 0, w.ToString());
         Assert.Equal(41, (long)w.JsonLines()[0]["seq"]!);
+    }
+
+    /// <summary>Counts the reads of the log's events (ReadSessionAsync, ReadSessionRangesAsync, ReadGroupsAsync) made through it; everything goes to the real store.</summary>
+    public class CountingStore : DispatchProxy
+    {
+        public IEventStore Inner { get; private set; } = null!;
+        public int EventReads { get; private set; }
+
+        public static (IEventStore Store, CountingStore Counter) Over(IEventStore inner)
+        {
+            var p = Create<IEventStore, CountingStore>();
+            var c = (CountingStore)(object)p;
+            c.Inner = inner;
+            return (p, c);
+        }
+
+        protected override object? Invoke(MethodInfo? m, object?[]? args)
+        {
+            if (m!.Name is nameof(IEventStore.ReadSessionAsync) or nameof(IEventStore.ReadSessionRangesAsync) or nameof(IEventStore.ReadGroupsAsync)) EventReads++;
+            try { return m.Invoke(Inner, args); }
+            catch (TargetInvocationException e) when (e.InnerException is not null) { throw e.InnerException; }
+        }
+    }
+
+    [Fact]
+    public async Task the_last_seq_at_which_a_gone_or_never_existing_object_existed_comes_from_the_state_without_reading_the_log()
+    {
+        var session = await RecordScripted();
+        var (counted, counter) = CountingStore.Over(f.Store);
+        async Task<long?> LastExisted(long at, RowRef row)
+        {
+            var s = (await Blame.LoadAsync(f.Store, session, at)).State;
+            Assert.True(Provenance.KnowsGone(s));
+            Assert.False(Provenance.Exists(s, row));
+            return await Blame.LastExistedAsync(counted, session, s, row);
+        }
+        Assert.Equal(46, await LastExisted(50, RowRef.Entry("0000:6a:01.0", 2)));   // detached at 47 (unbind b)
+        Assert.Equal(54, await LastExisted(59, RowRef.Domain("D2")));                // freed at 55
+        Assert.Equal(55, await LastExisted(59, RowRef.Handle("H3")));                // freed at 56
+        Assert.Null(await LastExisted(59, RowRef.Mm("m9")));
+        Assert.Null(await LastExisted(59, RowRef.Device("0000:ff:1f.7")));
+        Assert.Null(await LastExisted(59, RowRef.Domain("D99")));
+        Assert.Null(await LastExisted(59, RowRef.Handle("H99")));
+        Assert.Null(await LastExisted(59, RowRef.Entry("0000:6a:01.0", 999)));
+        Assert.Null(await LastExisted(59, RowRef.Allocation(999)));
+        Assert.Null(await LastExisted(10, RowRef.Handle("H1")));
+        Assert.Equal(0, counter.EventReads);
+    }
+
+    [Fact]
+    public async Task the_store_finds_the_call_of_each_seq_by_its_metadata_and_blame_reads_it_from_there_or_names_an_unreadable_seq()
+    {
+        // Hand-made metadata: calls of one event and of several, an event outside any call (its own source), a call at the
+        // very end, and a call whose first event is far behind (longer than any window).
+        var logged = Scripted.Logged().Take(30).Select(l => l.Event).ToList();
+        var cmd = Guid.NewGuid();
+        static string Meta(Guid cmd, string source, KernelCall? call) => new EventMetadata(cmd, source, call).ToJson();
+        var probe = new ProbeDevice("0000:6a:01.0", 16);
+        var metas = new List<string>();
+        for (var i = 0; i < logged.Count; i++)
+            metas.Add(i switch
+            {
+                0 => Meta(cmd, "x.sva:1", probe),          // seq 1: a call of one event
+                1 => Meta(cmd, "x.sva:2", probe),          // seqs 2..27: one call of 26 events
+                < 27 => Meta(cmd, "x.sva:2", null),
+                27 => Meta(cmd, "x.sva:9", null),          // seq 28: no call, a source of its own
+                _ => Meta(cmd, "x.sva:10", i == 28 ? probe : null), // seqs 29..30: the last call, to the end of the log
+            });
+        var session = TtFixture.UniqueSession("ttgroups");
+        await f.Store.AppendAsync(new AppendBatch(session, 0, cmd, logged.Select((e, i) => EventCodec.Encode(e, metas[i])).ToList())
+        {
+            Create = new NewSession("6.8", "x.sva"),
+        });
+        var g = (await f.Store.ReadGroupsAsync(session, [30, 1, 26, 28, 2, 99], "call", "source", "rule"))!;
+        Assert.Equal([1L, 2, 26, 28, 30], g.Select(x => x.Seq));            // seq order; 99 is not in the log
+        Assert.Equal([1L, 2, 2, null, 29], g.Select(x => x.GroupSeq));
+        Assert.Equal(26, g[2].GroupTypes.Count);
+        Assert.Equal(Enumerable.Range(1, 26).Select(k => EventTypes.NameOf(logged[k])), g[2].GroupTypes);
+        Assert.Equal(2, g[4].GroupTypes.Count);
+        Assert.Empty(g[3].GroupTypes);
+        Assert.Equal(metas[1], g[2].GroupMetadata);
+        Assert.Equal(metas[25], g[2].Metadata);
+
+        var info = await Blame.ResolveAsync(f.Store, session, [1, 26, 28, 30]);
+        Assert.Equal(("device", "x.sva:2", 2L), (info[26].Op, info[26].Source, info[26].CallSeq));
+        Assert.Equal(CallOutcome.RuleIdOf(probe, logged.Skip(1).Take(26).ToList()), info[26].Rule);
+        Assert.Null(info[28].Op);
+        Assert.Equal((logged[27] as IRuled)?.Rule, info[28].Rule);
+        Assert.Equal(29L, info[30].CallSeq);
+        var missing = await Assert.ThrowsAsync<StoredEventException>(() => Blame.ResolveAsync(f.Store, session, [5, 31]));
+        Assert.Equal(31, missing.Seq);
+
+        // metadata that is not JSON: the server cannot read it, blame falls back to reading the events here and names the seq
+        var bad = TtFixture.UniqueSession("ttgroupsbad");
+        var cmd2 = Guid.NewGuid();
+        await f.Store.AppendAsync(new AppendBatch(bad, 0, cmd2,
+            logged.Take(5).Select((e, i) => EventCodec.Encode(e, i == 2 ? "{not json" : Meta(cmd2, $"y.sva:{i + 1}", probe))).ToList())
+        {
+            Create = new NewSession("6.8", "y.sva"),
+        });
+        Assert.Null(await f.Store.ReadGroupsAsync(bad, [2, 4], "call", "source", "rule"));
+        Assert.Equal(4, (await Blame.ResolveAsync(f.Store, bad, [4]))[4].Line);
+        var unreadable = await Assert.ThrowsAsync<StoredEventException>(() => Blame.ResolveAsync(f.Store, bad, [3]));
+        Assert.Equal(3, unreadable.Seq);
     }
 }
