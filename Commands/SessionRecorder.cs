@@ -19,7 +19,7 @@ public sealed record PreparedBatch(long ExpectedVersion, Guid CommandId, IReadOn
 public sealed class SnapshotPolicy(int every)
 {
     /// <summary>Events between snapshots (see README's time-travel figures for how it was chosen).</summary>
-    public const int DefaultEvery = 4096;
+    public const int DefaultEvery = 1024;
     public int Every { get; } = every;
 
     /// <summary>Call after each call was applied to <paramref name="state"/>, with its seq before the call.</summary>
