@@ -38,7 +38,7 @@ public static class Program
           --per-call-events N  events of the workload the straightforward per-call row records (default 20000; it runs at
                                one SaveChanges per call, so the whole workload would take minutes per repeat)
           --seed S             workload seed (default 1)
-          --snapshot-every N   events between snapshots of the time-travel session (default 4096, the recorder's policy)
+          --snapshot-every N   events between snapshots of the time-travel session (default 1024, the recorder's policy)
           --read-side          only the read-side rows: time travel and snapshot load (6, 6c), memory, command start and
                                timeline (9); the recording, import, latency, provenance, rebuild and corpus rows are skipped
           --smoke              tiny sizes, one repeat, seconds: checks that every row runs
