@@ -21,7 +21,7 @@ public sealed record PreparedBatch(long ExpectedVersion, Guid CommandId, IReadOn
 public sealed class SnapshotPolicy(int every, int maxBytesPerEvent = 0)
 {
     /// <summary>Events between snapshots (see README's time-travel figures for how it was chosen).</summary>
-    public const int DefaultEvery = 4096;
+    public const int DefaultEvery = 1024;
 
     /// <summary>The import's spacing: at most ~64 bytes of snapshot per imported event.</summary>
     public const int ImportBytesPerEvent = 64;

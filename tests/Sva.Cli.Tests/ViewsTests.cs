@@ -176,7 +176,7 @@ public sealed class ViewsTests(CliFixture f)
         var session = CliFixture.UniqueSession("snaptl");
         var gen = await f.RunAsync("generate", "--devices", "4", "--mms", "8", "--events", "14000", "--seed", "5", "--session", session);
         Assert.True(gen.ExitCode == 0, gen.ToString());
-        // a detail window and an aggregated one, both after the first snapshots (every 4096 events)
+        // a detail window and an aggregated one, both after the first snapshots (every 1024 events)
         foreach (var window in new[] { new[] { "--from", "12001", "--to", "13500" }, ["--from", "9000", "--detail", "1000"] })
         {
             var fast = Path.Combine(Path.GetTempPath(), $"{session}-{Guid.NewGuid().ToString("N")[..6]}.html");
