@@ -15,6 +15,11 @@ public interface IEventStore : IAsyncDisposable
     Task<SessionInfo?> GetSessionAsync(string id, CancellationToken ct = default);
     Task<IReadOnlyList<SessionInfo>> ListSessionsAsync(CancellationToken ct = default);
 
+    /// <summary>Reads, with plain SQL, what the newest schema added (the sessions' documents, the snapshot table, every
+    /// projection document's duplicated session column): on a database an older version wrote, the missing table or column
+    /// throws PostgreSQL's 42P01 / 42703, so that a writer can apply the schema first. Builds no Marten store.</summary>
+    Task ProbeSchemaAsync(CancellationToken ct = default);
+
     /// <summary>
     /// Appends the batch if the session's version is <see cref="AppendBatch.ExpectedVersion"/>, in one transaction with
     /// the snapshots, the source progress and (first append) the session's identity. A command id

@@ -187,6 +187,20 @@ public sealed partial class MartenEventStore : IEventStore
         }, ct);
     }
 
+    public Task ProbeSchemaAsync(CancellationToken ct = default) =>
+        RunAsync(async () =>
+        {
+            // LIMIT 0: the planner resolves every table and column named, reads no row.
+            var sql = new StringBuilder($"SELECT 1 FROM (SELECT {SessionColumns}) s LIMIT 0; SELECT 1 FROM public.{SnapshotTableFeature.TableName} LIMIT 0;");
+            foreach (var a in _adapters)
+                foreach (var t in a.Inner.DocumentTypes)
+                    sql.Append($" SELECT session FROM public.mt_doc_{t.Name.ToLowerInvariant()} LIMIT 0;");
+            await using var conn = await _dataSource.OpenConnectionAsync(ct);
+            await using var cmd = new NpgsqlCommand(sql.ToString(), conn);
+            await cmd.ExecuteNonQueryAsync(ct);
+            return true;
+        }, ct);
+
     public Task<IReadOnlyList<SessionInfo>> ListSessionsAsync(CancellationToken ct = default) =>
         RunAsync<IReadOnlyList<SessionInfo>>(async () =>
         {

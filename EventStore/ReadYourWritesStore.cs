@@ -133,6 +133,8 @@ public sealed class ReadYourWritesStore : IEventStore
     }
 
     public async Task<SessionInfo?> GetSessionAsync(string id, CancellationToken ct = default) => await (await InnerAsync(ct)).GetSessionAsync(id, ct);
+    public async Task ProbeSchemaAsync(CancellationToken ct = default) => await (await InnerAsync(ct)).ProbeSchemaAsync(ct);
+
     public async Task<IReadOnlyList<SessionInfo>> ListSessionsAsync(CancellationToken ct = default) => await (await InnerAsync(ct)).ListSessionsAsync(ct);
     public Task<AppendResult> AppendAsync(AppendBatch batch, CancellationToken ct = default) =>
         throw new InvalidOperationException("this store reads (from a replica): it does not append");

@@ -152,6 +152,8 @@ public sealed class ShardedEventStore : IEventStore
 
     public async Task<SessionInfo?> GetSessionAsync(string id, CancellationToken ct = default) => (await LocateAsync(id, ct)).Info;
 
+    public Task ProbeSchemaAsync(CancellationToken ct = default) => AllAsync(s => s.ProbeSchemaAsync(ct), ct);
+
     public async Task<IReadOnlyList<SessionInfo>> ListSessionsAsync(CancellationToken ct = default)
     {
         var perShard = await AllAsync(s => s.ListSessionsAsync(ct), ct);

@@ -104,11 +104,8 @@ public sealed class SvaHost : IAsyncDisposable
     }
 
     /// <summary>Reads what the newest schema added (a database an older version wrote lacks it: a writer applies it first).</summary>
-    private static async Task ProbeSchemaAsync(IEventStore store, CancellationToken ct)
-    {
-        await store.ListSessionsAsync(ct);
-        await store.QueryAsync<ReadModelRow>(r => r.Session == "", ct); // the duplicated, indexed session column
-    }
+    private static Task ProbeSchemaAsync(IEventStore store, CancellationToken ct) =>
+        store.ProbeSchemaAsync(ct); // plain SQL: a query verb builds no Marten store for it
 
     /// <summary>Runs <paramref name="body"/>; a login or permission error of the reading login is exit 2 saying so.</summary>
     internal static async Task ReaderErrors(Func<Task> body) => await ReaderErrors(async () => { await body(); return true; });
