@@ -31,7 +31,7 @@ public sealed class SnapshotPolicy(int every, int maxBytesPerEvent = 0)
     /// <summary>0: fixed spacing; otherwise the spacing grows so that snapshots total at most this many bytes per event.</summary>
     public int MaxBytesPerEvent { get; } = maxBytesPerEvent;
 
-    private long lastSeq, lastChars;
+    private long lastSeq, lastBytes;
 
     /// <summary>The import's policy: every <paramref name="every"/> events at least, spaced by size.</summary>
     public static SnapshotPolicy ForImport(int every) => new(every, ImportBytesPerEvent);
@@ -43,16 +43,16 @@ public sealed class SnapshotPolicy(int every, int maxBytesPerEvent = 0)
     /// <summary>Where batch-end snapshots count from (the session's head when a run starts).</summary>
     public void StartAt(long seq) => lastSeq = seq;
 
-    /// <summary>Call at the end of a batch (<paramref name="state"/> at the batch's last seq). The import's snapshots are
-    /// still JSON (encoding 1, as before); their size in characters sets the spacing.</summary>
+    /// <summary>Call at the end of a batch (<paramref name="state"/> at the batch's last seq). Written like the recorder's
+    /// (MemoryPack, encoding 2); the size of the last one (uncompressed payload) sets the spacing.</summary>
     public SnapshotToSave? AtBatchEnd(SvaState state)
     {
-        var spacing = MaxBytesPerEvent > 0 ? Math.Max(Every, lastChars / MaxBytesPerEvent) : Every;
+        var spacing = MaxBytesPerEvent > 0 ? Math.Max(Every, lastBytes / MaxBytesPerEvent) : Every;
         if (Every <= 0 || state.Seq - lastSeq < spacing) return null;
-        var json = state.ToSnapshotJson();
+        var snapshot = StateSnapshot.Take(state);
         lastSeq = state.Seq;
-        lastChars = json.Length;
-        return new SnapshotToSave(state.Seq, json);
+        lastBytes = snapshot.Payload.Length;
+        return snapshot;
     }
 }
 
