@@ -59,6 +59,16 @@ if sva kernels --help 2>&1 | grep -q -- '--switches'; then
     sva generate --devices 3 --mms 4 --events 2500 --seed 11 --kernel 6.10 --session gen-6.10 >/dev/null 2>&1
     printf 'gen-6.10\tgenerate --devices 3 --mms 4 --events 2500 --seed 11 --kernel 6.10\n' >&3
 fi
+# Since the VT-d/AMD driver rules (issue 19): in-driver page requests (5.11, page_request_handled), responses that
+# carry their wire code (6.9), an AMD device on 6.10. Only where the release has those scripts.
+if [[ -f "$checkout/tests/data/vtd-amd/expected.txt" ]]; then
+    for spec in "D04-vtd-prq-in-driver 5.11" "D17-failure-code-on-the-wire 6.9" "D01-amd-no-sva-before-6.10 6.10" "D12-vtd-large-invalidate 6.6"; do
+        read -r d k <<<"$spec"
+        s="vtd-${d%%-*}-$k"
+        sva run "$checkout/tests/data/vtd-amd/$d.sva" --kernel "$k" --session "$s" --json >"$out/expected/run-output.$s.jsonl"
+        printf '%s\trun tests/data/vtd-amd/%s.sva --kernel %s\n' "$s" "$d" "$k" >&3
+    done
+fi
 # Imports: a JSONL capture of the project and real pasted captures (ftrace, dmesg, QEMU trace).
 imp() {
     local s="$1" file="$2"; shift 2
