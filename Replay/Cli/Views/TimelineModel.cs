@@ -68,8 +68,12 @@ public sealed class TimelineModel
         else for (var i = 0; i <= MaxStatePoints; i++) points.Add(from - 1 + window * i / MaxStatePoints);
         var states = new SortedDictionary<long, string>();
         long stateChars = 0;
+        // Once the budget has thinned the points, only every stride-th point is built: building the others (a state view
+        // of a large session is ~100 KB of JSON) would only see them dropped again. The last point is always built.
+        long stride = 1, pointNo = 0;
         void TakeState(long seq)
         {
+            if (pointNo++ % stride != 0 && seq != to) return;
             var view = StateView.Of(info.Id, info.Kernel, state).ToJson();
             // provenance for the page: a click on a cell moves the slider to the seq that set its row
             Sva.Projections.Queries.Blame.Annotate(view, state, s => new JsonObject { ["seq"] = s });
@@ -81,6 +85,7 @@ public sealed class TimelineModel
                 // drop every other point, keeping the first and the newest
                 var keys = states.Keys.ToList();
                 for (var k = 1; k < keys.Count - 1; k += 2) { stateChars -= states[keys[k]].Length; states.Remove(keys[k]); }
+                stride *= 2;
             }
         }
 
