@@ -51,14 +51,26 @@ public static class EventHash
     internal static void Compute(IncrementalHash h, ReadOnlySpan<byte> prev, string session, long seq, string type,
         string dataJson, string metadataJson, string? state, Span<byte> destination)
     {
+        AppendPosition(h, prev, session, seq, type);
+        AppendString(h, dataJson);
+        AppendString(h, metadataJson);
+        Finish(h, state, destination);
+    }
+
+    /// <summary>The link's place in the chain, the same in every version: previous hash, session, seq (big-endian), type.</summary>
+    private static void AppendPosition(IncrementalHash h, ReadOnlySpan<byte> prev, string session, long seq, string type)
+    {
         h.AppendData(prev);
         AppendString(h, session);
         Span<byte> u64 = stackalloc byte[8];
         BinaryPrimitives.WriteInt64BigEndian(u64, seq);
         h.AppendData(u64);
         AppendString(h, type);
-        AppendString(h, dataJson);
-        AppendString(h, metadataJson);
+    }
+
+    /// <summary>The snapshot digest bound at this seq ("" when none), then the hash.</summary>
+    private static void Finish(IncrementalHash h, string? state, Span<byte> destination)
+    {
         AppendString(h, state ?? "");
         if (!h.TryGetHashAndReset(destination, out var written) || written != Size)
             throw new InvalidOperationException("SHA-256 produced an unexpected length");
@@ -69,18 +81,11 @@ public static class EventHash
         ReadOnlySpan<byte> data, bool metadataIsJson, ReadOnlySpan<byte> metadata, string? state, Span<byte> destination)
     {
         h.AppendData([2]);
-        h.AppendData(prev);
-        AppendString(h, session);
-        Span<byte> u64 = stackalloc byte[8];
-        BinaryPrimitives.WriteInt64BigEndian(u64, seq);
-        h.AppendData(u64);
-        AppendString(h, type);
+        AppendPosition(h, prev, session, seq, type);
         AppendBytes(h, data);
         h.AppendData(metadataIsJson ? "j"u8 : "t"u8);
         AppendBytes(h, metadata);
-        AppendString(h, state ?? "");
-        if (!h.TryGetHashAndReset(destination, out var written) || written != Size)
-            throw new InvalidOperationException("SHA-256 produced an unexpected length");
+        Finish(h, state, destination);
     }
 
     /// <summary>Chain version 2 from what the database returns: <paramref name="dataJsonb"/> as <c>data::text</c>,

@@ -1,7 +1,3 @@
-using System.Runtime.CompilerServices;
-using Npgsql;
-using NpgsqlTypes;
-
 namespace Sva.EventStore;
 
 // Provenance reads: the group (a call) each of many seqs belongs to, found and summarized by the server.

@@ -1,20 +1,3 @@
-using System.Collections.Concurrent;
-using System.Linq.Expressions;
-using System.Net.Sockets;
-using System.Runtime.CompilerServices;
-using System.Security.Cryptography;
-using System.Text;
-using System.Text.Json;
-using JasperFx;
-using JasperFx.Events;
-using JasperFx.Events.Daemon;
-using JasperFx.Events.Projections;
-using Marten;
-using Marten.Exceptions;
-using Npgsql;
-using NpgsqlTypes;
-using Weasel.Core;
-
 namespace Sva.EventStore;
 
 // Snapshots: caches bound to the chain by their digest. Rows of sva_snapshots (zstd of a versioned payload: SnapshotCodec), and the JSON documents of
