@@ -62,6 +62,10 @@ public sealed partial class MartenEventStore
                 LEFT JOIN mt_events e ON e.stream_id = $1 AND e.version > a.after AND e.version <= LEAST($2, a.after + $3)
                 ORDER BY e.version
                 """, conn) { Parameters = { Text(session), Bigint(atSeq), Bigint(max) } };
+            // Prepared: planning the look-ups took longer than running them (the plan is kept on the pooled connection).
+            // Not MATERIALIZED: the inlined look-up keeps the row estimate small (materialized, the planner guessed 100k rows
+            // and PostgreSQL's JIT compiled the query: 300 ms).
+            await cmd.PrepareAsync(ct);
             await using var r = await cmd.ExecuteReaderAsync(ct);
             long after = 0;
             var list = new List<EventData>();
