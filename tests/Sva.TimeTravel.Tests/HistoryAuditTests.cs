@@ -66,13 +66,14 @@ public sealed class HistoryAuditTests(TtFixture f)
     public async Task imported_capture_same_answer_both_ways()
     {
         var path = Path.Combine(Path.GetTempPath(), $"sva-hist-{Guid.NewGuid():N}.txt");
-        SyntheticCapture.WriteFtrace(path, 4000, "history test");
+        // A tag of its own: the same capture imported again is recognised as already imported (no new session).
+        SyntheticCapture.WriteFtrace(path, 4000, $"history test {Guid.NewGuid():N}");
         try
         {
             var session = TtFixture.UniqueSession("thi");
             var r = await f.RunAsync("import", path, "--format", "ftrace", "--session", session);
             Assert.True(r.ExitCode == 0, r.ToString());
-            var n = (await f.Store.GetSessionAsync(session))!.Version;
+            var n = (await f.Store.GetSessionAsync(session) ?? throw new InvalidOperationException($"no session {session} after the import: {r}")).Version;
             await Same(Run, session, "--json");
             await Same(Run, session, "--json", "--from", (n - n / 4).ToString());
             await Same(Run, session, "--csv", "--from", (n / 2).ToString(), "--to", (n / 2 + n / 10).ToString());
