@@ -44,7 +44,7 @@ public static partial class BindingHistory
                 var r = b.Result();
                 return (r, new HistoryRead(true, plan.Start, r.EventsRead,
                     $"history: from the audit_bindings projection (checkpoint {plan.Checkpoint}{(plan.LagFrom is long l ? $"; behind this session from seq {l}, read from the log" : ", past this session's events")}): " +
-                    (plan.Start == long.MaxValue ? "no binding of that mm, nothing read from the log"
+                    (plan.Start == long.MaxValue ? "no binding of that mm in that range, nothing read from the log"
                         : $"the log read from seq {plan.Start} ({r.EventsRead} events), {plan.Open.Count} binding(s) open there")));
             }
             why = reason;
@@ -72,7 +72,7 @@ public static partial class BindingHistory
                 && (filter.Pasid is null || filter.Pasid == x.Pasid) && (filter.Mm is null || filter.Mm == x.Mm))
                 start = Math.Min(start, x.IssuedSeq);
         if (lagFrom is long lag) start = Math.Min(start, lag);
-        if (start == long.MaxValue) return (new Plan(start, checkpoint, lagFrom, [], []), ""); // no binding of that mm: nothing to read
+        if (start == long.MaxValue) return (new Plan(start, checkpoint, lagFrom, [], []), ""); // no binding of that mm in the range: nothing to read
         if (start <= 1) return (null, lagFrom == 1 ? "audit_bindings has projected none of this session" : "the bindings asked for begin at seq 1");
         // The read starts where the call of that seq starts (the fold needs a call's events from its first).
         var window = await ReadWindowAsync(store, session, [start], ct);
