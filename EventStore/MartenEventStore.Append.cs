@@ -88,7 +88,7 @@ public sealed partial class MartenEventStore
         t0 = AppendProfile.Add(AppendProfile.Stage.Serialize, t0);
         var prev = await HeadHashAsync(session, expected, ct);
         t0 = AppendProfile.Add(AppendProfile.Stage.ReadHead, t0);
-        if (batch.Create is null && batch.Snapshots.Count == 0 && batch.Progress is null)
+        if (OneRoundTripAppends && batch.Create is null && batch.Snapshots.Count == 0 && batch.Progress is null)
             return await QuickAppendAsync(batch, json, canonical.WrittenMemory, dataAt, metaAt, prev, t0, ct);
         long hashTicks = 0;
         var states = batch.Snapshots.ToDictionary(s => s.Seq, s => s.Digest);
@@ -161,6 +161,10 @@ public sealed partial class MartenEventStore
             PreparedJson.EndScope();
         }
     }
+
+    /// <summary>Appends of events only take the one-round-trip path (<see cref="QuickAppendAsync"/>); false: every append goes
+    /// through a Marten session, as before (the benchmark measures both, in the same run).</summary>
+    public static bool OneRoundTripAppends { get; set; } = true;
 
     /// <summary>Marten's tenant id of a store without multi-tenancy (what its quick append passes).</summary>
     private const string DefaultTenant = "*DEFAULT*";

@@ -360,6 +360,14 @@ public sealed class Bench(string cs, Sizes z)
             foreach (var (stage, sec, _) in callProf.Stages.Where(x => x.Seconds > 0))
                 Row($"   per-call profile: {stage}", sec * perAppend, "ms/call", $"mean over {callProf.Batches} appends ({callProf.Events} events); AppendProfile");
             Row("   per-call: mean latency - append stages (handler, recorder)", lat.Average() - callProf.Stages.Sum(x => x.Seconds) * perAppend, "ms/call");
+            // The same calls with every append through a Marten session (BEGIN + statements, then COMMIT: two round trips),
+            // as before the one-round-trip path: the in-run comparison.
+            MartenEventStore.OneRoundTripAppends = false;
+            List<double> viaSession;
+            try { viaSession = await LatencyAsync(store, calls, ct, "bench-lat-session"); }
+            finally { MartenEventStore.OneRoundTripAppends = true; }
+            Row("   per-call latency p50, appends through a Marten session (before)", Median(viaSession), "ms", $"p95 {Percentile(viaSession, 0.95):F2} ms; same calls, fresh session");
+            Row("   per-call p50: one round trip / Marten session", Median(lat) / Median(viaSession), "ratio");
             var rtt = await RoundTripAsync(cs, 300, ct);
             Row("   round trip floor: SELECT 1 on an open connection, p50", Median(rtt), "ms", $"p95 {Percentile(rtt, 0.95):F3} ms; {rtt.Count} queries");
             var txn = await CommitRoundTripAsync(cs, 300, ct);
@@ -540,9 +548,8 @@ public sealed class Bench(string cs, Sizes z)
 
     // ------------------------------------------------------------------ latency
 
-    private async Task<List<double>> LatencyAsync(IEventStore store, List<SourcedCall> calls, CancellationToken ct)
+    private async Task<List<double>> LatencyAsync(IEventStore store, List<SourcedCall> calls, CancellationToken ct, string session = "bench-lat")
     {
-        const string session = "bench-lat";
         var handler = new RecordCallsHandler(store);
         var setup = Math.Min(calls.Count / 2, 500);
         await handler.Handle(Record(session, calls.Take(setup).ToList(), 64), ct);
