@@ -359,7 +359,7 @@ public sealed class Bench(string cs, Sizes z)
             var perAppend = callProf.Batches == 0 ? 0 : 1e3 / callProf.Batches;
             foreach (var (stage, sec, _) in callProf.Stages.Where(x => x.Seconds > 0))
                 Row($"   per-call profile: {stage}", sec * perAppend, "ms/call", $"mean over {callProf.Batches} appends ({callProf.Events} events); AppendProfile");
-            Row("   per-call: mean latency - append stages (handler, recorder)", lat.Average() - callProf.Stages.Sum(x => x.Seconds) * perAppend, "ms/call");
+            Row("   per-call profile: handler and recorder (mean latency - append stages)", lat.Average() - callProf.Stages.Sum(x => x.Seconds) * perAppend, "ms/call");
             // The same calls with every append through a Marten session (BEGIN + statements, then COMMIT: two round trips),
             // as before the one-round-trip path: the in-run comparison.
             MartenEventStore.OneRoundTripAppends = false;
