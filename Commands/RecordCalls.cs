@@ -87,7 +87,9 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
     // The state each session ended at after this handler's last command, with the session's kernel (which never changes).
     // A command on a cached session skips the session look-up: its one round trip is the append, whose version check
     // catches another writer (a conflict reloads the state from the log and re-decides).
-    private readonly ConcurrentDictionary<string, (SvaState State, SessionInfo Info)> states = new();
+    // The rule set the session resolved to is cached with it: the session's kernel and its first event (which carries a
+    // kernel file's definition) never change, so a command on a cached session reads nothing before its append.
+    private readonly ConcurrentDictionary<string, (SvaState State, SessionInfo Info, KernelVersion Kernel)> states = new();
 
     public async ValueTask<RecordResult> Handle(RecordCalls request, CancellationToken ct)
     {
@@ -101,8 +103,9 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
         var hit = states.TryRemove(request.Session, out var cached);
         var info = hit ? cached.Info : await store.GetSessionAsync(request.Session, ct);
         var created = info is null;
-        if (info is not null && !SessionKernels.Same(await SessionKernels.ResolveAsync(store, info, ct), version))
-            throw new SessionKernelMismatchException(request.Session, info.Kernel, version.Name + (version.Origin is null ? "" : " (kernel file)"));
+        var recorded = info is null ? null : hit ? cached.Kernel : await SessionKernels.ResolveAsync(store, info, ct);
+        if (recorded is not null && !SessionKernels.Same(recorded, version))
+            throw new SessionKernelMismatchException(request.Session, info!.Kernel, version.Name + (version.Origin is null ? "" : " (kernel file)"));
         var head = hit ? cached.State.Seq : info?.Version ?? 0;
 
         var state = hit
@@ -213,7 +216,7 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             throw;
         }
         // Cached only with the session as the store described it (a session created here is looked up once more next time).
-        if (info is not null && state.Seq > 0) states[request.Session] = (state, info);
+        if (info is not null && recorded is not null && state.Seq > 0) states[request.Session] = (state, info, recorded);
         return new RecordResult(request.Session, version.Name, created && state.Seq > 0, results, conflicts, state.Seq)
         {
             ResumedAfter = resumeAfter,

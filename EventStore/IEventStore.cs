@@ -33,6 +33,14 @@ public interface IEventStore : IAsyncDisposable
     /// <summary>The session's events with fromSeq &lt;= seq &lt;= toSeq, in seq order, read in pages.</summary>
     IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq = 1, long toSeq = long.MaxValue, CancellationToken ct = default);
 
+    /// <summary>The session's events with fromSeq &lt;= seq &lt;= toSeq, in seq order, with their type and data only (what a fold
+    /// needs: time travel's tail). By default: <see cref="ReadSessionAsync"/> without the rest.</summary>
+    async IAsyncEnumerable<EventData> ReadSessionDataAsync(string session, long fromSeq, long toSeq,
+        [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct = default)
+    {
+        await foreach (var e in ReadSessionAsync(session, fromSeq, toSeq, ct)) yield return new EventData(e.Session, e.Seq, e.Type, e.DataJson);
+    }
+
     /// <summary>The session's events of the stored types <paramref name="types"/> with fromSeq &lt;= seq &lt;= toSeq, in seq order:
     /// the others are passed over in the database (e.g. the handle_issued events before a snapshot). By default: filtered here.</summary>
     async IAsyncEnumerable<StoredEvent> ReadSessionOfTypesAsync(string session, IReadOnlyCollection<string> types, long fromSeq, long toSeq,
@@ -75,6 +83,18 @@ public interface IEventStore : IAsyncDisposable
     /// <summary>The trusted snapshot with the highest seq &lt;= <paramref name="atOrBelowSeq"/>: one whose SHA-256 the log recorded at
     /// its seq. Snapshots that fail that check are passed over (an earlier one, or none, is returned).</summary>
     Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct = default);
+    /// <summary>The events (type and data) after the newest snapshot at or below <paramref name="atSeq"/> — trusted or not, row or older
+    /// document — up to <paramref name="atSeq"/>, and that snapshot's seq (0: none). Time travel reads this tail while it loads
+    /// the snapshot; when the snapshot it gets is an earlier one, it reads the events between. At most <paramref name="max"/> events
+    /// (the first ones). The default lists the snapshots first.</summary>
+    async Task<(long After, IReadOnlyList<EventData> Events)> ReadTailAfterSnapshotAsync(string session, long atSeq, int max, CancellationToken ct = default)
+    {
+        var after = (await ListSnapshotsAsync(session, ct)).Where(s => s.Seq <= atSeq).Select(s => s.Seq).DefaultIfEmpty(0).Max();
+        var list = new List<EventData>();
+        await foreach (var e in ReadSessionDataAsync(session, after + 1, Math.Min(atSeq, after + max), ct)) list.Add(e);
+        return (after, list);
+    }
+
     Task<IReadOnlyList<(long Seq, long Bytes)>> ListSnapshotsAsync(string session, CancellationToken ct = default);
     /// <summary>Deletes a session's snapshots (a cache: no answer changes, only speed). Returns how many.</summary>
     Task<int> DeleteSnapshotsAsync(string session, CancellationToken ct = default);
@@ -97,6 +117,16 @@ public interface IEventStore : IAsyncDisposable
 
     /// <summary>Documents of a projection.</summary>
     Task<IReadOnlyList<T>> QueryAsync<T>(Expression<Func<T, bool>> where, CancellationToken ct = default) where T : class;
+
+    /// <summary>A projection's documents of one session, as stored JSON (read with plain SQL by the duplicated session column),
+    /// with the projection's checkpoint read before them: every event at or below that global position is in them. Null when the
+    /// store cannot say (no such table or checkpoint: the caller reads the log instead).</summary>
+    Task<(long Checkpoint, IReadOnlyList<string> Documents)?> ProjectionDocumentsAsync(string projection, Type documentType, string session,
+        CancellationToken ct = default) => Task.FromResult<(long, IReadOnlyList<string>)?>(null);
+
+    /// <summary>The first seq of the session whose global position is above <paramref name="position"/> (a projection's checkpoint):
+    /// where its lag begins in that session. Null when every event of the session is at or below it.</summary>
+    Task<long?> FirstSeqAfterPositionAsync(string session, long position, CancellationToken ct = default);
 
     /// <summary>Every projection with its checkpoint, and the store's head (the highest global position).</summary>
     Task<(IReadOnlyList<ProjectionProgress> Projections, long Head)> ProjectionStatusAsync(CancellationToken ct = default);

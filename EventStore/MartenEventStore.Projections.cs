@@ -27,6 +27,49 @@ public sealed partial class MartenEventStore
             return (list, stats.EventSequenceNumber);
         }, ct);
 
+    public Task<(long Checkpoint, IReadOnlyList<string> Documents)?> ProjectionDocumentsAsync(string projection, Type documentType, string session,
+        CancellationToken ct = default)
+    {
+        ValidateSessionId(session);
+        if (!_adapters.Any(a => a.Inner.Name == projection && a.Inner.DocumentTypes.Contains(documentType)))
+            throw new ArgumentException($"{projection} writes no {documentType.Name} documents", nameof(documentType));
+        var table = $"public.mt_doc_{documentType.Name.ToLowerInvariant()}";
+        return RunAsync<(long, IReadOnlyList<string>)?>(async () =>
+        {
+            await using var conn = await _dataSource.OpenConnectionAsync(ct);
+            await using (var exists = new NpgsqlCommand("SELECT to_regclass($1) IS NOT NULL AND to_regclass('public.mt_event_progression') IS NOT NULL", conn)
+                { Parameters = { Text(table) } })
+                if (await exists.ExecuteScalarAsync(ct) is not true) return null;
+            // The checkpoint first: the documents read after it hold at least every event up to it (the daemon commits them together).
+            long checkpoint;
+            await using (var cp = new NpgsqlCommand("SELECT max(last_seq_id) FROM public.mt_event_progression WHERE name = $1 OR name LIKE $2", conn)
+                { Parameters = { Text(projection), Text(projection + ":%") } })
+            {
+                if (await cp.ExecuteScalarAsync(ct) is not long l) return null;
+                checkpoint = l;
+            }
+            var docs = new List<string>();
+            await using (var q = new NpgsqlCommand($"SELECT data::text FROM {table} WHERE session = $1", conn) { Parameters = { Text(session) } })
+            await using (var r = await q.ExecuteReaderAsync(ct))
+                while (await r.ReadAsync(ct)) docs.Add(r.GetString(0));
+            return (checkpoint, docs);
+        }, ct);
+    }
+
+    public Task<long?> FirstSeqAfterPositionAsync(string session, long position, CancellationToken ct = default)
+    {
+        ValidateSessionId(session);
+        return RunAsync<long?>(async () =>
+        {
+            await using var conn = await _dataSource.OpenConnectionAsync(ct);
+            // Walks the global positions above the checkpoint (the lag), not the session's events below it.
+            await using var cmd = new NpgsqlCommand(
+                "SELECT version FROM mt_events WHERE seq_id > $2 AND stream_id = $1 ORDER BY seq_id LIMIT 1", conn)
+                { Parameters = { Text(session), Bigint(position) } };
+            return await cmd.ExecuteScalarAsync(ct) is long v ? v : null;
+        }, ct);
+    }
+
     /// <summary>Adapts an <see cref="IDocumentProjection"/> to Marten's projection contract.</summary>
     private sealed class MartenProjection(IDocumentProjection inner) : Marten.Events.Projections.IProjection
     {

@@ -44,6 +44,40 @@ public sealed partial class MartenEventStore
         }, ct);
     }
 
+    public Task<(long After, IReadOnlyList<EventData> Events)> ReadTailAfterSnapshotAsync(string session, long atSeq, int max, CancellationToken ct = default)
+    {
+        ValidateSessionId(session);
+        return RunAsync<(long, IReadOnlyList<EventData>)>(async () =>
+        {
+            await using var conn = await _dataSource.OpenConnectionAsync(ct);
+            // The newest snapshot's seq (a row, or a document of an earlier version when the session has one newer) by two
+            // index-only look-ups, then the events after it: one statement, one round trip, no header extracted.
+            var docs = await SnapshotDocTableExistsAsync(conn, ct)
+                ? ", (SELECT max(d.seq) FROM public.mt_doc_snapshotdoc d WHERE d.session = $1 AND d.seq <= $2)"
+                : "";
+            await using var cmd = new NpgsqlCommand(
+                $"""
+                WITH a AS (SELECT GREATEST(0, (SELECT max(s.seq) FROM public.{SnapshotTableFeature.TableName} s WHERE s.session = $1 AND s.seq <= $2){docs}) AS after)
+                SELECT a.after, e.version, e.type, e.data::text FROM a
+                LEFT JOIN mt_events e ON e.stream_id = $1 AND e.version > a.after AND e.version <= LEAST($2, a.after + $3)
+                ORDER BY e.version
+                """, conn) { Parameters = { Text(session), Bigint(atSeq), Bigint(max) } };
+            // Prepared: planning the look-ups took longer than running them (the plan is kept on the pooled connection).
+            // Not MATERIALIZED: the inlined look-up keeps the row estimate small (materialized, the planner guessed 100k rows
+            // and PostgreSQL's JIT compiled the query: 300 ms).
+            await cmd.PrepareAsync(ct);
+            await using var r = await cmd.ExecuteReaderAsync(ct);
+            long after = 0;
+            var list = new List<EventData>();
+            while (await r.ReadAsync(ct))
+            {
+                after = r.GetInt64(0);
+                if (!r.IsDBNull(1)) list.Add(new EventData(session, r.GetInt64(1), r.GetString(2), r.GetString(3)));
+            }
+            return (after, list);
+        }, ct);
+    }
+
     /// <summary>A snapshot document of an earlier version (a JSON string in jsonb), trusted on the same terms. Plain SQL on
     /// Marten's document table: no DocumentStore is built for a read (README, "Command start").</summary>
     private async Task<LoadedSnapshot?> LoadSnapshotDocAsync(string session, long atOrBelowSeq, CancellationToken ct)

@@ -58,6 +58,7 @@ public sealed partial class MartenEventStore : IEventStore
         // database's type catalog on its first connection (~50 ms of a query verb's start; README, "Command start").
         if (readOnly) dataSourceBuilder.ConfigureTypeLoading(t => t.EnableTypeLoading(false));
         var dataSource = dataSourceBuilder.Build();
+        StartTrace.Mark("data source built");
         var names = new HashSet<string>(StringComparer.Ordinal);
         foreach (var p in setup.Projections)
             if (!names.Add(p.Name)) throw new ArgumentException($"two projections are named '{p.Name}'", nameof(setup));
@@ -134,6 +135,7 @@ public sealed partial class MartenEventStore : IEventStore
             _adapters = adapters,
         };
         foreach (var a in adapters) a.Reader = self;
+        StartTrace.Mark("store object built");
         return self;
     }
 
@@ -179,6 +181,7 @@ public sealed partial class MartenEventStore : IEventStore
                 foreach (var t in a.Inner.DocumentTypes)
                     sql.Append($" SELECT session FROM public.mt_doc_{t.Name.ToLowerInvariant()} LIMIT 0;");
             await using var conn = await _dataSource.OpenConnectionAsync(ct);
+            StartTrace.Mark("first connection open");
             await using var cmd = new NpgsqlCommand(sql.ToString(), conn);
             await cmd.ExecuteNonQueryAsync(ct);
             return true;

@@ -146,6 +146,13 @@ public sealed class ReadYourWritesStore : IEventStore
         await foreach (var e in inner.ReadSessionAsync(session, fromSeq, toSeq, ct)) yield return e;
     }
 
+    public async IAsyncEnumerable<EventData> ReadSessionDataAsync(string session, long fromSeq, long toSeq,
+        [EnumeratorCancellation] CancellationToken ct = default)
+    {
+        var inner = await InnerAsync(ct);
+        await foreach (var e in inner.ReadSessionDataAsync(session, fromSeq, toSeq, ct)) yield return e;
+    }
+
     public async IAsyncEnumerable<StoredEvent> ReadSessionOfTypesAsync(string session, IReadOnlyCollection<string> types, long fromSeq, long toSeq,
         [EnumeratorCancellation] CancellationToken ct = default)
     {
@@ -165,6 +172,12 @@ public sealed class ReadYourWritesStore : IEventStore
         await (await InnerAsync(ct)).ReadGroupsAsync(session, seqs, startKey, groupKey, dataField, offsetKey, summaryKey, ct);
 
     public async Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct = default) => await (await InnerAsync(ct)).LoadSnapshotAsync(session, atOrBelowSeq, ct);
+    public async Task<(long Checkpoint, IReadOnlyList<string> Documents)?> ProjectionDocumentsAsync(string projection, Type documentType, string session,
+        CancellationToken ct = default) => await (await InnerAsync(ct)).ProjectionDocumentsAsync(projection, documentType, session, ct);
+    public async Task<long?> FirstSeqAfterPositionAsync(string session, long position, CancellationToken ct = default) =>
+        await (await InnerAsync(ct)).FirstSeqAfterPositionAsync(session, position, ct);
+    public async Task<(long After, IReadOnlyList<EventData> Events)> ReadTailAfterSnapshotAsync(string session, long atSeq, int max, CancellationToken ct = default) =>
+        await (await InnerAsync(ct)).ReadTailAfterSnapshotAsync(session, atSeq, max, ct);
     public async Task<IReadOnlyList<(long Seq, long Bytes)>> ListSnapshotsAsync(string session, CancellationToken ct = default) => await (await InnerAsync(ct)).ListSnapshotsAsync(session, ct);
     public Task<int> DeleteSnapshotsAsync(string session, CancellationToken ct = default) =>
         throw new InvalidOperationException("this store reads (from a replica): it does not delete");

@@ -26,6 +26,10 @@ public sealed record StoredEvent(
     public bool MetadataIsJson { get; init; }
 }
 
+/// <summary>An event's seq, stored type and data only (no metadata, hash or time): what a fold needs, read without the header
+/// columns (<see cref="IEventStore.ReadSessionDataAsync"/>: time travel's tail).</summary>
+public sealed record EventData(string Session, long Seq, string Type, string DataJson);
+
 /// <summary>A session (one Marten event stream). <see cref="Version"/> is its last seq (the stream version).</summary>
 public sealed record SessionInfo(string Id, string Kernel, string? Source, DateTimeOffset CreatedAt, long Version)
 {

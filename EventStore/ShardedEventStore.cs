@@ -187,6 +187,9 @@ public sealed class ShardedEventStore : IEventStore
     public IAsyncEnumerable<StoredEvent> ReadSessionAsync(string session, long fromSeq = 1, long toSeq = long.MaxValue, CancellationToken ct = default) =>
         ReadOnHomeAsync(session, s => s.ReadSessionAsync(session, fromSeq, toSeq, ct), ct);
 
+    public IAsyncEnumerable<EventData> ReadSessionDataAsync(string session, long fromSeq, long toSeq, CancellationToken ct = default) =>
+        ReadOnHomeAsync(session, s => s.ReadSessionDataAsync(session, fromSeq, toSeq, ct), ct);
+
     public IAsyncEnumerable<StoredEvent> ReadSessionOfTypesAsync(string session, IReadOnlyCollection<string> types, long fromSeq, long toSeq, CancellationToken ct = default) =>
         ReadOnHomeAsync(session, s => s.ReadSessionOfTypesAsync(session, types, fromSeq, toSeq, ct), ct);
 
@@ -194,7 +197,7 @@ public sealed class ShardedEventStore : IEventStore
         ReadOnHomeAsync(session, s => s.ReadSessionRangesAsync(session, ranges, ct), ct);
 
     /// <summary>Streams a read from the session's home shard; an unavailable shard is named in the error.</summary>
-    private async IAsyncEnumerable<StoredEvent> ReadOnHomeAsync(string session, Func<IEventStore, IAsyncEnumerable<StoredEvent>> read,
+    private async IAsyncEnumerable<T> ReadOnHomeAsync<T>(string session, Func<IEventStore, IAsyncEnumerable<T>> read,
         [EnumeratorCancellation] CancellationToken ct)
     {
         var shard = await ShardForAsync(session, ct);
@@ -216,6 +219,16 @@ public sealed class ShardedEventStore : IEventStore
 
     public async Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct = default) =>
         await OnAsync(await ShardForAsync(session, ct), s => s.LoadSnapshotAsync(session, atOrBelowSeq, ct), ct);
+
+    public async Task<(long Checkpoint, IReadOnlyList<string> Documents)?> ProjectionDocumentsAsync(string projection, Type documentType, string session,
+        CancellationToken ct = default) =>
+        await OnAsync(await ShardForAsync(session, ct), s => s.ProjectionDocumentsAsync(projection, documentType, session, ct), ct);
+
+    public async Task<long?> FirstSeqAfterPositionAsync(string session, long position, CancellationToken ct = default) =>
+        await OnAsync(await ShardForAsync(session, ct), s => s.FirstSeqAfterPositionAsync(session, position, ct), ct);
+
+    public async Task<(long After, IReadOnlyList<EventData> Events)> ReadTailAfterSnapshotAsync(string session, long atSeq, int max, CancellationToken ct = default) =>
+        await OnAsync(await ShardForAsync(session, ct), s => s.ReadTailAfterSnapshotAsync(session, atSeq, max, ct), ct);
 
     public async Task<IReadOnlyList<(long Seq, long Bytes)>> ListSnapshotsAsync(string session, CancellationToken ct = default) =>
         await OnAsync(await ShardForAsync(session, ct), s => s.ListSnapshotsAsync(session, ct), ct);

@@ -21,6 +21,12 @@ public static class EventCodec
         catch (EventFormatException ex) { throw new StoredEventException(e.Session, e.Seq, ex.Message); }
     }
 
+    public static SvaEvent Decode(EventData e)
+    {
+        try { return SvaJson.Deserialize(e.Type, e.DataJson); }
+        catch (EventFormatException ex) { throw new StoredEventException(e.Session, e.Seq, ex.Message); }
+    }
+
     public static NewEvent Encode(SvaEvent e, EventMetadata metadata) => new(e, metadata.ToJson());
     public static NewEvent Encode(SvaEvent e, string metadataJson) => new(e, metadataJson);
 
@@ -33,6 +39,18 @@ public static class EventCodec
 
     /// <summary>Folds a session's stored events onto a state, checking that seqs follow without a gap.</summary>
     public static async Task<SvaState> FoldAsync(IAsyncEnumerable<StoredEvent> events, SvaState? from = null, CancellationToken ct = default)
+    {
+        var s = from ?? new SvaState();
+        await foreach (var e in events.WithCancellation(ct))
+        {
+            if (e.Seq != s.Seq + 1) throw new StoredEventException(e.Session, e.Seq, $"expected seq {s.Seq + 1} (gap or reorder in the log)");
+            Evolve.Apply(s, Decode(e));
+        }
+        return s;
+    }
+
+    /// <summary>The same fold over events read without their headers (<see cref="IEventStore.ReadSessionDataAsync"/>).</summary>
+    public static async Task<SvaState> FoldAsync(IAsyncEnumerable<EventData> events, SvaState? from = null, CancellationToken ct = default)
     {
         var s = from ?? new SvaState();
         await foreach (var e in events.WithCancellation(ct))

@@ -15,6 +15,6 @@ public static class StateLoader
         var from = useSnapshots ? await Queries.TimeTravel.NearestSnapshotAsync(store, session, atSeq, ct) : null;
         var start = from?.Seq ?? 0;
         if (atSeq <= start) return from ?? new SvaState();
-        return await EventCodec.FoldAsync(store.ReadSessionAsync(session, start + 1, atSeq, ct), from, ct);
+        return await EventCodec.FoldAsync(store.ReadSessionDataAsync(session, start + 1, atSeq, ct), from, ct);
     }
 }

@@ -23,6 +23,10 @@ public static class SvaStoreSetup
     public static bool HotColdDaemon { get; set; }
 
     /// <summary>Opens the store as a writer (Marten creates or migrates its schema) or as a reader.</summary>
-    public static async Task<IEventStore> OpenAsync(string connectionString, bool readOnly = false, CancellationToken ct = default) =>
-        await MartenEventStore.OpenAsync(connectionString, Create(), readOnly, ct);
+    public static async Task<IEventStore> OpenAsync(string connectionString, bool readOnly = false, CancellationToken ct = default)
+    {
+        var setup = Create();
+        StartTrace.Mark("store setup (event types, JSON options, projections)");
+        return await MartenEventStore.OpenAsync(connectionString, setup, readOnly, ct);
+    }
 }

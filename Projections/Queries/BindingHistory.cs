@@ -61,7 +61,7 @@ public sealed record HistoryResult(IReadOnlyList<BindingInterval> Intervals, IRe
 /// Binding intervals from the log (a pure fold over the events in seq order): who held which PASID on which
 /// device from when to when, by which call (file:line), and did anything touch the (device, PASID) after unbind.
 /// </summary>
-public static class BindingHistory
+public static partial class BindingHistory
 {
     public static HistoryResult Build(IEnumerable<LoggedEvent> events, HistoryFilter? filter = null)
     {
@@ -77,8 +77,79 @@ public static class BindingHistory
         return b.Result();
     }
 
+    /// <summary>A binding open where a read of the log starts (from the audit_bindings projection, its devices from its bind call).</summary>
+    internal sealed record Seed(string Handle, IReadOnlyList<string> Devices, int Pasid, string Mm, long BoundSeq);
+
+    /// <summary>The devices a bind programmed at its PASID: those its call attached or wrote at that PASID before the handle was
+    /// issued (the whole IOMMU group), the handle's device first when it is not among them.</summary>
+    private static List<string> DevicesOf(HandleIssued h, List<string>? programmed)
+    {
+        var devices = programmed is { Count: > 0 } ? programmed.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList() : [h.Device];
+        if (!devices.Contains(h.Device)) devices.Insert(0, h.Device);
+        return devices;
+    }
+
+    /// <summary>Whether <paramref name="e"/> starts a call, <paramref name="previous"/> being the event before it (null at seq 1): the
+    /// rule the fold uses (an event that carries its call, a change of source line, or no source).</summary>
+    internal static bool StartsCall(LoggedEvent e, LoggedEvent? previous) =>
+        e.Call is not null || e.Source is null || previous is null || previous.Source != e.Source;
+
+    /// <summary>The devices of the handle issued at <paramref name="window"/>[<paramref name="at"/>], from its call's events before it
+    /// in the window (consecutive seqs); null when the window does not reach back to the call's start.</summary>
+    internal static List<string>? DevicesOfBind(IReadOnlyList<LoggedEvent> window, int at)
+    {
+        if (window[at].Event is not HandleIssued h) return null;
+        var start = CallStartIn(window, at);
+        if (start < 0) return null;
+        var programmed = new List<string>();
+        for (var j = start; j < at; j++)
+            switch (window[j].Event)
+            {
+                case DomainAttached { Pasid: int p } a when p == h.Pasid: programmed.AddRange(a.Devices); break;
+                case PasidEntryWritten w when w.Pasid == h.Pasid: programmed.Add(w.Device); break;
+            }
+        return DevicesOf(h, programmed);
+    }
+
+    /// <summary>The index in <paramref name="window"/> (consecutive seqs) where the call of the event at <paramref name="at"/> starts,
+    /// or -1 when the window does not reach back to it.</summary>
+    internal static int CallStartIn(IReadOnlyList<LoggedEvent> window, int at)
+    {
+        for (var j = at; j >= 0; j--)
+        {
+            var prev = j > 0 ? window[j - 1] : null;
+            if (prev is not null && prev.Seq != window[j].Seq - 1) return -1;
+            if (prev is null && window[j].Seq > 1 && !(window[j].Call is not null || window[j].Source is null)) return -1;
+            if (StartsCall(window[j], window[j].Seq == 1 ? null : prev)) return j;
+        }
+        return -1;
+    }
+
     private sealed class Builder(HistoryFilter filter)
     {
+        /// <summary>Set when the read starts after seq 1: a touch of a (device, PASID) with nothing open or closed on it in the
+        /// read is "unbound" only if no binding before the start held it either; those are kept apart and resolved after.</summary>
+        public bool StartsLate { get; init; }
+        public HashSet<(string Device, int Pasid)> UncertainKeys { get; } = new();
+        public HashSet<(string Device, int Pasid)> BoundBefore { get; } = new();
+        private readonly HashSet<Touch> uncertain = new(ReferenceEqualityComparer.Instance);
+
+        public void Open(Seed seed)
+        {
+            var i = new BindingInterval
+            {
+                Handle = seed.Handle, Device = seed.Devices[0], Devices = seed.Devices, Mm = seed.Mm, Pasid = seed.Pasid,
+                BoundSeq = seed.BoundSeq, BoundAt = default,
+            };
+            open[seed.Handle] = i;
+            foreach (var d in seed.Devices)
+            {
+                var key = (d, seed.Pasid);
+                if (!openByKey.TryGetValue(key, out var l)) openByKey[key] = l = new();
+                l.Add(i);
+            }
+        }
+
         private readonly List<BindingInterval> all = new();
         private readonly Dictionary<string, BindingInterval> open = new(StringComparer.Ordinal);
         private readonly Dictionary<(string Device, int Pasid), List<BindingInterval>> openByKey = new();
@@ -96,7 +167,8 @@ public static class BindingHistory
         public HistoryResult Result()
         {
             var list = all.Where(i => filter.Matches(i) && filter.Overlaps(i)).ToList();
-            return new HistoryResult(list, unbound.Where(u => u.Item3.Seq >= filter.From && u.Item3.Seq <= filter.To).ToList(), read);
+            return new HistoryResult(list, unbound.Where(u => u.Item3.Seq >= filter.From && u.Item3.Seq <= filter.To)
+                .Where(u => !(uncertain.Contains(u.Item3) && BoundBefore.Contains((u.Item1, u.Item2!.Value)))).ToList(), read);
         }
 
         public void Step(LoggedEvent le)
@@ -122,10 +194,7 @@ public static class BindingHistory
                     break;
                 case HandleIssued h:
                 {
-                    var devices = programmed.TryGetValue(h.Pasid, out var progs) && progs.Count > 0
-                        ? progs.Distinct(StringComparer.Ordinal).Order(StringComparer.Ordinal).ToList()
-                        : [h.Device];
-                    if (!devices.Contains(h.Device)) devices.Insert(0, h.Device);
+                    var devices = DevicesOf(h, programmed.GetValueOrDefault(h.Pasid));
                     var i = new BindingInterval
                     {
                         Handle = h.Handle, Device = h.Device, Devices = devices, Mm = h.Mm, Pasid = h.Pasid, Domain = h.Domain,
@@ -232,7 +301,12 @@ public static class BindingHistory
                 if (!SameCallAsUnbind(closed, le) && tracked.Contains(closed)) closed.AfterUnbind.Add(T(le, detail));
                 return;
             }
-            if (filter.MatchesKey(device, pasid) && filter.Mm is null) unbound.Add((device, pasid, T(le, detail)));
+            if (filter.MatchesKey(device, pasid) && filter.Mm is null)
+            {
+                var t = T(le, detail);
+                if (StartsLate && pasid is int r) { uncertain.Add(t); UncertainKeys.Add((device, r)); }
+                unbound.Add((device, pasid, t));
+            }
         }
 
         /// <summary>An event touching (device, PASID) with no binding open on it: flagged on the last binding that held it.</summary>

@@ -79,7 +79,7 @@ public static class Blame
             below = snap.Seq - 1; // no provenance (an older release's snapshot) or unreadable: look further back
         }
         var start = from?.Seq ?? 0;
-        var state = await EventCodec.FoldAsync(store.ReadSessionAsync(session, start + 1, atSeq, ct), from, ct);
+        var state = await EventCodec.FoldAsync(store.ReadSessionDataAsync(session, start + 1, atSeq, ct), from, ct);
         if (state.Seq != atSeq) throw new StoredEventException(session, state.Seq + 1, $"the log ends at seq {state.Seq}, before seq {atSeq}");
         if (!Provenance.IsComplete(state)) throw new InvalidOperationException($"session {session}: the state at seq {atSeq} has no provenance");
         return new LoadedState(state, start, atSeq - start);

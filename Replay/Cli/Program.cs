@@ -8,6 +8,7 @@ using Sva.Projections;
 using Sva.Replay;
 using Sva.Replay.Verbs;
 
+StartTrace.Mark("Main");
 var common = new CliCommon();
 var root = new RootCommand("""
     sva: an event-sourced simulator of the Linux IOMMU Shared Virtual Addressing (SVA) subsystem.
@@ -46,9 +47,13 @@ root.Subcommands.Add(StepVerb.Build(common));
 root.Subcommands.Add(CheckVerb.Build(common));
 root.Subcommands.Add(CompareVerb.Build(common));
 CliParsing.Install(root);
+StartTrace.Mark("verbs built");
 var parsed = root.Parse(args);
 if (CliParsing.Reject(parsed) is { } usage) return usage;
-return await parsed.InvokeAsync();
+StartTrace.Mark("parsed");
+var exit = await parsed.InvokeAsync();
+StartTrace.Mark("verb done");
+return exit;
 
 namespace Sva.Replay
 {

@@ -28,6 +28,7 @@ public sealed class SvaHost : IAsyncDisposable
 
     public static async Task<SvaHost> OpenAsync(TextWriter? verboseLog, CancellationToken ct, bool readOnly = false)
     {
+        StartTrace.Mark("open store");
         CheckConnectionString("SVA_DB");
         if (readOnly) CheckConnectionString("SVA_DB_READER");
         IEventStore store;
@@ -64,6 +65,7 @@ public sealed class SvaHost : IAsyncDisposable
             else store = await SvaStoreSetup.OpenAsync(DaemonName(cs), readOnly: false, ct);
         }
 
+        StartTrace.Mark("store open");
         var services = new ServiceCollection();
         services.AddSingleton(store);
         services.AddSingleton(new RequestLog(verboseLog));
@@ -72,7 +74,9 @@ public sealed class SvaHost : IAsyncDisposable
             o.ServiceLifetime = ServiceLifetime.Singleton;
             o.PipelineBehaviors = [typeof(LoggingBehavior<,>), typeof(ValidationBehavior<,>)];
         });
-        return new SvaHost(services.BuildServiceProvider());
+        var host = new SvaHost(services.BuildServiceProvider());
+        StartTrace.Mark("mediator built");
+        return host;
     }
 
     /// <summary>A read-only store on <paramref name="reader"/>; a login or permission error is exit 2 saying so.</summary>
@@ -84,9 +88,10 @@ public sealed class SvaHost : IAsyncDisposable
     internal static async Task<IEventStore> OpenReaderRawAsync(string reader, string writer, CancellationToken ct)
     {
         var store = await SvaStoreSetup.OpenAsync(reader, readOnly: true, ct);
+        StartTrace.Mark("reader store built");
         try
         {
-            try { await ProbeSchemaAsync(store, ct); }
+            try { await ProbeSchemaAsync(store, ct); StartTrace.Mark("schema probed (first connection)"); }
             catch (Exception ex) when (FindPostgres(ex) is { SqlState: "42P01" or "42703" })
             {
                 await store.DisposeAsync();
@@ -177,6 +182,7 @@ public sealed class SvaHost : IAsyncDisposable
         }
         await Store.DisposeAsync();
         await services.DisposeAsync();
+        StartTrace.Mark("store disposed");
     }
 }
 

@@ -348,11 +348,30 @@ public sealed class Bench(string cs, Sizes z)
             Row("   Marten bulk path / raw COPY", bulk / importCopy, "ratio");
 
             // ---- 5. per-call latency: one call per RecordCalls (ChunkSize 1) on a fresh session
+            AppendProfile.Reset();
             var lat = await LatencyAsync(store, calls, ct);
+            var callProf = AppendProfile.Read();
             Row("5. per-call latency p50 (RecordCalls of one call, ChunkSize 1)", Median(lat), "ms",
                 $"{lat.Count} calls on a fresh session after {Math.Min(calls.Count / 2, 500)} set-up calls; target p50 <= 1 ms");
             Row("   per-call latency p95", Percentile(lat, 0.95), "ms");
             Row("   per-call latency p50 / target 1 ms", Median(lat) / 1.0, "ratio", "target <= 1");
+            // Where one call's time goes: the append path's stages per call (means), and the machine's round-trip floor.
+            var perAppend = callProf.Batches == 0 ? 0 : 1e3 / callProf.Batches;
+            foreach (var (stage, sec, _) in callProf.Stages.Where(x => x.Seconds > 0))
+                Row($"   per-call profile: {stage}", sec * perAppend, "ms/call", $"mean over {callProf.Batches} appends ({callProf.Events} events); AppendProfile");
+            Row("   per-call profile: handler and recorder (mean latency - append stages)", lat.Average() - callProf.Stages.Sum(x => x.Seconds) * perAppend, "ms/call");
+            // The same calls with every append through a Marten session (BEGIN + statements, then COMMIT: two round trips),
+            // as before the one-round-trip path: the in-run comparison.
+            MartenEventStore.OneRoundTripAppends = false;
+            List<double> viaSession;
+            try { viaSession = await LatencyAsync(store, calls, ct, "bench-lat-session"); }
+            finally { MartenEventStore.OneRoundTripAppends = true; }
+            Row("   per-call latency p50, appends through a Marten session (before)", Median(viaSession), "ms", $"p95 {Percentile(viaSession, 0.95):F2} ms; same calls, fresh session");
+            Row("   per-call p50: one round trip / Marten session", Median(lat) / Median(viaSession), "ratio");
+            var rtt = await RoundTripAsync(cs, 300, ct);
+            Row("   round trip floor: SELECT 1 on an open connection, p50", Median(rtt), "ms", $"p95 {Percentile(rtt, 0.95):F3} ms; {rtt.Count} queries");
+            var txn = await CommitRoundTripAsync(cs, 300, ct);
+            Row("   BEGIN + one-row INSERT + COMMIT on an open connection (two round trips), p50", Median(txn), "ms", $"p95 {Percentile(txn, 0.95):F3} ms; a scratch table");
         }
 
         // ---- 6. time travel on a big session recorded in big batches
@@ -529,9 +548,8 @@ public sealed class Bench(string cs, Sizes z)
 
     // ------------------------------------------------------------------ latency
 
-    private async Task<List<double>> LatencyAsync(IEventStore store, List<SourcedCall> calls, CancellationToken ct)
+    private async Task<List<double>> LatencyAsync(IEventStore store, List<SourcedCall> calls, CancellationToken ct, string session = "bench-lat")
     {
-        const string session = "bench-lat";
         var handler = new RecordCallsHandler(store);
         var setup = Math.Min(calls.Count / 2, 500);
         await handler.Handle(Record(session, calls.Take(setup).ToList(), 64), ct);
@@ -543,6 +561,45 @@ public sealed class Bench(string cs, Sizes z)
             lat.Add(sw.Elapsed.TotalMilliseconds);
         }
         return lat;
+    }
+
+    /// <summary>The latency floor of the machine: one-statement round trips on an open connection.</summary>
+    private static async Task<List<double>> RoundTripAsync(string cs, int n, CancellationToken ct)
+    {
+        await using var conn = new NpgsqlConnection(cs);
+        await conn.OpenAsync(ct);
+        await using var cmd = new NpgsqlCommand("SELECT 1", conn);
+        for (var i = 0; i < 20; i++) await cmd.ExecuteScalarAsync(ct);
+        var list = new List<double>(n);
+        for (var i = 0; i < n; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            await cmd.ExecuteScalarAsync(ct);
+            list.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        return list;
+    }
+
+    /// <summary>A write transaction's floor: BEGIN (sent with the INSERT) and COMMIT, two round trips, on an open connection.</summary>
+    private static async Task<List<double>> CommitRoundTripAsync(string cs, int n, CancellationToken ct)
+    {
+        await using var conn = new NpgsqlConnection(cs);
+        await conn.OpenAsync(ct);
+        var table = $"bench_rtt_{Environment.ProcessId}";
+        await using (var c = new NpgsqlCommand($"CREATE TEMP TABLE {table} (id bigint, v text)", conn)) await c.ExecuteNonQueryAsync(ct);
+        var list = new List<double>(n);
+        for (var i = -20; i < n; i++)
+        {
+            var sw = Stopwatch.StartNew();
+            await using (var tx = await conn.BeginTransactionAsync(ct))
+            {
+                await using (var c = new NpgsqlCommand($"INSERT INTO {table} VALUES ($1, 'x')", conn, tx) { Parameters = { new NpgsqlParameter<long> { TypedValue = i } } })
+                    await c.ExecuteNonQueryAsync(ct);
+                await tx.CommitAsync(ct);
+            }
+            if (i >= 0) list.Add(sw.Elapsed.TotalMilliseconds);
+        }
+        return list;
     }
 
     // ------------------------------------------------------------------ time travel

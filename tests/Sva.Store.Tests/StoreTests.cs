@@ -29,6 +29,28 @@ public sealed class StoreTests(StoreFixture f) : IClassFixture<StoreFixture>
     }
 
     [Fact]
+    public async Task an_append_of_events_only_writes_in_one_round_trip_the_rows_marten_writes()
+    {
+        // The first append (it creates the session) goes through Marten's session; the later ones (events only) through
+        // the one-round-trip path: the same bookkeeping columns, the stream's version, the chain, and nothing in between.
+        var s = StoreFixture.NewSession("quick");
+        await f.AppendAsync(s, 0, 2);
+        var r = await f.AppendAsync(s, 2, 3);
+        Assert.Equal((3L, 5L, false), (r.FirstSeq, r.LastSeq, r.Duplicate));
+        var rows = await f.ScalarAsync<string>(
+            $"SELECT string_agg(concat_ws('|', version, type, tenant_id, mt_dotnet_type, is_archived, bdata IS NULL, timestamp IS NOT NULL, headers->>'chain'), ';' ORDER BY version) FROM mt_events WHERE stream_id = '{s}'");
+        var shape = $"test_event|*DEFAULT*|{typeof(TestEvent).FullName}, {typeof(TestEvent).Assembly.GetName().Name}|f|t|t|2";
+        Assert.Equal(string.Join(';', Enumerable.Range(1, 5).Select(v => $"{v}|{shape}")), rows);
+        Assert.Equal(5L, await f.ScalarAsync<long>($"SELECT version FROM mt_streams WHERE id = '{s}'"));
+        Assert.Equal(r.LastPosition, r.FirstPosition + 2);
+        Assert.True((await f.Store.VerifyAsync(s)).Ok);
+        // a stale append through this path: a conflict naming the versions, nothing written
+        var ex = await Assert.ThrowsAsync<ConcurrencyException>(() => f.AppendAsync(s, 4, 1));
+        Assert.Equal((4L, 5L), (ex.Expected, ex.Actual));
+        Assert.Equal(5L, await f.ScalarAsync<long>($"SELECT count(*) FROM mt_events WHERE stream_id = '{s}'"));
+    }
+
+    [Fact]
     public async Task a_session_exists_only_once_its_first_event_is_committed()
     {
         var s = StoreFixture.NewSession("exists");

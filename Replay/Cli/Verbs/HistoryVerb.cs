@@ -19,6 +19,10 @@ public static class HistoryVerb
         var from = new Option<string?>("--from") { Description = "Only bindings alive at or after this seq, or time (ISO 8601, against recorded_at)" };
         var to = new Option<string?>("--to") { Description = "Only bindings alive at or before this seq, or time (ISO 8601, against recorded_at)" };
         var csv = new Option<bool>("--csv") { Description = "One CSV row per binding interval" };
+        var fromLog = new Option<bool>("--log")
+        {
+            Description = "Read the log from seq 1 instead of starting from the audit_bindings projection (the answer is the same; stderr says which was read)",
+        };
         var cmd = new Command("history", """
             Binding intervals: which handle held which PASID on which device(s) for which mm, bound at seq/time by which
             call (file:line), unbound at seq/time by which call or still bound, with the page faults (requests queued,
@@ -27,7 +31,7 @@ public static class HistoryVerb
             still using a PASID it was told to drop). Exit 1 when any reported binding was touched after its unbind.
             """)
         {
-            session, device, pasid, mm, from, to, csv, common.Json,
+            session, device, pasid, mm, from, to, csv, fromLog, common.Json,
         };
         cmd.SetAction((pr, ct) => CliCommon.Guard(async () =>
         {
@@ -40,8 +44,10 @@ public static class HistoryVerb
             var b = await Position(host, name, pr.GetValue(to), "--to", long.MaxValue, ct);
             if (a > b) throw new UserInputException($"--from {pr.GetValue(from)} (seq {a}) is after --to {pr.GetValue(to)} (seq {b}): give a range with --from <= --to");
             var filter = new HistoryFilter(dev, pr.GetValue(pasid), pr.GetValue(mm), a, b);
-            // Intervals that overlap [a, b] may have begun before a: the log is read from seq 1 up to b.
-            var result = await BindingHistory.BuildAsync(TimeTravel.ReadAsync(host.Store, name, 1, b, ct), filter, ct);
+            // Intervals that overlap [a, b] may have begun before a: the audit_bindings projection says where the earliest one
+            // begins and the log is read from there up to b (or from seq 1 when the projection cannot say).
+            var (result, how) = await BindingHistory.LoadAsync(host.Store, name, filter, useAudit: !pr.GetValue(fromLog), ct);
+            Output.Info(how.Note);
             if (pr.GetValue(common.Json)) foreach (var o in Json(result)) Output.JsonLine(o);
             else if (pr.GetValue(csv)) Console.Out.Write(Csv(result));
             else Render(name, info.Version, filter, result);

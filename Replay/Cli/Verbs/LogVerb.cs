@@ -18,6 +18,7 @@ public static class LogVerb
             await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var name = pr.GetValue(session)!;
             var info = await host.SessionAsync(name, ct);
+            Sva.EventStore.StartTrace.Mark("session read");
             var json = pr.GetValue(common.Json);
             var t = json ? null : Output.Table("seq", "type", "data", "source");
             await foreach (var e in host.Store.ReadSessionAsync(name, pr.GetValue(from), pr.GetValue(to) ?? long.MaxValue, ct))
@@ -37,10 +38,12 @@ public static class LogVerb
                 }
                 else t!.Row(e.Seq, e.Type, e.DataJson, meta.Source);
             }
+            Sva.EventStore.StartTrace.Mark("events read");
             if (t is not null)
             {
                 Output.Info($"session {name} (kernel {info.Kernel}), {info.Version} events");
                 Output.Console.Write(t);
+                Sva.EventStore.StartTrace.Mark("table written");
             }
             return 0;
         }));

@@ -30,6 +30,7 @@ public static class SessionsVerb
                 return 0;
             }
             var all = await host.Store.ListSessionsAsync(ct);
+            Sva.EventStore.StartTrace.Mark("sessions read");
             if (pr.GetValue(common.Json))
                 foreach (var s in all)
                     Output.JsonLine(new JsonObject { ["session"] = s.Id, ["kernel"] = s.Kernel, ["kernel_given"] = s.KernelGiven, ["events"] = s.Version, ["source"] = s.Source, ["created_at"] = s.CreatedAt.ToString("O") });
@@ -37,7 +38,9 @@ public static class SessionsVerb
             {
                 var t = Output.Table("session", "kernel", "events", "source", "created");
                 foreach (var s in all) t.Row(s.Id, KernelShown(s), s.Version, s.Source, s.CreatedAt.ToString("u"));
+                Sva.EventStore.StartTrace.Mark("table built");
                 Output.Console.Write(t);
+                Sva.EventStore.StartTrace.Mark("table written");
             }
             return 0;
         }));

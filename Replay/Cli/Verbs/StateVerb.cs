@@ -24,6 +24,7 @@ public static class StateVerb
             await using var host = await common.OpenReadOnlyAsync(pr, ct);
             var name = pr.GetValue(session)!;
             var info = await host.SessionAsync(name, ct);
+            Sva.EventStore.StartTrace.Mark("session read");
             if (pr.GetValue(at) is not null && pr.GetValue(atTime) is not null) throw new UserInputException("give either --at or --at-time, not both");
             var seq = pr.GetValue(at) ?? info.Version;
             if (pr.GetValue(atTime) is { } timeText)
@@ -39,9 +40,11 @@ public static class StateVerb
                 ? await Blame.LoadAsync(host.Store, name, seq, !pr.GetValue(noSnap), ct)
                 : await TimeTravel.LoadAsync(host.Store, name, seq, !pr.GetValue(noSnap), ct);
             var state = loaded.State;
+            Sva.EventStore.StartTrace.Mark("state loaded (snapshot + fold)");
             if (pr.GetValue(common.Verbose))
                 Output.Info(loaded.SnapshotSeq > 0 ? $"from the snapshot at seq {loaded.SnapshotSeq} + {loaded.EventsFolded} events" : $"folded {loaded.EventsFolded} events from seq 1");
             var view = StateView.Of(name, info.Kernel, state);
+            Sva.EventStore.StartTrace.Mark("view built");
             IReadOnlyDictionary<long, SetAtInfo>? setAt = null;
             if (blamed) setAt = await Blame.ResolveAsync(host.Store, name, Blame.SetAtOfRows(state).Values, ct);
             if (pr.GetValue(common.Json))
@@ -52,6 +55,7 @@ public static class StateVerb
             }
             else if (setAt is not null) RenderBlamed(view, state, setAt);
             else Render(view);
+            Sva.EventStore.StartTrace.Mark("rendered");
             return 0;
         }));
         return cmd;
