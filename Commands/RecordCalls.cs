@@ -145,11 +145,15 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
                 if (version.Origin is not null) outcome = outcome with { Rule = version.Explain(outcome.Rule) };
                 decided.Add((call, events, outcome));
                 t0 = AppendProfile.Add(AppendProfile.Stage.Decide, t0);
+                // provenance's shortcuts: the call's first event carries the rule blame shows for it (the rule id, as blame
+                // derives it from the call's events), the others how far back that first event is
+                var rule = CallOutcome.RuleIdOf(call.Call, events);
                 for (var i = 0; i < events.Count; i++)
                     encoded.Add(EventCodec.Encode(events[i], new EventMetadata(commandId, call.Source, i == 0 ? call.Call : null)
                     {
                         // the session's first event carries a kernel file's resolved content (replays after the file is gone)
                         KernelDefinition = seqBefore == 0 && i == 0 ? version.Origin?.Definition : null,
+                        HasRule = i == 0, Rule = i == 0 ? rule : null, CallOffset = i == 0 ? null : i,
                     }));
                 t0 = AppendProfile.Add(AppendProfile.Stage.EncodeMetadata, t0);
                 if (policy.After(state, seqBefore) is { } snap) { snapshots.Add(snap); AppendProfile.Add(AppendProfile.Stage.Snapshot, t0); }

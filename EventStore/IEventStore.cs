@@ -69,11 +69,16 @@ public interface IEventStore : IAsyncDisposable
     /// event whose metadata (a JSON object) has an object at <paramref name="startKey"/> and goes on over the events after it with
     /// the same value at <paramref name="groupKey"/> and none at <paramref name="startKey"/> (provenance: the call an event belongs
     /// to). The group's events give their type and the string at <paramref name="dataField"/> of their data. One round trip, the
-    /// walks done by the server on the (session, seq) index. Null when the server cannot read a metadata or data text as JSON
-    /// (the caller then reads the events itself and names the bad seq).
+    /// walks done by the server on the (session, seq) index. Two shortcuts for writers that know their groups: a number n ≥ 1 at
+    /// <paramref name="offsetKey"/> says the group's first event is n events back (one look-up instead of the backward walk; used
+    /// only when that event starts a group with the same <paramref name="groupKey"/> value, else <see cref="GroupedEvent.GroupSeq"/>
+    /// is null); a group whose first event's metadata has <paramref name="summaryKey"/> is not walked to its end (its
+    /// <see cref="GroupedEvent.GroupTypes"/> and <see cref="GroupedEvent.GroupFields"/> are empty: the caller reads what it needs
+    /// there). Null when the server cannot read a metadata or data text as JSON (the caller then reads the events itself and
+    /// names the bad seq).
     /// </summary>
     Task<IReadOnlyList<GroupedEvent>?> ReadGroupsAsync(string session, IReadOnlyList<long> seqs, string startKey, string groupKey, string dataField,
-        CancellationToken ct = default);
+        string? offsetKey = null, string? summaryKey = null, CancellationToken ct = default);
 
     /// <summary>The trusted snapshot with the highest seq &lt;= <paramref name="atOrBelowSeq"/>: one whose SHA-256 the log recorded at
     /// its seq. Snapshots that fail that check are passed over (an earlier one, or none, is returned).</summary>

@@ -168,8 +168,8 @@ public sealed class ReadYourWritesStore : IEventStore
     }
 
     public async Task<IReadOnlyList<GroupedEvent>?> ReadGroupsAsync(string session, IReadOnlyList<long> seqs, string startKey, string groupKey,
-        string dataField, CancellationToken ct = default) =>
-        await (await InnerAsync(ct)).ReadGroupsAsync(session, seqs, startKey, groupKey, dataField, ct);
+        string dataField, string? offsetKey = null, string? summaryKey = null, CancellationToken ct = default) =>
+        await (await InnerAsync(ct)).ReadGroupsAsync(session, seqs, startKey, groupKey, dataField, offsetKey, summaryKey, ct);
 
     public async Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct = default) => await (await InnerAsync(ct)).LoadSnapshotAsync(session, atOrBelowSeq, ct);
     public async Task<(long Checkpoint, IReadOnlyList<string> Documents)?> ProjectionDocumentsAsync(string projection, Type documentType, string session,

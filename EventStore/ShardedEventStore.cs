@@ -214,8 +214,8 @@ public sealed class ShardedEventStore : IEventStore
     }
 
     public async Task<IReadOnlyList<GroupedEvent>?> ReadGroupsAsync(string session, IReadOnlyList<long> seqs, string startKey, string groupKey,
-        string dataField, CancellationToken ct = default) =>
-        await OnAsync(await ShardForAsync(session, ct), s => s.ReadGroupsAsync(session, seqs, startKey, groupKey, dataField, ct), ct);
+        string dataField, string? offsetKey = null, string? summaryKey = null, CancellationToken ct = default) =>
+        await OnAsync(await ShardForAsync(session, ct), s => s.ReadGroupsAsync(session, seqs, startKey, groupKey, dataField, offsetKey, summaryKey, ct), ct);
 
     public async Task<LoadedSnapshot?> LoadSnapshotAsync(string session, long atOrBelowSeq, CancellationToken ct = default) =>
         await OnAsync(await ShardForAsync(session, ct), s => s.LoadSnapshotAsync(session, atOrBelowSeq, ct), ct);

@@ -144,14 +144,36 @@ internal sealed class ImportRun(
         var snapshot = snapshots.AtBatchEnd(state);
         var n = events.Count;
         var encoded = new List<NewEvent>(n);
+        // provenance's shortcuts, as the recorder writes them (EventMetadata.Rule, CallOffset), for the calls as blame reads them
+        // back: a call's first event and the events after it with the same source, none of which carries a call. A batch ends
+        // between observations (one source each), so no call is split; events outside any call get neither key.
+        var groupStart = -1;
         for (var i = 0; i < n; i++)
         {
             var (e, source, ts, call, first) = events[i];
-            encoded.Add(EventCodec.Encode(e, new EventMetadata(id, source, first ? call?.Call : null, first && call is { Inferred: true }, ts,
+            var carries = first && call is not null;
+            if (carries) groupStart = i;
+            else if (groupStart >= 0 && source != events[i - 1].Source) groupStart = -1;
+            string? rule = null;
+            var ruled = false;
+            if (carries)
+            {
+                var end = i + 1;
+                while (end < n && !(events[end].First && events[end].Call is not null) && events[end].Source == source) end++;
+                // a call reaching the batch's end could go on in the next batch (two observations of one line): no rule, blame walks
+                if (ruled = end < n)
+                {
+                    var ofCall = new List<SvaEvent>(end - i);
+                    for (var k = i; k < end; k++) ofCall.Add(events[k].Event);
+                    rule = CallOutcome.RuleIdOf(call!.Call, ofCall);
+                }
+            }
+            encoded.Add(EventCodec.Encode(e, new EventMetadata(id, source, carries ? call!.Call : null, carries && call!.Inferred, ts,
                 i == n - 1 ? new ImportCheckpoint(batchIndex, itemsThrough) : null)
             {
                 // the session's first event carries a kernel file's resolved content (replays after the file is gone)
                 KernelDefinition = expected == 0 && i == 0 ? version.Origin?.Definition : null,
+                HasRule = ruled, Rule = rule, CallOffset = !carries && groupStart >= 0 ? i - groupStart : null,
             }));
         }
         var prepared = new PreparedBatch(expected, id, encoded)

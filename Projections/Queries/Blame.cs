@@ -8,8 +8,22 @@ namespace Sva.Projections.Queries;
 
 /// <summary>Where a value came from: the event at <see cref="Seq"/>, its stored type, its source (<c>file:line</c> of the
 /// script or capture) and <see cref="Line"/>, the call it belongs to (<see cref="Op"/>) and the rule that decided that call.</summary>
-public sealed record SetAtInfo(long Seq, string Type, string? Source, int? Line, string? Op, string? Rule, SvaEvent Event, long? CallSeq)
+public sealed record SetAtInfo(long Seq, string Type, string? Source, int? Line, string? Op, string? Rule, long? CallSeq)
 {
+    private SvaEvent? decoded;
+    private readonly Func<SvaEvent>? decode;
+
+    public SetAtInfo(long seq, string type, string? source, int? line, string? op, string? rule, SvaEvent @event, long? callSeq)
+        : this(seq, type, source, line, op, rule, callSeq) => decoded = @event;
+
+    /// <summary>The event decoded when first asked for (<c>why</c> shows it, <c>state --blame</c> does not); a stored event this
+    /// version cannot read is then <see cref="StoredEventException"/> naming its seq.</summary>
+    public SetAtInfo(long seq, string type, string? source, int? line, string? op, string? rule, Func<SvaEvent> decode, long? callSeq)
+        : this(seq, type, source, line, op, rule, callSeq) => this.decode = decode;
+
+    /// <summary>The event at <see cref="Seq"/>.</summary>
+    public SvaEvent Event => decoded ??= decode!();
+
     public JsonObject ToJson() => new()
     {
         ["seq"] = Seq, ["line"] = Line, ["source"] = Source, ["op"] = Op, ["rule"] = Rule,
@@ -74,49 +88,81 @@ public static class Blame
     private const int Window = 7, MergeGap = 8;
 
     /// <summary>Resolves each seq to its event, call, line and rule in one round trip: the server looks each seq up on the
-    /// (session, seq) index, walks to the first event of its call (the one whose metadata carries the call, same source) and
-    /// to the call's end, and returns the event, the two metadata texts and the type and rule field of each event of the
-    /// call (<see cref="IEventStore.ReadGroupsAsync"/>); nothing else is read or decoded. Falls back to reading windows of the
-    /// log around the seqs when the server cannot read some metadata as JSON or a call's shape is unknown here.</summary>
+    /// (session, seq) index and finds the first event of its call (the one whose metadata carries the call, same source) —
+    /// by one more look-up where the event's metadata says how far back it is (<see cref="EventMetadata.CallOffset"/>, written by
+    /// the recorder), else by a walk back — and, unless that first event carries the call's rule (<see cref="EventMetadata.Rule"/>),
+    /// walks to the call's end for the type and rule field of each of its events (<see cref="IEventStore.ReadGroupsAsync"/>);
+    /// nothing else is read or decoded. Falls back to reading windows of the log around the seqs when the server cannot read
+    /// some metadata as JSON, a call's shape is unknown here or a stored distance does not lead to its call.</summary>
     public static async Task<IReadOnlyDictionary<long, SetAtInfo>> ResolveAsync(IEventStore store, string session, IEnumerable<long> seqs,
         CancellationToken ct = default)
     {
         var wanted = seqs.Where(s => s >= 1).Distinct().Order().ToList();
         if (wanted.Count == 0) return new Dictionary<long, SetAtInfo>();
-        var rows = await store.ReadGroupsAsync(session, wanted, "call", "source", "rule", ct);
+        var rows = await store.ReadGroupsAsync(session, wanted, EventMetadata.CallKey, EventMetadata.SourceKey, "rule",
+            EventMetadata.OffsetKey, EventMetadata.RuleKey, ct);
         if (rows is not null && FromGroups(session, wanted, rows) is { } fast) return fast;
         return await ResolveByWindowsAsync(store, session, wanted, ct);
     }
 
-    /// <summary>Resolution from the server's groups; null when a call cannot be read here (the windows path then decides).</summary>
+    /// <summary>Resolution from the server's groups; null when a call cannot be read here (the windows path then decides). Reads
+    /// of each metadata only what provenance needs (<see cref="EventMetadata.ReadProvenance"/>); a call whose first event carries
+    /// no rule (sessions recorded before the recorder wrote it, imports) is read whole, for its rule from its events' types and
+    /// rule fields. The events themselves are decoded only when asked for (<see cref="SetAtInfo.Event"/>), except one outside
+    /// any call, whose own rule is its rule.</summary>
     private static Dictionary<long, SetAtInfo>? FromGroups(string session, List<long> wanted, IReadOnlyList<GroupedEvent> rows)
     {
         var result = new Dictionary<long, SetAtInfo>(rows.Count);
-        var calls = new Dictionary<long, (KernelCall Call, string? Rule)>();
+        var calls = new Dictionary<long, (string Op, string? Rule)>();
         foreach (var g in rows)
         {
-            var source = Parse(g.Seq, g.Metadata).Source;
-            SvaEvent ev;
-            try { ev = SvaJson.Deserialize(g.Type, g.DataJson); }
-            catch (EventFormatException ex) { throw new StoredEventException(session, g.Seq, ex.Message); }
+            var meta = Fields(g.Seq, g.Metadata);
+            var source = meta.Source;
+            // a stored distance that does not lead to the first event of a call (the server found none there): read here
+            if (meta.CallOffset is { } off && g.GroupSeq != g.Seq - off) return null;
             string? op = null, rule;
             if (g.GroupSeq is { } first)
             {
                 if (!calls.TryGetValue(first, out var c))
                 {
-                    var call = (first == g.Seq ? g.Metadata : g.GroupMetadata) is { } m ? Parse(first, m).Call : null;
-                    if (call is null) return null; // the server saw a call object this version cannot read
-                    calls[first] = c = (call, CallOutcome.RuleIdOf(call, g.GroupTypes, g.GroupFields));
+                    var gm = first == g.Seq ? meta : g.GroupMetadata is { } m ? Fields(first, m) : default;
+                    if (!gm.HasCall) return null;
+                    if (gm.HasRule && gm.Op is { } recordedOp) c = (recordedOp, gm.Rule); // the recorder's rule: the server read no further
+                    else
+                    {
+                        // read the call whole: its rule from its events
+                        if (Parse(first, first == g.Seq ? g.Metadata : g.GroupMetadata!).Call is not { } call) return null; // a shape this version cannot read
+                        c = (call.Op, CallOutcome.RuleIdOf(call, g.GroupTypes, g.GroupFields));
+                    }
+                    calls[first] = c;
                 }
-                op = c.Call.Op;
+                op = c.Op;
                 rule = c.Rule;
             }
-            else rule = (ev as IRuled)?.Rule;
-            result[g.Seq] = new SetAtInfo(g.Seq, g.Type, source, SetAtInfo.LineOf(source), op, rule, ev, g.GroupSeq);
+            else
+            {
+                var ev = Decode(g);
+                result[g.Seq] = new SetAtInfo(g.Seq, g.Type, source, SetAtInfo.LineOf(source), null, (ev as IRuled)?.Rule, ev, null);
+                continue;
+            }
+            var row = g;
+            result[g.Seq] = new SetAtInfo(g.Seq, g.Type, source, SetAtInfo.LineOf(source), op, rule, () => Decode(row), g.GroupSeq);
         }
         foreach (var s in wanted)
             if (!result.ContainsKey(s)) throw new StoredEventException(session, s, $"seq {s} is not in the log");
         return result;
+
+        SvaEvent Decode(GroupedEvent g)
+        {
+            try { return SvaJson.Deserialize(g.Type, g.DataJson); }
+            catch (EventFormatException ex) { throw new StoredEventException(session, g.Seq, ex.Message); }
+        }
+
+        EventMetadata.ProvenanceFields Fields(long seq, string text)
+        {
+            try { return EventMetadata.ReadProvenance(text); }
+            catch (EventFormatException ex) { throw new StoredEventException(session, seq, ex.Message); }
+        }
 
         EventMetadata Parse(long seq, string text)
         {

@@ -72,6 +72,43 @@ public sealed class EventMetadataTests
         }
     }
 
+    [Fact]
+    public void the_recorders_rule_and_distance_are_written_in_jsonb_key_order_and_read_alike_by_parse_and_the_provenance_reader()
+    {
+        var call = ScriptParser.Parse("device 00:03.0 pasids=8\n", "k.sva").Lines[0].Call;
+        var cmd = Guid.CreateVersion7();
+        var texts = new[]
+        {
+            new EventMetadata(cmd, "k.sva:1", call) { HasRule = true, Rule = "sim.ok", KernelDefinition = "base 6.8\n" }.ToJson(),
+            new EventMetadata(cmd, "k.sva:1", call) { HasRule = true, Rule = null }.ToJson(),         // a call no rule decided
+            new EventMetadata(cmd, "k.sva:1") { CallOffset = 3 }.ToJson(),                            // a later event of the call
+            new EventMetadata(cmd, "k.sva:1", call).ToJson(),                                         // written before: no rule
+            new EventMetadata(cmd, "k.sva:1") { CallOffset = 0, Rule = "x" }.ToJson(),                // neither is written
+            // hand-written: escaped keys, other value kinds, nested objects to skip, a call this version cannot build
+            "{\"sour\\u0063e\":\"k.sva:2\",\"call\":{\"x\":{\"op\":\"no\"},\"op\":\"teleport\",\"y\":[1,{\"op\":2}]},\"rule\":5,\"first\":1.5}",
+            "{\"source\":7,\"call\":\"device\",\"rule\":null,\"first\":2,\"import\":{\"batch\":1,\"items\":2}}",
+        };
+        foreach (var text in texts)
+        {
+            var keys = JsonNode.Parse(text)!.AsObject().Select(kv => kv.Key).ToList();
+            if (!text.Contains("\\u0063", StringComparison.Ordinal) && !text.StartsWith("{\"source\":7", StringComparison.Ordinal))
+                Assert.Equal(keys.OrderBy(k => k.Length).ThenBy(k => k, StringComparer.Ordinal), keys);
+            var p = EventMetadata.Parse(text);
+            var f = EventMetadata.ReadProvenance(text);
+            var o = JsonNode.Parse(text)!.AsObject();
+            var op = o["call"] is JsonObject c && c["op"] is JsonValue v && v.TryGetValue<string>(out var s) ? s : null;
+            Assert.Equal((p.Source, o["call"] is JsonObject, op, p.HasRule, p.Rule, p.CallOffset), (f.Source, f.HasCall, f.Op, f.HasRule, f.Rule, f.CallOffset));
+        }
+        Assert.Equal(("sim.ok", true, (int?)null), (EventMetadata.Parse(texts[0]).Rule, EventMetadata.Parse(texts[0]).HasRule, EventMetadata.Parse(texts[0]).CallOffset));
+        Assert.Equal((null, true), (EventMetadata.Parse(texts[1]).Rule, EventMetadata.Parse(texts[1]).HasRule));
+        Assert.Equal((3, false), (EventMetadata.Parse(texts[2]).CallOffset, EventMetadata.Parse(texts[2]).HasRule));
+        Assert.False(EventMetadata.Parse(texts[3]).HasRule);
+        Assert.Equal((false, (int?)null), (EventMetadata.Parse(texts[4]).HasRule, EventMetadata.Parse(texts[4]).CallOffset));
+        Assert.Equal(("k.sva:2", "teleport", false), (EventMetadata.ReadProvenance(texts[5]).Source, EventMetadata.ReadProvenance(texts[5]).Op, EventMetadata.ReadProvenance(texts[5]).HasRule));
+        foreach (var bad in new[] { "[1]", "\"x\"", "{\"source\":", "not json" })
+            Assert.Throws<EventFormatException>(() => EventMetadata.ReadProvenance(bad));
+    }
+
     private static JsonObject Reorder(JsonObject o)
     {
         var sorted = new JsonObject();

@@ -49,6 +49,22 @@ public sealed class ProvenanceImportTests(ImportFixture f)
         Assert.Equal([1, 3, 3, 1, 1], steps.Select(x => (int)x["line"]!));
         Assert.All(steps, x => Assert.Equal($"{File}:{(int)x["line"]!}", (string?)x["source"]));
 
+        // the import writes provenance's shortcuts (the call's rule on its first event, the distance back on the others): the
+        // store finds the same calls with them as by walking the metadata, and the rule written is the one the walk derives
+        var all = Enumerable.Range(1, 24).Select(i => (long)i).ToList();
+        var walked = (await f.Store.ReadGroupsAsync(session, all, Sva.Projections.EventMetadata.CallKey, Sva.Projections.EventMetadata.SourceKey, "rule"))!;
+        var fast = (await f.Store.ReadGroupsAsync(session, all, Sva.Projections.EventMetadata.CallKey, Sva.Projections.EventMetadata.SourceKey, "rule",
+            Sva.Projections.EventMetadata.OffsetKey, Sva.Projections.EventMetadata.RuleKey))!;
+        Assert.Equal(walked.Select(x => x.GroupSeq), fast.Select(x => x.GroupSeq));
+        Assert.Contains(fast, x => x.GroupSeq < x.Seq && x.GroupTypes.Count == 0);     // found by the distance, not walked
+        foreach (var w in walked.Where(x => x.GroupSeq == x.Seq))
+        {
+            var m = Sva.Projections.EventMetadata.Parse(w.Metadata);
+            if (!m.HasRule) continue;                                                     // the batch's last call: walked
+            Assert.Equal(Sva.Domain.CallOutcome.RuleIdOf(m.Call!, w.GroupTypes, w.GroupFields), m.Rule);
+        }
+        Assert.Contains(walked, x => x.GroupSeq == x.Seq && Sva.Projections.EventMetadata.Parse(x.Metadata).HasRule);
+
         // at the end H1 is gone: unbound by line 7 (freed at seq 20)
         var gone = await f.RunAsync("why", session, "--handle", "H1");
         Assert.Equal(2, gone.ExitCode);

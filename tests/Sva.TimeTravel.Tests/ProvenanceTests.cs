@@ -1,6 +1,7 @@
 using System.Reflection;
 using System.Text.Json.Nodes;
 using Sva.Domain;
+using Sva.Domain.Json;
 using Sva.EventStore;
 using Sva.Projections;
 using Sva.Projections.Queries;
@@ -339,5 +340,85 @@ public sealed class ProvenanceTests(TtFixture f)
         Assert.Equal(4, (await Blame.ResolveAsync(f.Store, bad, [4]))[4].Line);
         var unreadable = await Assert.ThrowsAsync<StoredEventException>(() => Blame.ResolveAsync(f.Store, bad, [3]));
         Assert.Equal(3, unreadable.Seq);
+    }
+
+    [Fact]
+    public async Task recorded_calls_carry_their_rule_and_distance_so_the_store_walks_no_call_and_blame_answers_as_the_walk_does()
+    {
+        // the recorder's metadata: the rule on each call's first event, the distance back to it on the others
+        var recorded = await RecordScripted();
+        var logged = Scripted.Logged();
+        // the same events with the metadata sessions recorded before carry (the call on its first event only)
+        var plain = TtFixture.UniqueSession("ttplainmeta");
+        var cmd = Guid.NewGuid();
+        await f.Store.AppendAsync(new AppendBatch(plain, 0, cmd,
+            logged.Select(l => EventCodec.Encode(l.Event, new EventMetadata(cmd, l.Source, l.Call))).ToList())
+        {
+            Create = new NewSession("6.8", "h.sva"),
+        });
+        var all = Enumerable.Range(1, logged.Count).Select(i => (long)i).ToList();
+        async Task<IReadOnlyList<GroupedEvent>> Groups(string session) =>
+            (await f.Store.ReadGroupsAsync(session, all, EventMetadata.CallKey, EventMetadata.SourceKey, "rule", EventMetadata.OffsetKey, EventMetadata.RuleKey))!;
+        var fast = await Groups(recorded);
+        var walked = await Groups(plain);
+        Assert.Equal(walked.Select(x => x.GroupSeq), fast.Select(x => x.GroupSeq));   // the same calls found
+        Assert.All(fast, x => Assert.Empty(x.GroupTypes));                            // none read to its end
+        Assert.Contains(walked, x => x.GroupTypes.Count > 1);
+        Assert.Contains(fast, x => x.GroupSeq < x.Seq);                               // found by the distance
+
+        var a = await Blame.ResolveAsync(f.Store, recorded, all);
+        var b = await Blame.ResolveAsync(f.Store, plain, all);
+        foreach (var seq in all)
+            Assert.Equal((b[seq].Type, b[seq].Source, b[seq].Line, b[seq].Op, b[seq].Rule, b[seq].CallSeq, SvaJson.Serialize(b[seq].Event)),
+                (a[seq].Type, a[seq].Source, a[seq].Line, a[seq].Op, a[seq].Rule, a[seq].CallSeq, SvaJson.Serialize(a[seq].Event)));
+
+        // what was written: the rule as blame derives it from the call's events, the distance to the call's first event
+        var events = new List<StoredEvent>();
+        await foreach (var e in f.Store.ReadSessionAsync(recorded, 1, logged.Count)) events.Add(e);
+        foreach (var e in events)
+        {
+            var m = EventCodec.Metadata(e);
+            if (m.Call is { } call)
+            {
+                Assert.True(m.HasRule && m.CallOffset is null, $"seq {e.Seq}");
+                var ofCall = logged.Skip((int)e.Seq - 1).TakeWhile((l, k) => k == 0 || l.Call is null).Select(l => l.Event).ToList();
+                Assert.Equal(CallOutcome.RuleIdOf(call, ofCall), m.Rule);
+            }
+            else Assert.Equal(e.Seq - a[e.Seq].CallSeq, m.CallOffset);
+        }
+    }
+
+    [Fact]
+    public async Task a_stored_distance_that_does_not_lead_to_a_call_or_cannot_be_read_sends_blame_back_to_the_walk()
+    {
+        var logged = Scripted.Logged().Take(8).Select(l => l.Event).ToList();
+        var probe = new ProbeDevice("0000:6a:01.0", 16);
+        string Meta(Guid cmd, int i, string? first) => i switch
+        {
+            0 => new EventMetadata(cmd, "z.sva:1", probe) { HasRule = true, Rule = "sim.ok" }.ToJson(), // seq 1: a call of one event
+            1 => new EventMetadata(cmd, "z.sva:2", probe) { HasRule = true, Rule = "sim.ok" }.ToJson(), // seqs 2..8: one call
+            2 => new EventMetadata(cmd, "z.sva:2") { CallOffset = 1 }.ToJson(),
+            4 when first is not null => new EventMetadata(cmd, "z.sva:2").ToJson().TrimEnd('}') + ",\"first\":" + first + "}",
+            _ => new EventMetadata(cmd, "z.sva:2") { CallOffset = i - 1 }.ToJson(),
+        };
+        foreach (var (name, first) in new[] { ("ttdistwrong", "2"), ("ttdistfar", "99"), ("ttdistzero", "0"), ("ttdisthalf", "1.5") })
+        {
+            var session = TtFixture.UniqueSession(name);
+            var cmd = Guid.NewGuid();
+            await f.Store.AppendAsync(new AppendBatch(session, 0, cmd, logged.Select((e, i) => EventCodec.Encode(e, Meta(cmd, i, first))).ToList())
+            {
+                Create = new NewSession("6.8", "z.sva"),
+            });
+            var g = await f.Store.ReadGroupsAsync(session, [3, 5, 8], EventMetadata.CallKey, EventMetadata.SourceKey, "rule", EventMetadata.OffsetKey, EventMetadata.RuleKey);
+            if (first == "1.5") Assert.Null(g);                                       // not a whole number: the server cannot read it
+            else
+            {
+                Assert.Equal([2L, 2], new[] { g![0].GroupSeq, g[2].GroupSeq });        // good distances
+                Assert.Null(g[1].GroupSeq);                                           // seq 5's distance leads to no call's first event
+            }
+            var info = await Blame.ResolveAsync(f.Store, session, [3, 5, 8]);         // the walk decides: every seq is in the call at 2
+            Assert.All(info.Values, i => Assert.Equal((2L, "device", "z.sva:2"), (i.CallSeq!.Value, i.Op, i.Source)));
+            Assert.Equal(CallOutcome.RuleIdOf(probe, logged.Skip(1).ToList()), info[5].Rule);
+        }
     }
 }
