@@ -39,8 +39,8 @@ public static class Program
                                one SaveChanges per call, so the whole workload would take minutes per repeat)
           --seed S             workload seed (default 1)
           --snapshot-every N   events between snapshots of the time-travel session (default 1024, the recorder's policy)
-          --read-side          only the read-side rows: time travel and snapshot load (6, 6c), memory, command start and
-                               timeline (9); the recording, import, latency, provenance, rebuild and corpus rows are skipped
+          --read-side          only the read-side rows: time travel, provenance and snapshot load (6, 6b, 6c), memory, command
+                               start and timeline (9); the recording, import, latency, rebuild and corpus rows are skipped
           --smoke              tiny sizes, one repeat, seconds: checks that every row runs
           --json               print the result as JSON (progress goes to stderr)
         The database: SVA_DB, else postgres-init/pg-up.sh; the benchmark works in a database of its own, dropped at the end.
@@ -392,7 +392,6 @@ public sealed class Bench(string cs, Sizes z)
         // ---- 6c. one snapshot's load, the old encoding (zstd JSON, 1) against the new one (zstd MemoryPack, 2), same state
         await SnapshotLoadAsync(store, tt, snaps, ct);
 
-        if (!z.ReadOnlyRows)
         {
             // ---- 6b. provenance (issue 18): sva state --blame and sva why at random seqs of the time-travel session
             var (blameMs, whyMs, blameRows, blameSeqs) = await ProvenanceAsync(store, tt, ttVersion, ct);
