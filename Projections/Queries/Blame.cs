@@ -68,13 +68,6 @@ public static class Blame
     {
         ArgumentOutOfRangeException.ThrowIfNegative(atSeq);
         if (atSeq == 0) return new LoadedState(new SvaState(), 0, 0);
-        // Time travel's load (the newest trusted snapshot, its tail read while it decodes) is the answer when that snapshot
-        // carries provenance, as every snapshot of this release does; one written before provenance existed is passed over below.
-        if (useSnapshots)
-        {
-            var fast = await TimeTravel.LoadAsync(store, session, atSeq, true, ct);
-            if (Provenance.IsComplete(fast.State)) return fast;
-        }
         SvaState? from = null;
         var below = atSeq;
         while (useSnapshots && below >= 1)
