@@ -25,6 +25,8 @@ rm -rf "$results"
 mkdir -p "$results"
 dotnet test "$repo/Sva.EventSourced.sln" -c Release --logger "trx" --results-directory "$results" "$@"
 rc=$?
+# The BenchmarkDotNet micro-benchmarks are outside the solution (a fresh clone's build stays short); they must still build.
+if ! dotnet build "$repo/bench/Sva.Bench/Sva.Bench.csproj" -c Release -nologo -v q >&2; then echo "test.sh: bench/Sva.Bench does not build" >&2; rc=1; fi
 
 passed=0; failed=0
 for trx in "$results"/*.trx; do
