@@ -88,6 +88,8 @@ public sealed partial class MartenEventStore
         t0 = AppendProfile.Add(AppendProfile.Stage.Serialize, t0);
         var prev = await HeadHashAsync(session, expected, ct);
         t0 = AppendProfile.Add(AppendProfile.Stage.ReadHead, t0);
+        if (CopyAppendMinEvents > 0 && n >= CopyAppendMinEvents && batch.Create is null)
+            return await CopyAppendAsync(batch, json, canonical.WrittenMemory, dataAt, metaAt, prev, t0, ct);
         if (OneRoundTripAppends && batch.Create is null && batch.Snapshots.Count == 0 && batch.Progress is null)
             return await QuickAppendAsync(batch, json, canonical.WrittenMemory, dataAt, metaAt, prev, t0, ct);
         long hashTicks = 0;
@@ -197,15 +199,8 @@ public sealed partial class MartenEventStore
         var hash = new byte[EventHash.Size];
         for (var i = 0; i < n; i++)
         {
-            var data = batch.Events[i].Data;
-            if (!_eventNames.TryGetValue(data.GetType(), out var names))
-            {
-                // Marten's own mapping, asked once per event type (the names its quick append would store)
-                await using var s = _store.LightweightSession();
-                var e = s.Events.BuildEvent(data);
-                names = _eventNames.GetOrAdd(data.GetType(), (e.EventTypeName, e.DotNetTypeName));
-            }
-            var (type, dn) = names;
+            // Marten's own mapping, asked once per event type (the names its quick append would store)
+            var (type, dn) = await EventNamesAsync(batch.Events[i].Data);
             var th = AppendProfile.Now();
             var (ms, ml, metaIsJson) = metaAt[i];
             EventHash.ComputeV2(h, prev, session, expected + 1 + i, type, all.Span.Slice(dataAt[i].Start, dataAt[i].Length), metaIsJson, all.Span.Slice(ms, ml), null, hash);
@@ -264,6 +259,156 @@ public sealed partial class MartenEventStore
             throw new InvalidOperationException($"session {session}: the append of {n} events after version {expected} reported version {(result.Length > 0 ? result[0] : -1)} and {result.Length - 1} sequence numbers");
         _heads[session] = (expected + n, prev);
         return new AppendResult(session, expected + 1, expected + n, result[1], result[n], Duplicate: false);
+    }
+
+    /// <summary>Appends of at least this many events to an existing session take the COPY path (<see cref="CopyAppendAsync"/>);
+    /// 0: never (every append goes through Marten's append function; the benchmark measures both in the same run).</summary>
+    public static int CopyAppendMinEvents { get; set; } = 256;
+
+    /// <summary>
+    /// A big append (a batch of <c>run</c>, <c>generate</c>, <c>import</c>) to an existing session, written with COPY into
+    /// Marten's own tables in one transaction, exactly the rows Marten's append function writes (same columns, same type
+    /// names, same sequence), at COPY's speed instead of one PL/pgSQL INSERT per event:
+    /// <list type="number">
+    /// <item>the session's stream row is locked (<c>FOR UPDATE</c>, as Marten's function does for an expected version) and its
+    /// version checked against the expected one, and the batch's sequence numbers are taken, in one round trip;</item>
+    /// <item>the events are copied (binary COPY);</item>
+    /// <item>the stream's version, the snapshots, the progress record (through a Marten session enlisted in this transaction)
+    /// and Marten's append notification follow; then the commit.</item>
+    /// </list>
+    /// A stale version is <see cref="ConcurrencyException"/> with nothing written; a retried command collides on the event-id
+    /// index and returns its duplicate, as on the other paths. An event with a sequence number taken but not yet committed is
+    /// what Marten's own append leaves while its function runs: its daemon's high-water mark waits for it.
+    /// </summary>
+    private async Task<AppendResult> CopyAppendAsync(AppendBatch batch, string[] json, ReadOnlyMemory<byte> all,
+        (int Start, int Length)[] dataAt, (int Start, int Length, bool IsJson)[] metaAt, byte[] prev, long t0, CancellationToken ct)
+    {
+        var session = batch.Session;
+        var n = batch.Events.Count;
+        var expected = batch.ExpectedVersion;
+        var states = batch.Snapshots.ToDictionary(x => x.Seq, x => x.Digest);
+        var types = new string[n];
+        var dotnet = new string[n];
+        var headers = new string[n];
+        long hashTicks = 0;
+        var h = IncrementalHash.CreateHash(HashAlgorithmName.SHA256);
+        var hash = new byte[EventHash.Size];
+        for (var i = 0; i < n; i++)
+        {
+            var (type, dn) = await EventNamesAsync(batch.Events[i].Data);
+            var seq = expected + 1 + i;
+            states.TryGetValue(seq, out var state);
+            var th = AppendProfile.Now();
+            var (ms, ml, metaIsJson) = metaAt[i];
+            EventHash.ComputeV2(h, prev, session, seq, type, all.Span.Slice(dataAt[i].Start, dataAt[i].Length), metaIsJson, all.Span.Slice(ms, ml), state, hash);
+            prev = (byte[])hash.Clone();
+            hashTicks += AppendProfile.Now() - th;
+            types[i] = type;
+            dotnet[i] = dn;
+            headers[i] = ChainHeaders.Write(Convert.ToHexStringLower(prev), batch.Events[i].Metadata, metaIsJson, state);
+        }
+        t0 = AppendProfile.Add(AppendProfile.Stage.UnitOfWork, t0 + hashTicks);
+        AppendProfile.Add(AppendProfile.Stage.Hash, AppendProfile.Now() - hashTicks);
+        t0 = AppendProfile.Now();
+        var seqs = new long[n];
+        try
+        {
+            await using var conn = await _dataSource.OpenConnectionAsync(ct);
+            await using var tx = await conn.BeginTransactionAsync(ct);
+            long? version = null;
+            await using (var lockAndTake = new NpgsqlBatch(conn, tx)
+            {
+                BatchCommands =
+                {
+                    new NpgsqlBatchCommand("SELECT version, is_archived FROM public.mt_streams WHERE id = $1 FOR UPDATE") { Parameters = { Text(session) } },
+                    // only when the version matches (the row is locked by now): a refused append burns no sequence number
+                    new NpgsqlBatchCommand("SELECT nextval('public.mt_events_sequence') FROM generate_series(1, $1) WHERE (SELECT version FROM public.mt_streams WHERE id = $2) = $3")
+                        { Parameters = { new NpgsqlParameter<int> { TypedValue = n }, Text(session), Bigint(expected) } },
+                },
+            })
+            {
+                await using var r = await lockAndTake.ExecuteReaderAsync(ct);
+                if (await r.ReadAsync(ct))
+                {
+                    version = r.IsDBNull(0) ? 0 : r.GetInt64(0);
+                    if (!r.IsDBNull(1) && r.GetBoolean(1)) throw new InvalidOperationException($"session {session}: its stream is archived in Marten; nothing can be appended to it");
+                }
+                if (version != expected) throw new ConcurrencyException(session, expected, version ?? 0);
+                await r.NextResultAsync(ct);
+                var k = 0;
+                while (await r.ReadAsync(ct)) seqs[k++] = r.GetInt64(0);
+                if (k != n) throw new InvalidOperationException($"session {session}: {k} sequence numbers taken for {n} events");
+            }
+            Array.Sort(seqs);
+            var now = DateTimeOffset.UtcNow; // as the quick append: the client's clock, one timestamp per append
+            await using (var copy = await conn.BeginBinaryImportAsync(
+                "COPY public.mt_events (seq_id, id, stream_id, version, data, type, tenant_id, timestamp, mt_dotnet_type, is_archived, headers) FROM STDIN (FORMAT BINARY)", ct))
+            {
+                for (var i = 0; i < n; i++)
+                {
+                    await copy.StartRowAsync(ct);
+                    await copy.WriteAsync(seqs[i], NpgsqlDbType.Bigint, ct);
+                    await copy.WriteAsync(EventId(batch.CommandId, i), NpgsqlDbType.Uuid, ct);
+                    await copy.WriteAsync(session, NpgsqlDbType.Varchar, ct);
+                    await copy.WriteAsync(expected + 1 + i, NpgsqlDbType.Bigint, ct);
+                    await copy.WriteAsync(json[i], NpgsqlDbType.Jsonb, ct);
+                    await copy.WriteAsync(types[i], NpgsqlDbType.Varchar, ct);
+                    await copy.WriteAsync(DefaultTenant, NpgsqlDbType.Varchar, ct);
+                    await copy.WriteAsync(now, NpgsqlDbType.TimestampTz, ct);
+                    await copy.WriteAsync(dotnet[i], NpgsqlDbType.Varchar, ct);
+                    await copy.WriteAsync(false, NpgsqlDbType.Boolean, ct);
+                    await copy.WriteAsync(headers[i], NpgsqlDbType.Jsonb, ct);
+                }
+                await copy.CompleteAsync(ct);
+            }
+            await using (var rest = new NpgsqlBatch(conn, tx))
+            {
+                rest.BatchCommands.Add(new NpgsqlBatchCommand("UPDATE public.mt_streams SET version = $2, timestamp = now() WHERE id = $1")
+                    { Parameters = { Text(session), Bigint(expected + n) } });
+                foreach (var snap in batch.Snapshots)
+                    rest.BatchCommands.Add(new NpgsqlBatchCommand(
+                        $"INSERT INTO public.{SnapshotTableFeature.TableName} (session, seq, encoding, bytes) VALUES ($1, $2, $3, $4) " +
+                        "ON CONFLICT (session, seq) DO UPDATE SET encoding = excluded.encoding, bytes = excluded.bytes")
+                    {
+                        Parameters =
+                        {
+                            Text(session), Bigint(snap.Seq), new NpgsqlParameter<short> { TypedValue = snap.Encoding },
+                            new NpgsqlParameter<byte[]> { NpgsqlDbType = NpgsqlDbType.Bytea, TypedValue = snap.Compressed() },
+                        },
+                    });
+                // what Marten sends with every append (UseListenNotifyForEventAppends): the daemon wakes up at once
+                rest.BatchCommands.Add(new NpgsqlBatchCommand("select pg_notify('mt_events_appended', '')"));
+                await rest.ExecuteNonQueryAsync(ct);
+            }
+            if (batch.Progress is { } p)
+            {
+                // Marten's own document write, in this transaction (it neither commits nor rolls back)
+                await using var docs = _store.LightweightSession(Marten.Services.SessionOptions.ForTransaction(tx, shouldAutoCommit: false));
+                docs.Store(new SourceDoc { Id = p.Id, Session = p.Session, Kind = p.Kind, Complete = p.Complete, Json = p.Json });
+                await docs.SaveChangesAsync(ct);
+            }
+            await tx.CommitAsync(ct);
+        }
+        catch (Exception ex) when (IsConflict(ex))
+        {
+            if (await FindCommandAsync(session, batch.CommandId, n, ct) is { } dup) return dup;
+            var actual = await LastSeqAsync(session, ct);
+            if (expected > 0 && actual == 0 && await GetSessionAsync(session, ct) is null) throw new SessionNotFoundException(session);
+            throw new ConcurrencyException(session, expected, actual);
+        }
+        AppendProfile.Add(AppendProfile.Stage.SaveChanges, t0);
+        AppendProfile.Batch(n);
+        _heads[session] = (expected + n, prev);
+        return new AppendResult(session, expected + 1, expected + n, seqs[0], seqs[^1], Duplicate: false);
+    }
+
+    /// <summary>The (stored type name, .NET type name) Marten's event mapping gives the event's type (asked once per type).</summary>
+    private async ValueTask<(string Type, string DotNet)> EventNamesAsync(object data)
+    {
+        if (_eventNames.TryGetValue(data.GetType(), out var names)) return names;
+        await using var s = _store.LightweightSession();
+        var e = s.Events.BuildEvent(data);
+        return _eventNames.GetOrAdd(data.GetType(), (e.EventTypeName, e.DotNetTypeName));
     }
 
     /// <summary>Event ids are a function of (command id, index): a retried command collides on Marten's unique index. The
