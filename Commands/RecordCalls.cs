@@ -89,7 +89,7 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
     // catches another writer (a conflict reloads the state from the log and re-decides).
     // The rule set the session resolved to is cached with it: the session's kernel and its first event (which carries a
     // kernel file's definition) never change, so a command on a cached session reads nothing before its append.
-    private readonly ConcurrentDictionary<string, (SvaState State, SessionInfo Info, KernelVersion Kernel)> states = new();
+    private readonly ConcurrentDictionary<string, (SvaState State, SessionInfo Info, KernelVersion Kernel, ProvenanceBook Book)> states = new();
 
     public async ValueTask<RecordResult> Handle(RecordCalls request, CancellationToken ct)
     {
@@ -108,9 +108,11 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             throw new SessionKernelMismatchException(request.Session, info!.Kernel, version.Name + (version.Origin is null ? "" : " (kernel file)"));
         var head = hit ? cached.State.Seq : info?.Version ?? 0;
 
+        // where the events the state's rows were set by came from: the snapshots carry it for blame
+        var book = hit ? cached.Book : new ProvenanceBook();
         var state = hit
             ? cached.State
-            : head == 0 ? new SvaState() : await StateLoader.LoadAsync(store, request.Session, ct: ct);
+            : head == 0 ? new SvaState() : await StateLoader.LoadAsync(store, request.Session, book, ct: ct);
         var results = new List<RecordedCall>();
         var callIndex = 0; // set below, after a resume is known
         var conflicts = 0;
@@ -123,7 +125,7 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
         }
         using var chunks = new ChunkWindow(request.Calls, request.ChunkSize, resumeAfter);
         resumeAfter = chunks.Skipped;
-        var policy = new SnapshotPolicy(request.SnapshotEvery);
+        var policy = new SnapshotPolicy(request.SnapshotEvery) { Book = book };
         var recorder = new SessionRecorder(store, request.Session, new NewSession(version.Name, request.SessionSource)
         {
             KernelGiven = request.Kernel.Trim() == version.Name ? null : request.Kernel.Trim(),
@@ -155,6 +157,7 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
                         KernelDefinition = seqBefore == 0 && i == 0 ? version.Origin?.Definition : null,
                         HasRule = i == 0, Rule = i == 0 ? rule : null, CallOffset = i == 0 ? null : i,
                     }));
+                for (var i = 0; i < events.Count; i++) book.Add(seqBefore + 1 + i, events[i], call.Source, call.Call.Op, rule, seqBefore + 1);
                 t0 = AppendProfile.Add(AppendProfile.Stage.EncodeMetadata, t0);
                 if (policy.After(state, seqBefore) is { } snap) { snapshots.Add(snap); AppendProfile.Add(AppendProfile.Stage.Snapshot, t0); }
             }
@@ -196,7 +199,8 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
                 catch (ConcurrencyException) when (attempts++ < MaxConflictRetries && inflight is not null)
                 {
                     conflicts++;
-                    state = await StateLoader.LoadAsync(store, request.Session, ct: ct);
+                    book.Clear(); // what it noted of the discarded decisions may name seqs another writer took
+                    state = await StateLoader.LoadAsync(store, request.Session, book, ct: ct);
                     next = inflight.Index;
                     inflight = null;
                     continue;
@@ -216,7 +220,7 @@ public sealed class RecordCallsHandler(IEventStore store) : IRequestHandler<Reco
             throw;
         }
         // Cached only with the session as the store described it (a session created here is looked up once more next time).
-        if (info is not null && recorded is not null && state.Seq > 0) states[request.Session] = (state, info, recorded);
+        if (info is not null && recorded is not null && state.Seq > 0) states[request.Session] = (state, info, recorded, book);
         return new RecordResult(request.Session, version.Name, created && state.Seq > 0, results, conflicts, state.Seq)
         {
             ResumedAfter = resumeAfter,

@@ -33,12 +33,15 @@ public sealed class SnapshotPolicy(int every, int maxBytesPerEvent = 0)
 
     private long lastSeq, lastBytes;
 
+    /// <summary>Where the events this policy's snapshots follow came from: each snapshot carries its set-at seqs' entries.</summary>
+    public ProvenanceBook? Book { get; init; }
+
     /// <summary>The import's policy: every <paramref name="every"/> events at least, spaced by size.</summary>
     public static SnapshotPolicy ForImport(int every) => new(every, ImportBytesPerEvent);
 
     /// <summary>Call after each call was applied to <paramref name="state"/>, with its seq before the call.</summary>
     public SnapshotToSave? After(SvaState state, long seqBefore) =>
-        Every <= 0 || state.Seq / Every <= seqBefore / Every ? null : StateSnapshot.Take(state);
+        Every <= 0 || state.Seq / Every <= seqBefore / Every ? null : StateSnapshot.Take(state, Book);
 
     /// <summary>Where batch-end snapshots count from (the session's head when a run starts).</summary>
     public void StartAt(long seq) => lastSeq = seq;
@@ -49,7 +52,7 @@ public sealed class SnapshotPolicy(int every, int maxBytesPerEvent = 0)
     {
         var spacing = MaxBytesPerEvent > 0 ? Math.Max(Every, lastBytes / MaxBytesPerEvent) : Every;
         if (Every <= 0 || state.Seq - lastSeq < spacing) return null;
-        var snapshot = StateSnapshot.Take(state);
+        var snapshot = StateSnapshot.Take(state, Book);
         lastSeq = state.Seq;
         lastBytes = snapshot.Payload.Length;
         return snapshot;

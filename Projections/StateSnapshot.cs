@@ -16,24 +16,42 @@ namespace Sva.Projections;
 public static class StateSnapshot
 {
     /// <summary>The snapshot of <paramref name="state"/> at its seq, in the current encoding.</summary>
-    public static SnapshotToSave Take(SvaState state) =>
-        new(state.Seq, SnapshotCodec.ZstdMemoryPack, MemoryPackSerializer.Serialize(StateDto.From(state)));
+    public static SnapshotToSave Take(SvaState state) => Take(state, null);
+
+    /// <summary>The snapshot of <paramref name="state"/>, carrying what <paramref name="book"/> knows of the events its rows
+    /// were set by (<see cref="SetAtEventDto"/>; blame reads them instead of the log).</summary>
+    public static SnapshotToSave Take(SvaState state, ProvenanceBook? book)
+    {
+        var dto = StateDto.From(state);
+        dto.SetAtEvents = book?.TakeFor(state);
+        return new(state.Seq, SnapshotCodec.ZstdMemoryPack, MemoryPackSerializer.Serialize(dto));
+    }
 
     /// <summary>The state a loaded snapshot holds, or null when its payload does not decode (an encoding or a shape this version
     /// does not read) or names another seq: a snapshot is only a cache, the caller folds instead.</summary>
-    public static SvaState? Decode(LoadedSnapshot snapshot)
+    public static SvaState? Decode(LoadedSnapshot snapshot) => DecodeWithSetAtEvents(snapshot).State;
+
+    /// <summary>The state, as <see cref="Decode"/>, and the provenance of its set-at seqs that the snapshot carries
+    /// (<see cref="SetAtEventDto.Read"/> reads it; null for a snapshot that carries none).</summary>
+    public static (SvaState? State, byte[]? SetAtEvents) DecodeWithSetAtEvents(LoadedSnapshot snapshot)
     {
         try
         {
-            var state = snapshot.Encoding switch
+            SvaState? state;
+            byte[]? events = null;
+            switch (snapshot.Encoding)
             {
-                SnapshotCodec.ZstdUtf8 => SvaState.FromSnapshotJson(Encoding.UTF8.GetString(snapshot.Payload)),
-                SnapshotCodec.ZstdMemoryPack => MemoryPackSerializer.Deserialize<StateDto>(snapshot.Payload)?.ToState(),
-                _ => null,
-            };
-            return state is not null && state.Seq == snapshot.Seq ? state : null;
+                case SnapshotCodec.ZstdUtf8: state = SvaState.FromSnapshotJson(Encoding.UTF8.GetString(snapshot.Payload)); break;
+                case SnapshotCodec.ZstdMemoryPack:
+                    var dto = MemoryPackSerializer.Deserialize<StateDto>(snapshot.Payload);
+                    state = dto?.ToState();
+                    events = dto?.SetAtEvents;
+                    break;
+                default: state = null; break;
+            }
+            return state is not null && state.Seq == snapshot.Seq ? (state, events) : (null, null);
         }
-        catch (Exception) { return null; }
+        catch (Exception) { return (null, null); }
     }
 }
 
@@ -70,6 +88,9 @@ public sealed partial class StateDto
     // before them (provenance 1) still decodes, with these empty (and the state's provenance says they are not to be trusted).
     public KeyValuePair<string, long>[]? GoneAt { get; set; }
     public KeyValuePair<int, long>[]? FreedDomains { get; set; }
+    // Not a member of the state: the snapshot's provenance of its set-at seqs (SetAtEventDto[] as MemoryPack, decoded only by
+    // blame), added at the end like the two above: a payload written before it decodes with it null.
+    public byte[]? SetAtEvents { get; set; }
 
     public static StateDto From(SvaState s) => new()
     {

@@ -69,21 +69,30 @@ public static class Blame
         ArgumentOutOfRangeException.ThrowIfNegative(atSeq);
         if (atSeq == 0) return new LoadedState(new SvaState(), 0, 0);
         SvaState? from = null;
+        byte[]? carried = null;
         var below = atSeq;
         while (useSnapshots && below >= 1)
         {
             var snap = await store.LoadSnapshotAsync(session, below, ct);
             if (snap is null) break;
-            var parsed = StateSnapshot.Decode(snap);
-            if (parsed is not null && Provenance.IsComplete(parsed)) { from = parsed; break; }
+            var (parsed, events) = StateSnapshot.DecodeWithSetAtEvents(snap);
+            if (parsed is not null && Provenance.IsComplete(parsed)) { from = parsed; carried = events; break; }
             below = snap.Seq - 1; // no provenance (an older release's snapshot) or unreadable: look further back
         }
         var start = from?.Seq ?? 0;
         var state = await EventCodec.FoldAsync(store.ReadSessionDataAsync(session, start + 1, atSeq, ct), from, ct);
         if (state.Seq != atSeq) throw new StoredEventException(session, state.Seq + 1, $"the log ends at seq {state.Seq}, before seq {atSeq}");
         if (!Provenance.IsComplete(state)) throw new InvalidOperationException($"session {session}: the state at seq {atSeq} has no provenance");
-        return new LoadedState(state, start, atSeq - start);
+        var known = new Dictionary<long, SetAtInfo>();
+        foreach (var e in SetAtEventDto.Read(carried))
+            if (e.Seq >= 1 && e.Seq <= start)
+                known[e.Seq] = new SetAtInfo(e.Seq, e.Type, e.Source, SetAtInfo.LineOf(e.Source), e.Op, e.Rule, NotRead(session, e.Seq), e.CallSeq);
+        return new LoadedState(state, start, atSeq - start) { SetAtEvents = known };
     }
+
+    // An entry a snapshot carried: its event was not read (blame shows no event; why resolves from the log).
+    private static Func<SvaEvent> NotRead(string session, long seq) =>
+        () => throw new InvalidOperationException($"session {session} seq {seq}: the event was not read (its provenance came from a snapshot)");
 
     private const int Window = 7, MergeGap = 8;
 
@@ -94,10 +103,27 @@ public static class Blame
     /// walks to the call's end for the type and rule field of each of its events (<see cref="IEventStore.ReadGroupsAsync"/>);
     /// nothing else is read or decoded. Falls back to reading windows of the log around the seqs when the server cannot read
     /// some metadata as JSON, a call's shape is unknown here or a stored distance does not lead to its call.</summary>
+    public static Task<IReadOnlyDictionary<long, SetAtInfo>> ResolveAsync(IEventStore store, string session, IEnumerable<long> seqs,
+        CancellationToken ct = default) => ResolveAsync(store, session, seqs, null, ct);
+
+    /// <summary>The same, taking the seqs <paramref name="known"/> holds from it (what a snapshot carried:
+    /// <see cref="LoadedState.SetAtEvents"/>) and reading only the others.</summary>
     public static async Task<IReadOnlyDictionary<long, SetAtInfo>> ResolveAsync(IEventStore store, string session, IEnumerable<long> seqs,
-        CancellationToken ct = default)
+        IReadOnlyDictionary<long, SetAtInfo>? known, CancellationToken ct = default)
     {
-        var wanted = seqs.Where(s => s >= 1).Distinct().Order().ToList();
+        var distinct = seqs.Where(s => s >= 1).Distinct();
+        if (known is { Count: > 0 })
+        {
+            var result = new Dictionary<long, SetAtInfo>();
+            var rest = new List<long>();
+            foreach (var s in distinct)
+                if (known.TryGetValue(s, out var k)) result[s] = k;
+                else rest.Add(s);
+            if (rest.Count > 0)
+                foreach (var (s, info) in await ResolveAsync(store, session, rest, null, ct)) result[s] = info;
+            return result;
+        }
+        var wanted = distinct.Order().ToList();
         if (wanted.Count == 0) return new Dictionary<long, SetAtInfo>();
         var rows = await store.ReadGroupsAsync(session, wanted, EventMetadata.CallKey, EventMetadata.SourceKey, "rule",
             EventMetadata.OffsetKey, EventMetadata.RuleKey, ct);

@@ -4,7 +4,13 @@ using Sva.EventStore;
 namespace Sva.Projections.Queries;
 
 /// <summary>How a state at a seq was obtained: from which snapshot (0: none, folded from the empty state) and how many events were folded on top.</summary>
-public sealed record LoadedState(SvaState State, long SnapshotSeq, long EventsFolded);
+public sealed record LoadedState(SvaState State, long SnapshotSeq, long EventsFolded)
+{
+    /// <summary>What the snapshot the state was loaded from carried of the events its rows were set by (blame's shortcut:
+    /// <see cref="Blame.ResolveAsync(IEventStore, string, IEnumerable{long}, IReadOnlyDictionary{long, SetAtInfo}?, CancellationToken)"/>),
+    /// keyed by seq; empty when it carried none.</summary>
+    public IReadOnlyDictionary<long, SetAtInfo> SetAtEvents { get; init; } = new Dictionary<long, SetAtInfo>();
+}
 
 /// <summary>
 /// Time travel: the state of a session at any seq = the nearest snapshot at or below it + the events after it.

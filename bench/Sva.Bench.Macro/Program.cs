@@ -263,21 +263,41 @@ public sealed class Bench(string cs, Sizes z)
             // ---- 1. recording through our recorder
             var chunk = ChunkFor(nEvents, calls.Count, RecordBatchEvents);
             var recording = new List<double>();
-            AppendProfile.Reset();
+            var viaFunction = new List<double>();
+            var profSeconds = new Dictionary<string, double>();
+            long profEvents = 0, profBatches = 0;
+            var copyMin = MartenEventStore.CopyAppendMinEvents;
             for (var i = 0; i < z.Repeats; i++)
             {
-                var session = $"bench-rec-{i + 1}";
-                var sw = Stopwatch.StartNew();
-                var r = await new RecordCallsHandler(store).Handle(Record(session, calls, chunk), ct);
-                recording.Add(nEvents / sw.Elapsed.TotalSeconds);
-                if (r.LastSeq != nEvents) throw new InvalidOperationException($"{session}: recorded {r.LastSeq} events, the workload has {nEvents}");
+                // the default append path, and alternately before or after it every append through Marten's append function
+                // (mt_quick_append_events, CopyAppendMinEvents = 0): the in-run comparison of the COPY path
+                for (var k = 0; k < 2; k++)
+                {
+                    var isDefault = (k == 0) == (i % 2 == 0);
+                    var session = isDefault ? $"bench-rec-{i + 1}" : $"bench-rec-fn-{i + 1}";
+                    MartenEventStore.CopyAppendMinEvents = isDefault ? copyMin : 0;
+                    AppendProfile.Reset();
+                    var sw = Stopwatch.StartNew();
+                    RecordResult r;
+                    try { r = await new RecordCallsHandler(store).Handle(Record(session, calls, chunk), ct); }
+                    finally { MartenEventStore.CopyAppendMinEvents = copyMin; }
+                    (isDefault ? recording : viaFunction).Add(nEvents / sw.Elapsed.TotalSeconds);
+                    if (r.LastSeq != nEvents) throw new InvalidOperationException($"{session}: recorded {r.LastSeq} events, the workload has {nEvents}");
+                    if (!isDefault) continue;
+                    var p = AppendProfile.Read();
+                    profEvents += p.Events;
+                    profBatches += p.Batches;
+                    foreach (var (stage, sec, _) in p.Stages) profSeconds[stage] = profSeconds.GetValueOrDefault(stage) + sec;
+                }
             }
             var rec = Median(recording);
-            var prof = AppendProfile.Read();
             Row("1. recording: RecordCallsHandler (decide + append + hash chain + snapshots; read model async)", rec, "events/s",
-                $"{nEvents} events, {calls.Count} calls, {chunk} calls (~{nEvents * chunk / calls.Count} events) per append; {Runs(recording)}");
-            foreach (var (stage, _, us) in prof.Stages)
-                Row($"   recording profile: {stage}", us, "µs/event", $"summed over the {z.Repeats} runs ({prof.Events} events, {prof.Batches} appends); Stopwatch counters of the append path (AppendProfile)");
+                $"{nEvents} events, {calls.Count} calls, {chunk} calls (~{nEvents * chunk / calls.Count} events) per append, appends of {copyMin}+ events by COPY; {Runs(recording)}");
+            foreach (var (stage, sec) in profSeconds)
+                Row($"   recording profile: {stage}", profEvents == 0 ? 0 : sec * 1e6 / profEvents, "µs/event", $"summed over the {z.Repeats} runs ({profEvents} events, {profBatches} appends); Stopwatch counters of the append path (AppendProfile)");
+            Row("   recording with every append through Marten's append function (mt_quick_append_events)", Median(viaFunction), "events/s",
+                $"the same workload, alternated with the runs above; {Runs(viaFunction)}");
+            Row("   recording: COPY path / Marten's append function", rec / Median(viaFunction), "ratio");
 
             // ---- 2. the straightforward Marten usage, on the same events
             var perCallCount = 0;
@@ -347,27 +367,24 @@ public sealed class Bench(string cs, Sizes z)
             Row("   import / Marten bulk path", imp / bulk, "ratio");
             Row("   Marten bulk path / raw COPY", bulk / importCopy, "ratio");
 
-            // ---- 5. per-call latency: one call per RecordCalls (ChunkSize 1) on a fresh session
-            AppendProfile.Reset();
-            var lat = await LatencyAsync(store, calls, ct);
-            var callProf = AppendProfile.Read();
+            // ---- 5. per-call latency: one call per RecordCalls (ChunkSize 1) on a fresh session. Two variants of the append,
+            // alternated call by call (and which goes first alternates too, so neither gains from order or a warmer cache):
+            // one round trip (MartenEventStore.OneRoundTripAppends, the default) and every append through a Marten session
+            // (BEGIN + statements, then COMMIT: two round trips), each on its own session.
+            var (lat, viaSession, callProf) = await LatencyPairAsync(store, calls, ct);
+            var (fast, slow) = MartenEventStore.OneRoundTripAppends ? (lat, viaSession) : (viaSession, lat);
             Row("5. per-call latency p50 (RecordCalls of one call, ChunkSize 1)", Median(lat), "ms",
-                $"{lat.Count} calls on a fresh session after {Math.Min(calls.Count / 2, 500)} set-up calls; target p50 <= 1 ms");
+                $"{lat.Count} calls on a fresh session after {Math.Min(calls.Count / 2, 500)} set-up calls, the default append path ({(MartenEventStore.OneRoundTripAppends ? "one round trip" : "a Marten session")}); target p50 <= 1 ms");
             Row("   per-call latency p95", Percentile(lat, 0.95), "ms");
             Row("   per-call latency p50 / target 1 ms", Median(lat) / 1.0, "ratio", "target <= 1");
             // Where one call's time goes: the append path's stages per call (means), and the machine's round-trip floor.
             var perAppend = callProf.Batches == 0 ? 0 : 1e3 / callProf.Batches;
-            foreach (var (stage, sec, _) in callProf.Stages.Where(x => x.Seconds > 0))
-                Row($"   per-call profile: {stage}", sec * perAppend, "ms/call", $"mean over {callProf.Batches} appends ({callProf.Events} events); AppendProfile");
+            foreach (var (stage, sec) in callProf.Stages.Where(x => x.Seconds > 0))
+                Row($"   per-call profile: {stage}", sec * perAppend, "ms/call", $"mean over {callProf.Batches} appends of the default path; AppendProfile");
             Row("   per-call profile: handler and recorder (mean latency - append stages)", lat.Average() - callProf.Stages.Sum(x => x.Seconds) * perAppend, "ms/call");
-            // The same calls with every append through a Marten session (BEGIN + statements, then COMMIT: two round trips),
-            // as before the one-round-trip path: the in-run comparison.
-            MartenEventStore.OneRoundTripAppends = false;
-            List<double> viaSession;
-            try { viaSession = await LatencyAsync(store, calls, ct, "bench-lat-session"); }
-            finally { MartenEventStore.OneRoundTripAppends = true; }
-            Row("   per-call latency p50, appends through a Marten session (before)", Median(viaSession), "ms", $"p95 {Percentile(viaSession, 0.95):F2} ms; same calls, fresh session");
-            Row("   per-call p50: one round trip / Marten session", Median(lat) / Median(viaSession), "ratio");
+            Row("   per-call latency p50, one round trip", Median(fast), "ms", $"p95 {Percentile(fast, 0.95):F2} ms");
+            Row("   per-call latency p50, appends through a Marten session", Median(slow), "ms", $"p95 {Percentile(slow, 0.95):F2} ms; the same calls on a session of its own, alternated with the other");
+            Row("   per-call p50: one round trip / Marten session", Median(fast) / Median(slow), "ratio", "< 1: the one round trip is faster");
             var rtt = await RoundTripAsync(cs, 300, ct);
             Row("   round trip floor: SELECT 1 on an open connection, p50", Median(rtt), "ms", $"p95 {Percentile(rtt, 0.95):F3} ms; {rtt.Count} queries");
             var txn = await CommitRoundTripAsync(cs, 300, ct);
@@ -394,10 +411,12 @@ public sealed class Bench(string cs, Sizes z)
 
         {
             // ---- 6b. provenance (issue 18): sva state --blame and sva why at random seqs of the time-travel session
-            var (blameMs, whyMs, blameRows, blameSeqs) = await ProvenanceAsync(store, tt, ttVersion, ct);
+            var (blameMs, logOnlyMs, whyMs, blameRows, blameSeqs, blameCarried) = await ProvenanceAsync(store, tt, ttVersion, ct);
             Row("   blame p50: Blame.LoadAsync + ResolveAsync of every row (sva state --blame)", Median(blameMs), "ms",
-                $"{blameMs.Count} random seqs of {ttVersion}; {blameRows:F0} rows, {blameSeqs:F0} distinct set-at seqs on average");
+                $"{blameMs.Count} random seqs of {ttVersion}; {blameRows:F0} rows, {blameSeqs:F0} distinct set-at seqs on average, {blameCarried:F0} of them carried by the snapshot");
             Row("   blame p95", Percentile(blameMs, 0.95), "ms", "target <= 50 ms");
+            Row("   blame from the log alone (snapshots' set-at events unused), p50", Median(logOnlyMs), "ms",
+                $"p95 {Percentile(logOnlyMs, 0.95):F1} ms; the same seqs, alternated with the rows above");
             Row("   why p50: Blame.LoadAsync + WhyAsync of a PASID table entry, else an mm (sva why)", Median(whyMs), "ms", $"{whyMs.Count} random seqs");
             Row("   why p95", Percentile(whyMs, 0.95), "ms", "target <= 50 ms");
 
@@ -547,19 +566,45 @@ public sealed class Bench(string cs, Sizes z)
 
     // ------------------------------------------------------------------ latency
 
-    private async Task<List<double>> LatencyAsync(IEventStore store, List<SourcedCall> calls, CancellationToken ct, string session = "bench-lat")
+    /// <summary>Per-call latency of the default append path and of the other one (<see cref="MartenEventStore.OneRoundTripAppends"/>
+    /// flipped), each on a session of its own, alternated call by call with the order alternating too; the append profile of the
+    /// default path's calls only.</summary>
+    private async Task<(List<double> Default, List<double> Other, (long Batches, List<(string Stage, double Seconds)> Stages) Profile)> LatencyPairAsync(
+        IEventStore store, List<SourcedCall> calls, CancellationToken ct)
     {
-        var handler = new RecordCallsHandler(store);
+        var dflt = MartenEventStore.OneRoundTripAppends;
+        var (a, b) = (new RecordCallsHandler(store), new RecordCallsHandler(store));
         var setup = Math.Min(calls.Count / 2, 500);
-        await handler.Handle(Record(session, calls.Take(setup).ToList(), 64), ct);
-        var lat = new List<double>();
-        foreach (var c in calls.Skip(setup).Take(z.LatencyCalls))
+        var stages = new Dictionary<string, double>();
+        long batches = 0;
+        try
         {
-            var sw = Stopwatch.StartNew();
-            await handler.Handle(Record(session, [c], 1), ct);
-            lat.Add(sw.Elapsed.TotalMilliseconds);
+            MartenEventStore.OneRoundTripAppends = dflt;
+            await a.Handle(Record("bench-lat", calls.Take(setup).ToList(), 64), ct);
+            MartenEventStore.OneRoundTripAppends = !dflt;
+            await b.Handle(Record("bench-lat-other", calls.Take(setup).ToList(), 64), ct);
+            var (la, lb) = (new List<double>(), new List<double>());
+            var i = 0;
+            foreach (var c in calls.Skip(setup).Take(z.LatencyCalls))
+            {
+                var first = i++ % 2 == 0;
+                for (var k = 0; k < 2; k++)
+                {
+                    var isDefault = (k == 0) == first;
+                    MartenEventStore.OneRoundTripAppends = isDefault ? dflt : !dflt;
+                    AppendProfile.Reset();
+                    var sw = Stopwatch.StartNew();
+                    await (isDefault ? a : b).Handle(Record(isDefault ? "bench-lat" : "bench-lat-other", [c], 1), ct);
+                    (isDefault ? la : lb).Add(sw.Elapsed.TotalMilliseconds);
+                    if (!isDefault) continue;
+                    var p = AppendProfile.Read();
+                    batches += p.Batches;
+                    foreach (var (stage, sec, _) in p.Stages) stages[stage] = stages.GetValueOrDefault(stage) + sec;
+                }
+            }
+            return (la, lb, (batches, stages.Select(kv => (kv.Key, kv.Value)).ToList()));
         }
-        return lat;
+        finally { MartenEventStore.OneRoundTripAppends = dflt; }
     }
 
     /// <summary>The latency floor of the machine: one-statement round trips on an open connection.</summary>
@@ -706,7 +751,7 @@ public sealed class Bench(string cs, Sizes z)
     }
 
     /// <summary>Issue 18: blame (state + every row's event, call, line and rule) and why at random seqs, warm.</summary>
-    private async Task<(List<double> Blame, List<double> Why, double Rows, double Seqs)> ProvenanceAsync(IEventStore store, string session, long version,
+    private async Task<(List<double> Blame, List<double> LogOnly, List<double> Why, double Rows, double Seqs, double Carried)> ProvenanceAsync(IEventStore store, string session, long version,
         CancellationToken ct)
     {
         var rng = new SeededRandom(z.Seed ^ 0xb1a3e);
@@ -714,16 +759,40 @@ public sealed class Bench(string cs, Sizes z)
         for (var i = 0; i < 8; i++) await Blame.LoadAsync(store, session, Pick(), true, ct);
         var blame = new List<double>();
         var why = new List<double>();
-        double rows = 0, seqs = 0;
+        double rows = 0, seqs = 0, carried = 0;
+        var logOnly = new List<double>();
+        async Task<double> BlameFromLogAsync(long at)
+        {
+            var sw = Stopwatch.StartNew();
+            var l = await Blame.LoadAsync(store, session, at, true, ct);
+            await Blame.ResolveAsync(store, session, Blame.SetAtOfRows(l.State).Values, ct);
+            return sw.Elapsed.TotalMilliseconds;
+        }
+        var checkedPoints = 0;
         foreach (var seq in Enumerable.Range(0, z.Points).Select(_ => Pick()).ToList())
         {
+            // blame as sva state --blame does it (what the snapshot carries, the rest from the log), and alternately before or
+            // after it, from the log alone (as before snapshots carried it): the in-run comparison
+            var logFirst = checkedPoints % 2 == 1;
+            if (logFirst) logOnly.Add(await BlameFromLogAsync(seq));
             var sw = Stopwatch.StartNew();
             var loaded = await Blame.LoadAsync(store, session, seq, true, ct);
             var set = Blame.SetAtOfRows(loaded.State);
-            var info = await Blame.ResolveAsync(store, session, set.Values, ct);
+            var info = await Blame.ResolveAsync(store, session, set.Values, loaded.SetAtEvents, ct);
             blame.Add(sw.Elapsed.TotalMilliseconds);
+            if (!logFirst) logOnly.Add(await BlameFromLogAsync(seq));
             rows += set.Count;
             seqs += info.Count;
+            carried += info.Keys.Count(loaded.SetAtEvents.ContainsKey);
+            if (checkedPoints++ < 3)
+            {
+                // what the snapshot carried must be what the log says (outside the timing)
+                var fromLog = await Blame.ResolveAsync(store, session, set.Values, ct);
+                foreach (var (k, v) in info)
+                    if ((v.Seq, v.Type, v.Source, v.Line, v.Op, v.Rule, v.CallSeq) is var a && fromLog[k] is var w
+                        && a != (w.Seq, w.Type, w.Source, w.Line, w.Op, w.Rule, w.CallSeq))
+                        throw new InvalidOperationException($"blame at seq {seq} of {session}: seq {k} from the snapshot {v} but from the log {fromLog[k]}");
+            }
 
             var candidates = set.Keys.Where(r => r.Kind == RowKind.PasidEntry).DefaultIfEmpty(set.Keys.FirstOrDefault(r => r.Kind == RowKind.Mm)).ToList();
             if (candidates.Count == 0 || candidates[0].Id is null) continue;
@@ -734,7 +803,7 @@ public sealed class Bench(string cs, Sizes z)
             why.Add(sw.Elapsed.TotalMilliseconds);
             if (steps.Count == 0) throw new InvalidOperationException($"why {row.Describe()} at seq {seq} of {session}: no step");
         }
-        return (blame, why, rows / Math.Max(1, blame.Count), seqs / Math.Max(1, blame.Count));
+        return (blame, logOnly, why, rows / Math.Max(1, blame.Count), seqs / Math.Max(1, blame.Count), carried / Math.Max(1, blame.Count));
     }
 
     // ------------------------------------------------------------------ plumbing

@@ -46,7 +46,7 @@ public static class StateVerb
             var view = StateView.Of(name, info.Kernel, state);
             Sva.EventStore.StartTrace.Mark("view built");
             IReadOnlyDictionary<long, SetAtInfo>? setAt = null;
-            if (blamed) setAt = await Blame.ResolveAsync(host.Store, name, Blame.SetAtOfRows(state).Values, ct);
+            if (blamed) setAt = await Blame.ResolveAsync(host.Store, name, Blame.SetAtOfRows(state).Values, loaded.SetAtEvents, ct);
             if (pr.GetValue(common.Json))
             {
                 var json = view.ToJson();
