@@ -18,7 +18,8 @@ internal sealed class ImportRun(
     private SessionRecorder? recorder;
     private List<(SvaEvent Event, string Source, double? Ts, PlannedCall? Call, bool First)> pending = new();
     private readonly ImportTally tally = new();
-    private readonly Queue<ImportCheckpoint> inflight = new();
+    // Enqueued here, dequeued by the recorder's Committed callback, which runs on the append's thread: concurrent.
+    private readonly System.Collections.Concurrent.ConcurrentQueue<ImportCheckpoint> inflight = new();
     private long appended, storeTicks;
     private int batch;
     private Guid batchId;
@@ -186,7 +187,7 @@ internal sealed class ImportRun(
             Committed = (b, r) =>
             {
                 if (!r.Duplicate) appended += b.Events.Count;
-                var done = inflight.Dequeue();
+                if (!inflight.TryDequeue(out var done)) throw new InvalidOperationException($"session {session}: a batch committed that was not in flight");
                 options.Hooks?.BatchCommitted?.Invoke(new ImportBatchCommitted(session, done.Batch, b.ExpectedVersion + 1, b.LastSeq, done.Items));
                 return Task.CompletedTask;
             },
