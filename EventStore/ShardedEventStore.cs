@@ -304,7 +304,10 @@ public sealed class ShardedEventStore : IEventStore
         await AllAsync(async s => results.Add(await s.RebuildByFoldAsync(projection, fold,
             progress is null ? null : new Progress(p => { at[s] = p; progress.Report(at.Values.Sum()); }), ct)), ct);
         return new FoldRebuildResult(results.Sum(r => r.Checkpoint), results.Sum(r => r.Head), results.Sum(r => r.Sessions),
-            results.Sum(r => r.Events), results.Sum(r => r.Documents));
+            results.Sum(r => r.Events), results.Sum(r => r.Documents))
+        {
+            CeilingTime = results.Max(r => r.CeilingTime), FoldTime = results.Max(r => r.FoldTime), WriteTime = results.Max(r => r.WriteTime),
+        };
     }
 
     private sealed class Progress(Action<long> report) : IProgress<long>

@@ -52,14 +52,14 @@ public static class ReadModel
     {
         private readonly SvaState state = new();
 
-        public void Apply(EventData e)
+        public void Apply(long seq, string type, ReadOnlySpan<byte> data)
         {
-            if (e.Seq != state.Seq + 1) throw new StoredEventException(session, e.Seq, $"expected seq {state.Seq + 1} (gap or reorder in the log)");
-            var ev = EventCodec.Decode(e);
+            if (seq != state.Seq + 1) throw new StoredEventException(session, seq, $"expected seq {state.Seq + 1} (gap or reorder in the log)");
+            var ev = EventCodec.Decode(session, seq, type, data);
             try { Evolve.Apply(state, ev); }
             catch (Exception ex) when (ex is not StoredEventException and not OperationCanceledException)
             {
-                throw new StoredEventException(session, e.Seq, $"{e.Type} cannot be applied: {ex.Message}");
+                throw new StoredEventException(session, seq, $"{type} cannot be applied: {ex.Message}");
             }
         }
 

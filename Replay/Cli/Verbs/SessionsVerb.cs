@@ -159,7 +159,8 @@ public static class SessionsVerb
                     var r = await Output.WithProgressAsync($"rebuild {p}", head, async bar =>
                         await ReadModel.RebuildAsync(host.Store, new Progress(at => bar(at, $"rebuild {p}: {at:N0} events folded")), ct));
                     Output.Info($"{p}: rebuilt from the log up to position {r.Checkpoint} in {sw.Elapsed.TotalSeconds:F2} s " +
-                                $"({r.Events:N0} events of {r.Sessions:N0} sessions folded, {r.Documents:N0} rows written)");
+                                $"({r.Events:N0} events of {r.Sessions:N0} sessions folded, {r.Documents:N0} rows written; high-water mark " +
+                                $"{r.CeilingTime.TotalSeconds:F2} s, read + fold {r.FoldTime.TotalSeconds:F2} s, write {r.WriteTime.TotalSeconds:F2} s)");
                     if (r.Checkpoint < r.Head)
                         Output.Info($"{p}: positions {r.Checkpoint + 1}..{r.Head} are above a sequence gap (an append still in flight, or a " +
                                     "rolled-back one): left to the daemon, which projects them once the gap is filled or proven dead " +
