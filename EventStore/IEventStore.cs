@@ -133,6 +133,16 @@ public interface IEventStore : IAsyncDisposable
     /// <summary>Recomputes a projection from position 1 through Marten's daemon (its documents are replaced).</summary>
     /// <param name="progress">Told the position the rebuild has reached, as its pages commit (for a progress bar).</param>
     Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null);
+    /// <summary>
+    /// Recomputes <paramref name="projection"/> (whose one document type is <typeparamref name="TDoc"/>) without Marten's daemon:
+    /// every session's events up to Marten's high-water mark (a position no uncommitted append can be at or below) are read
+    /// with plain SQL, type and data only, and handed to a fold per session; the final documents of every session replace
+    /// the old ones in one transaction that also sets the projection's checkpoint to that mark, so the daemon continues
+    /// from there. A fold that throws leaves the old documents and checkpoint as they were.
+    /// </summary>
+    /// <param name="progress">Told how many events have been folded so far.</param>
+    Task<FoldRebuildResult> RebuildByFoldAsync<TDoc>(string projection, Func<string, ISessionFold<TDoc>> fold,
+        IProgress<long>? progress = null, CancellationToken ct = default) where TDoc : class;
     /// <summary>Runs the async projections with Marten's daemon: until caught up (<paramref name="once"/>) or until cancelled.</summary>
     Task RunDaemonAsync(bool once, TimeSpan catchUpTimeout, CancellationToken ct = default);
 

@@ -193,6 +193,9 @@ public sealed class ReadYourWritesStore : IEventStore
     public async Task<(IReadOnlyList<ProjectionProgress> Projections, long Head)> ProjectionStatusAsync(CancellationToken ct = default) => await (await InnerAsync(ct)).ProjectionStatusAsync(ct);
     public Task RebuildProjectionAsync(string name, TimeSpan timeout, CancellationToken ct = default, IProgress<long>? progress = null) =>
         throw new InvalidOperationException("this store reads (from a replica): rebuild on the primary");
+    public Task<FoldRebuildResult> RebuildByFoldAsync<TDoc>(string projection, Func<string, ISessionFold<TDoc>> fold,
+        IProgress<long>? progress = null, CancellationToken ct = default) where TDoc : class =>
+        throw new InvalidOperationException("this store reads (from a replica): rebuild on the primary");
     public Task<bool> CatchUpAsync(TimeSpan timeout, CancellationToken ct = default) => Task.FromResult(false);
 
     public Task RunDaemonAsync(bool once, TimeSpan catchUpTimeout, CancellationToken ct = default) =>

@@ -293,6 +293,23 @@ public sealed class ShardedEventStore : IEventStore
         await AllAsync(s => s.RebuildProjectionAsync(name, timeout, ct, progress is null ? null : new Progress(p => { at[s] = p; progress.Report(at.Values.Sum()); })), ct);
     }
 
+    /// <summary>On every shard in parallel (each its own transaction and checkpoint); the result sums the shards'
+    /// (checkpoints and heads summed, as <see cref="ProjectionStatusAsync"/> does); <paramref name="progress"/> is told the sum
+    /// of the events folded.</summary>
+    public async Task<FoldRebuildResult> RebuildByFoldAsync<TDoc>(string projection, Func<string, ISessionFold<TDoc>> fold,
+        IProgress<long>? progress = null, CancellationToken ct = default) where TDoc : class
+    {
+        var at = new ConcurrentDictionary<IEventStore, long>();
+        var results = new ConcurrentBag<FoldRebuildResult>();
+        await AllAsync(async s => results.Add(await s.RebuildByFoldAsync(projection, fold,
+            progress is null ? null : new Progress(p => { at[s] = p; progress.Report(at.Values.Sum()); }), ct)), ct);
+        return new FoldRebuildResult(results.Sum(r => r.Checkpoint), results.Sum(r => r.Head), results.Sum(r => r.Sessions),
+            results.Sum(r => r.Events), results.Sum(r => r.Documents))
+        {
+            CeilingTime = results.Max(r => r.CeilingTime), FoldTime = results.Max(r => r.FoldTime), WriteTime = results.Max(r => r.WriteTime),
+        };
+    }
+
     private sealed class Progress(Action<long> report) : IProgress<long>
     {
         public void Report(long value) => report(value);

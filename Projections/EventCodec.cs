@@ -27,6 +27,13 @@ public static class EventCodec
         catch (EventFormatException ex) { throw new StoredEventException(e.Session, e.Seq, ex.Message); }
     }
 
+    /// <summary>An event read as UTF-8 JSON (<see cref="ISessionFold{TDoc}"/>); errors name the session and seq.</summary>
+    public static SvaEvent Decode(string session, long seq, string type, ReadOnlySpan<byte> utf8Json)
+    {
+        try { return SvaJson.Deserialize(type, utf8Json); }
+        catch (EventFormatException ex) { throw new StoredEventException(session, seq, ex.Message); }
+    }
+
     public static NewEvent Encode(SvaEvent e, EventMetadata metadata) => new(e, metadata.ToJson());
     public static NewEvent Encode(SvaEvent e, string metadataJson) => new(e, metadataJson);
 

@@ -32,9 +32,39 @@ public static class ReadModel
         return diffs;
     }
 
-    /// <summary>Recomputes the whole read model from the log through Marten's daemon.</summary>
-    public static Task RebuildAllAsync(IEventStore store, TimeSpan timeout, CancellationToken ct = default) =>
+    /// <summary>Recomputes the whole read model from the log through Marten's daemon (its per-event pipeline: the comparison
+    /// for <see cref="RebuildAsync"/>).</summary>
+    public static Task RebuildWithDaemonAsync(IEventStore store, TimeSpan timeout, CancellationToken ct = default) =>
         store.RebuildProjectionAsync(SvaReadModelProjection.ProjectionName, timeout, ct);
+
+    /// <summary>
+    /// Recomputes the whole read model from the log without Marten's daemon (<see cref="IEventStore.RebuildByFoldAsync{TDoc}"/>):
+    /// each session's events up to Marten's high-water mark, read with plain SQL (type and data), folded with the Domain
+    /// (<see cref="Evolve.Apply"/>), and the rows of the final state (<see cref="SvaRows.All"/>, the same rows the daemon's
+    /// projection and verify use) written with one COPY in the transaction that sets the checkpoint. An event this version
+    /// cannot read stops it with a <see cref="StoredEventException"/> naming the session and seq; nothing is written then.
+    /// </summary>
+    public static Task<FoldRebuildResult> RebuildAsync(IEventStore store, IProgress<long>? progress = null, CancellationToken ct = default) =>
+        store.RebuildByFoldAsync<ReadModelRow>(SvaReadModelProjection.ProjectionName, session => new SessionFold(session), progress, ct);
+
+    /// <summary>One session's fold: seqs must follow 1, 2, … without a gap; decode and apply errors name the seq.</summary>
+    private sealed class SessionFold(string session) : ISessionFold<ReadModelRow>
+    {
+        private readonly SvaState state = new();
+
+        public void Apply(long seq, string type, ReadOnlySpan<byte> data)
+        {
+            if (seq != state.Seq + 1) throw new StoredEventException(session, seq, $"expected seq {state.Seq + 1} (gap or reorder in the log)");
+            var ev = EventCodec.Decode(session, seq, type, data);
+            try { Evolve.Apply(state, ev); }
+            catch (Exception ex) when (ex is not StoredEventException and not OperationCanceledException)
+            {
+                throw new StoredEventException(session, seq, $"{type} cannot be applied: {ex.Message}");
+            }
+        }
+
+        public IEnumerable<ReadModelRow> Documents() => SvaRows.All(state).Select(r => ReadModelRow.From(session, r));
+    }
 
     private static async IAsyncEnumerable<StoredEvent> Projected(IAsyncEnumerable<StoredEvent> events, long checkpoint,
         [System.Runtime.CompilerServices.EnumeratorCancellation] CancellationToken ct)

@@ -49,6 +49,22 @@ public static class SvaJson
         }
     }
 
+    /// <summary>The same from UTF-8 JSON (a rebuild's read: no UTF-16 string per event).</summary>
+    public static SvaEvent Deserialize(string type, ReadOnlySpan<byte> utf8Json)
+    {
+        if (!EventTypes.TryGetType(type, out var t))
+            throw new EventFormatException($"unknown event type '{type}'");
+        try
+        {
+            return (SvaEvent)(JsonSerializer.Deserialize(utf8Json, t, Options)
+                ?? throw new EventFormatException($"event '{type}' has null data"));
+        }
+        catch (JsonException ex)
+        {
+            throw new EventFormatException($"event '{type}' has malformed data: {ex.Message}");
+        }
+    }
+
     public static string SerializeCall(KernelCall c) => JsonSerializer.Serialize(c, Options);
 
     public static KernelCall DeserializeCall(string json)

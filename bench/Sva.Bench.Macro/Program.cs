@@ -22,6 +22,8 @@ public sealed record Sizes(long Events, long TtEvents, int Repeats, long PerCall
     public int SnapshotEvery { get; init; } = SnapshotPolicy.DefaultEvery;
     /// <summary>Only the time-travel rows (6, 6c), memory and the command-start rows (9): the read side, without the write-side rows.</summary>
     public bool ReadOnlyRows { get; init; }
+    /// <summary>Only the rebuild rows (7, 7b) on the time-travel session (recorded first, row 6): the others are skipped.</summary>
+    public bool RebuildOnly { get; init; }
 }
 
 /// <summary>
@@ -31,7 +33,7 @@ public sealed record Sizes(long Events, long TtEvents, int Repeats, long PerCall
 public static class Program
 {
     private const string Usage = """
-        usage: sva bench [--events N] [--tt-events N] [--repeats R] [--per-call-events N] [--seed S] [--snapshot-every N] [--read-side] [--smoke] [--json]
+        usage: sva bench [--events N] [--tt-events N] [--repeats R] [--per-call-events N] [--seed S] [--snapshot-every N] [--read-side] [--rebuild] [--smoke] [--json]
           --events N           events of the generated workload recorded by each throughput row (default 200000)
           --tt-events N        events of the session time travel and the daemon rebuild are measured on (default 1000000)
           --repeats R          repeats of each throughput row; the median is reported (default 3)
@@ -41,6 +43,8 @@ public static class Program
           --snapshot-every N   events between snapshots of the time-travel session (default 1024, the recorder's policy)
           --read-side          only the read-side rows: time travel, provenance and snapshot load (6, 6b, 6c), memory, command
                                start and timeline (9); the recording, import, latency, rebuild and corpus rows are skipped
+          --rebuild            only the rebuild rows (7: our fold rebuild, 7b: Marten's daemon rebuild, alternating) on the
+                               time-travel session (--tt-events) and the warm-up session; the other rows are skipped
           --smoke              tiny sizes, one repeat, seconds: checks that every row runs
           --json               print the result as JSON (progress goes to stderr)
         The database: SVA_DB, else postgres-init/pg-up.sh; the benchmark works in a database of its own, dropped at the end.
@@ -86,7 +90,7 @@ public static class Program
         long events = 200_000, tt = 1_000_000, perCall = 20_000;
         int repeats = 3;
         ulong seed = 1;
-        bool smoke = false, json = false, readSide = false;
+        bool smoke = false, json = false, readSide = false, rebuildOnly = false;
         var snapshotEvery = SnapshotPolicy.DefaultEvery;
         for (var i = 0; i < args.Length; i++)
         {
@@ -107,6 +111,7 @@ public static class Program
                 case "--seed": seed = (ulong)Num(0); break;
                 case "--snapshot-every": snapshotEvery = (int)Math.Min(Num(64), 1 << 24); break;
                 case "--read-side": readSide = true; break;
+                case "--rebuild": rebuildOnly = true; break;
                 case "--smoke": smoke = true; break;
                 case "--json": json = true; break;
                 case "-h" or "--help": return (null!, false);
@@ -116,7 +121,7 @@ public static class Program
         var z = smoke
             ? new Sizes(3_000, 8_000, 1, 1_500, 5, 2, 20, 6, 8, seed)
             : new Sizes(events, tt, repeats, Math.Min(perCall, events), 40, 5, 300, 16, 64, seed);
-        return (z with { SnapshotEvery = snapshotEvery, ReadOnlyRows = readSide }, json);
+        return (z with { SnapshotEvery = snapshotEvery, ReadOnlyRows = readSide, RebuildOnly = rebuildOnly }, json);
     }
 
     private static void Render(JsonObject r)
@@ -258,7 +263,7 @@ public sealed class Bench(string cs, Sizes z)
         await new RecordCallsHandler(store).Handle(Record("bench-warm", calls.Take(warm).ToList(), 16), ct);
         await plain.RecordAsync("plain-warm", callEvents.Take(warm).ToList(), 10, ct);
 
-        if (!z.ReadOnlyRows)
+        if (!z.ReadOnlyRows && !z.RebuildOnly)
         {
             // ---- 1. recording through our recorder
             var chunk = ChunkFor(nEvents, calls.Count, RecordBatchEvents);
@@ -396,72 +401,109 @@ public sealed class Bench(string cs, Sizes z)
         var (ttRate, ttVersion) = await RecordBigAsync(store, tt, ct);
         Row("6. recording the time-travel session (generate + RecordCallsHandler, ~8192 events per append)", ttRate, "events/s",
             $"{ttVersion} events, one run; a snapshot every {z.SnapshotEvery} events");
-        var snaps = await store.ListSnapshotsAsync(tt, ct);
-        var (withSnap, fromZero, foldSeqs) = await TimeTravelAsync(store, tt, ttVersion, ct);
-        Row("   time travel p50: TimeTravel.LoadAsync (trusted snapshot + tail)", Median(withSnap), "ms",
-            $"{withSnap.Count} random seqs of {ttVersion}; {snaps.Count} snapshots, {snaps.Select(s => (double)s.Bytes).DefaultIfEmpty().Average() / 1024:F0} KiB average");
-        Row("   time travel p95", Percentile(withSnap, 0.95), "ms", "target <= 20 ms");
-        Row("   time travel p95 / target 20 ms", Percentile(withSnap, 0.95) / 20.0, "ratio", "target <= 1");
-        Row("   fold from seq 0 (TimeTravel.LoadAsync without snapshots), median", Median(fromZero), "ms",
-            $"{fromZero.Count} of the same seqs: {string.Join(" ", foldSeqs)}");
-        Row("   fold from 0 / snapshot + tail (medians)", Median(fromZero) / Median(withSnap), "x");
+        if (!z.RebuildOnly)
+        {
+            var snaps = await store.ListSnapshotsAsync(tt, ct);
+            var (withSnap, fromZero, foldSeqs) = await TimeTravelAsync(store, tt, ttVersion, ct);
+            Row("   time travel p50: TimeTravel.LoadAsync (trusted snapshot + tail)", Median(withSnap), "ms",
+                $"{withSnap.Count} random seqs of {ttVersion}; {snaps.Count} snapshots, {snaps.Select(s => (double)s.Bytes).DefaultIfEmpty().Average() / 1024:F0} KiB average");
+            Row("   time travel p95", Percentile(withSnap, 0.95), "ms", "target <= 20 ms");
+            Row("   time travel p95 / target 20 ms", Percentile(withSnap, 0.95) / 20.0, "ratio", "target <= 1");
+            Row("   fold from seq 0 (TimeTravel.LoadAsync without snapshots), median", Median(fromZero), "ms",
+                $"{fromZero.Count} of the same seqs: {string.Join(" ", foldSeqs)}");
+            Row("   fold from 0 / snapshot + tail (medians)", Median(fromZero) / Median(withSnap), "x");
 
-        // ---- 6c. one snapshot's load, the old encoding (zstd JSON, 1) against the new one (zstd MemoryPack, 2), same state
-        await SnapshotLoadAsync(store, tt, snaps, ct);
+            // ---- 6c. one snapshot's load, the old encoding (zstd JSON, 1) against the new one (zstd MemoryPack, 2), same state
+            await SnapshotLoadAsync(store, tt, snaps, ct);
+
+        }
 
         {
             // ---- 6b. provenance (issue 18): sva state --blame and sva why at random seqs of the time-travel session
-            var (blameMs, logOnlyMs, whyMs, blameRows, blameSeqs, blameCarried) = await ProvenanceAsync(store, tt, ttVersion, ct);
-            Row("   blame p50: Blame.LoadAsync + ResolveAsync of every row (sva state --blame)", Median(blameMs), "ms",
-                $"{blameMs.Count} random seqs of {ttVersion}; {blameRows:F0} rows, {blameSeqs:F0} distinct set-at seqs on average, {blameCarried:F0} of them carried by the snapshot");
-            Row("   blame p95", Percentile(blameMs, 0.95), "ms", "target <= 50 ms");
-            Row("   blame from the log alone (snapshots' set-at events unused), p50", Median(logOnlyMs), "ms",
-                $"p95 {Percentile(logOnlyMs, 0.95):F1} ms; the same seqs, alternated with the rows above");
-            Row("   why p50: Blame.LoadAsync + WhyAsync of a PASID table entry, else an mm (sva why)", Median(whyMs), "ms", $"{whyMs.Count} random seqs");
-            Row("   why p95", Percentile(whyMs, 0.95), "ms", "target <= 50 ms");
+            if (!z.RebuildOnly)
+            {
+                var (blameMs, logOnlyMs, whyMs, blameRows, blameSeqs, blameCarried) = await ProvenanceAsync(store, tt, ttVersion, ct);
+                Row("   blame p50: Blame.LoadAsync + ResolveAsync of every row (sva state --blame)", Median(blameMs), "ms",
+                    $"{blameMs.Count} random seqs of {ttVersion}; {blameRows:F0} rows, {blameSeqs:F0} distinct set-at seqs on average, {blameCarried:F0} of them carried by the snapshot");
+                Row("   blame p95", Percentile(blameMs, 0.95), "ms", "target <= 50 ms");
+                Row("   blame from the log alone (snapshots' set-at events unused), p50", Median(logOnlyMs), "ms",
+                    $"p95 {Percentile(logOnlyMs, 0.95):F1} ms; the same seqs, alternated with the rows above");
+                Row("   why p50: Blame.LoadAsync + WhyAsync of a PASID table entry, else an mm (sva why)", Median(whyMs), "ms", $"{whyMs.Count} random seqs");
+                Row("   why p95", Percentile(whyMs, 0.95), "ms", "target <= 50 ms");
+            }
 
-            // ---- 7. daemon rebuild of the read model over the whole database
+            // ---- 7. rebuild of the read model over the whole database: ours (each session folded from the plain-SQL read up to
+            // Marten's high-water mark, the final rows written with one COPY in the checkpoint's transaction) against Marten's
+            // daemon rebuild (its per-event pipeline), alternating in the same run on the same database.
             var all = await ScalarAsync<long>(ds, "SELECT count(*) FROM public.mt_events", ct);
+            var head = await ScalarAsync<long>(ds, "SELECT coalesce(max(seq_id), 0) FROM public.mt_events", ct);
             var rebuild = new List<double>();
+            var daemonRebuild = new List<double>();
+            var folds = new List<FoldRebuildResult>();
             ProjectionProfile.Reset();
             for (var i = 0; i < z.Repeats; i++)
             {
-                var sw = Stopwatch.StartNew();
-                await store.RebuildProjectionAsync(SvaReadModelProjection.ProjectionName, TimeSpan.FromMinutes(30), ct);
-                rebuild.Add(all / sw.Elapsed.TotalSeconds);
-            }
-            Row($"7. daemon rebuild: RebuildProjectionAsync(\"{SvaReadModelProjection.ProjectionName}\")", Median(rebuild), "events/s",
-                $"{all} events of every session in the database; {Runs(rebuild)}; target >= 150,000");
-            Row("   daemon rebuild / target 150,000", Median(rebuild) / 150_000, "ratio", "target >= 1");
-            {
-                var (pe, pages, adapt, apply, writes) = ProjectionProfile.Read();
-                var wall = Median(rebuild) > 0 ? 1e6 / Median(rebuild) : 0;
-                Row("   rebuild profile: adapter (Marten events -> ProjectedEvent)", pe == 0 ? 0 : adapt * 1e6 / pe, "µs/event", $"{pe} events in {pages} pages over the {z.Repeats} rebuilds; ProjectionProfile");
-                Row("   rebuild profile: projections' apply (fold + documents)", pe == 0 ? 0 : apply * 1e6 / pe, "µs/event", "");
-                Row("   rebuild profile: documents stored or deleted per event", pe == 0 ? 0 : (double)writes / pe, "ratio", $"{writes} document writes");
-                Row("   rebuild profile: wall per event of the rebuilt projection", wall, "µs/event", "the rest is Marten's: load + deserialize the page, store the documents, progress");
-            }
-
-            // ---- corpus triage (issue 17): the workload's calls re-decided in memory under two versions in lockstep
-            // (Lockstep, as 'sva compare --corpus' does per session), one session per core.
-            {
-                var corpusA = KernelVersions.Get("6.7");
-                var corpusB = KernelVersions.Get("6.8-rc1");
-                var sourced = calls.Select(c => new SourcedKernelCall(c.Call, c.Source, null)).ToList();
-                var sessions = Environment.ProcessorCount * 2;
-                var rates = new List<double>();
-                for (var rep = 0; rep < z.Repeats; rep++)
+                foreach (var ours in i % 2 == 0 ? new[] { true, false } : [false, true])
                 {
                     var sw = Stopwatch.StartNew();
-                    Parallel.For(0, sessions, _ =>
+                    if (ours)
                     {
-                        var l = new Lockstep(corpusA, corpusB);
-                        foreach (var c in sourced) l.Feed(c);
-                    });
-                    rates.Add((double)sourced.Count * sessions / sw.Elapsed.TotalSeconds);
+                        var r = await ReadModel.RebuildAsync(store, ct: ct);
+                        rebuild.Add(all / sw.Elapsed.TotalSeconds);
+                        folds.Add(r);
+                        if (r.Checkpoint != head || r.Events != all)
+                            throw new InvalidOperationException($"the rebuild folded {r.Events} events up to {r.Checkpoint}; the log has {all} up to {head}");
+                    }
+                    else
+                    {
+                        await store.RebuildProjectionAsync(SvaReadModelProjection.ProjectionName, TimeSpan.FromMinutes(30), ct);
+                        daemonRebuild.Add(all / sw.Elapsed.TotalSeconds);
+                    }
                 }
-                Row("corpus: calls re-decided under two versions (6.7 vs 6.8-rc1, lockstep, all cores)", Median(rates), "calls/s",
-                    $"{sessions} copies of the {sourced.Count}-call workload on {Environment.ProcessorCount} cores; each call decided under both; {Runs(rates)}");
+            }
+            Row($"7. rebuild: ReadModel.RebuildAsync (sva projections rebuild {SvaReadModelProjection.ProjectionName})", Median(rebuild), "events/s",
+                $"{all} events of every session in the database; {Runs(rebuild)}; target >= 150,000");
+            Row("   rebuild / target 150,000", Median(rebuild) / 150_000, "ratio", "target >= 1");
+            Row("   rebuild profile: Marten's high-water detection", Median(folds.Select(f => f.CeilingTime.TotalMilliseconds)), "ms", "median");
+            Row("   rebuild profile: read + fold, per event", Median(folds.Select(f => f.FoldTime.TotalMilliseconds * 1000 / Math.Max(1, f.Events))), "µs/event",
+                $"{folds[0].Sessions} sessions; one task reads, one folds");
+            Row("   rebuild profile: write (checkpoint, DELETE, COPY of the final rows)", Median(folds.Select(f => f.WriteTime.TotalMilliseconds)), "ms",
+                $"{folds[0].Documents} rows");
+            Row($"7b. daemon rebuild: RebuildProjectionAsync(\"{SvaReadModelProjection.ProjectionName}\") (sva projections rebuild --with-daemon)", Median(daemonRebuild), "events/s",
+                $"{all} events; {Runs(daemonRebuild)}; alternating with row 7");
+            Row("   rebuild / daemon rebuild", Median(rebuild) / Median(daemonRebuild), "ratio", "same run, alternating");
+            {
+                var (pe, pages, adapt, apply, writes) = ProjectionProfile.Read();
+                var wall = Median(daemonRebuild) > 0 ? 1e6 / Median(daemonRebuild) : 0;
+                Row("   daemon rebuild profile: adapter (Marten events -> ProjectedEvent)", pe == 0 ? 0 : adapt * 1e6 / pe, "µs/event", $"{pe} events in {pages} pages over the {z.Repeats} rebuilds; ProjectionProfile");
+                Row("   daemon rebuild profile: projections' apply (fold + documents)", pe == 0 ? 0 : apply * 1e6 / pe, "µs/event", "");
+                Row("   daemon rebuild profile: documents stored or deleted per event", pe == 0 ? 0 : (double)writes / pe, "ratio", $"{writes} document writes");
+                Row("   daemon rebuild profile: wall per event", wall, "µs/event", "the rest is Marten's: load + deserialize the page, store the documents, progress");
+            }
+
+            if (!z.RebuildOnly)
+            {
+                // ---- corpus triage (issue 17): the workload's calls re-decided in memory under two versions in lockstep
+                // (Lockstep, as 'sva compare --corpus' does per session), one session per core.
+                {
+                    var corpusA = KernelVersions.Get("6.7");
+                    var corpusB = KernelVersions.Get("6.8-rc1");
+                    var sourced = calls.Select(c => new SourcedKernelCall(c.Call, c.Source, null)).ToList();
+                    var sessions = Environment.ProcessorCount * 2;
+                    var rates = new List<double>();
+                    for (var rep = 0; rep < z.Repeats; rep++)
+                    {
+                        var sw = Stopwatch.StartNew();
+                        Parallel.For(0, sessions, _ =>
+                        {
+                            var l = new Lockstep(corpusA, corpusB);
+                            foreach (var c in sourced) l.Feed(c);
+                        });
+                        rates.Add((double)sourced.Count * sessions / sw.Elapsed.TotalSeconds);
+                    }
+                    Row("corpus: calls re-decided under two versions (6.7 vs 6.8-rc1, lockstep, all cores)", Median(rates), "calls/s",
+                        $"{sessions} copies of the {sourced.Count}-call workload on {Environment.ProcessorCount} cores; each call decided under both; {Runs(rates)}");
+                }
             }
         }
 
@@ -471,6 +513,7 @@ public sealed class Bench(string cs, Sizes z)
                 $"peak GC heap {GC.GetGCMemoryInfo().HeapSizeBytes / 1048576.0:F0} MiB now, {GC.GetTotalAllocatedBytes() / 1048576.0:F0} MiB allocated in total");
 
         // ---- 9. command start and the timeline (issue 15, read side): the CLI run as a user runs it, a process per command
+        if (!z.RebuildOnly)
         {
             var small = "bench-start";
             await new RecordCallsHandler(store).Handle(Record(small, calls.Take(Math.Min(calls.Count, 40)).ToList(), 16), ct);

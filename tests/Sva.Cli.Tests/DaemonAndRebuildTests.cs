@@ -149,7 +149,9 @@ public sealed class DaemonAndRebuildTests(CliFixture f) : IAsyncLifetime
 
         // The read model (caught up by the daemon above) equals the fold of each log, before and after a rebuild.
         foreach (var s in await store.ListSessionsAsync()) Assert.Empty(await ReadModel.VerifySessionAsync(store, s.Id));
-        await ReadModel.RebuildAllAsync(store, TimeSpan.FromMinutes(2));
+        await ReadModel.RebuildWithDaemonAsync(store, TimeSpan.FromMinutes(2));
+        foreach (var s in await store.ListSessionsAsync()) Assert.Empty(await ReadModel.VerifySessionAsync(store, s.Id));
+        await ReadModel.RebuildAsync(store);
         foreach (var s in await store.ListSessionsAsync()) Assert.Empty(await ReadModel.VerifySessionAsync(store, s.Id));
     }
 
@@ -195,6 +197,189 @@ public sealed class DaemonAndRebuildTests(CliFixture f) : IAsyncLifetime
         var message = Messages(ex);
         Assert.Contains("session orphan seq 1", message);
         Assert.Contains("handle_freed of h-none", message);
+    }
+
+    private string Cs => new NpgsqlConnectionStringBuilder(f.ConnectionString) { Database = db }.ConnectionString;
+
+    /// <summary>Every read-model document as stored (id and data), and the projection's checkpoint.</summary>
+    private async Task<(long Checkpoint, List<string> Docs)> ReadModelTableAsync()
+    {
+        await using var ds = NpgsqlDataSource.Create(Cs);
+        await using var cp = ds.CreateCommand("SELECT last_seq_id FROM mt_event_progression WHERE name = 'sva_read_model:All'");
+        var checkpoint = (long)(await cp.ExecuteScalarAsync())!;
+        var docs = new List<string>();
+        await using var q = ds.CreateCommand("SELECT id || ' ' || data::text || ' ' || session || ' ' || mt_dotnet_type FROM mt_doc_readmodelrow ORDER BY id");
+        await using var r = await q.ExecuteReaderAsync();
+        while (await r.ReadAsync()) docs.Add(r.GetString(0));
+        return (checkpoint, docs);
+    }
+
+    /// <summary>The rows of the fold of every session's whole log, as documents would hold them.</summary>
+    private async Task<List<string>> FoldedRowsAsync()
+    {
+        var rows = new List<string>();
+        foreach (var s in await store.ListSessionsAsync())
+        {
+            var state = await EventCodec.FoldAsync(store.ReadSessionAsync(s.Id));
+            rows.AddRange(SvaRows.All(state).Select(r => ReadModelRow.From(s.Id, r)).Select(r => $"{r.Id} {string.Join(",", r.Values)}"));
+        }
+        return rows.Order(StringComparer.Ordinal).ToList();
+    }
+
+    private async Task<List<string>> StoredRowsAsync() =>
+        (await store.QueryAsync<ReadModelRow>(r => r.Table != "")).Select(r => $"{r.Id} {string.Join(",", r.Values)}").Order(StringComparer.Ordinal).ToList();
+
+    /// <summary>Inserts an event row as Marten's append writes it (no hash-chain headers), in the caller's transaction.</summary>
+    private static async Task<long> InsertEventAsync(NpgsqlConnection conn, NpgsqlTransaction tx, string session, string type, string data)
+    {
+        await using var cmd = new NpgsqlCommand(
+            """
+            INSERT INTO mt_events (seq_id, id, stream_id, version, data, type, timestamp, tenant_id, mt_dotnet_type, headers)
+            SELECT nextval('mt_events_sequence'), gen_random_uuid(), $1, (SELECT max(version) + 1 FROM mt_events WHERE stream_id = $1),
+                   $2::jsonb, $3, now(), '*DEFAULT*', 'Sva.Domain.' || $3, NULL
+            RETURNING seq_id
+            """, conn, tx) { Parameters = { new() { Value = session }, new() { Value = data }, new() { Value = type } } };
+        return (long)(await cmd.ExecuteScalarAsync())!;
+    }
+
+    [Fact]
+    public async Task the_fold_rebuild_equals_the_fold_of_every_session_and_marten_s_daemon_rebuild_and_the_daemon_continues_from_it()
+    {
+        var handler = new RecordCallsHandler(store);
+        for (var w = 0; w < 4; w++) await Record(handler, $"fold{w}", Workload($"{w + 0x40:x2}", 10 + 5 * w), 3 + w);
+        await store.RunDaemonAsync(once: true, TimeSpan.FromMinutes(2));
+        var folded = await FoldedRowsAsync();
+        Assert.True(folded.Count > 20, $"{folded.Count} rows");
+        Assert.Equal(folded, await StoredRowsAsync());
+
+        // Marten's daemon rebuild (its per-event pipeline) is the reference: the same documents, byte for byte (apart from
+        // Marten's bookkeeping columns), and the same checkpoint.
+        await ReadModel.RebuildWithDaemonAsync(store, TimeSpan.FromMinutes(2));
+        var (daemonCheckpoint, daemonDocs) = await ReadModelTableAsync();
+
+        // Damage the read model: a row gone, a row changed, a row of no session. The fold rebuild replaces them all.
+        await using (var ds = NpgsqlDataSource.Create(Cs))
+        {
+            await using (var del = ds.CreateCommand("DELETE FROM mt_doc_readmodelrow WHERE id = (SELECT min(id) FROM mt_doc_readmodelrow)"))
+                Assert.Equal(1, await del.ExecuteNonQueryAsync());
+            await using (var upd = ds.CreateCommand("UPDATE mt_doc_readmodelrow SET data = jsonb_set(data, '{values,0}', '\"bogus\"') WHERE id = (SELECT max(id) FROM mt_doc_readmodelrow)"))
+                Assert.Equal(1, await upd.ExecuteNonQueryAsync());
+            await using (var ins = ds.CreateCommand(
+                "INSERT INTO mt_doc_readmodelrow (id, data, mt_dotnet_type, session) VALUES ('ghost', '{\"id\": \"ghost\", \"key\": \"k\", \"table\": \"proj_mms\", \"values\": [], \"session\": \"ghost\"}', 'Sva.Projections.ReadModelRow', 'ghost')"))
+                await ins.ExecuteNonQueryAsync();
+            await using (var cp = ds.CreateCommand("UPDATE mt_event_progression SET last_seq_id = 3 WHERE name = 'sva_read_model:All'"))
+                await cp.ExecuteNonQueryAsync();
+        }
+        Assert.NotEqual(folded, await StoredRowsAsync());
+
+        var result = await ReadModel.RebuildAsync(store);
+        var (_, head) = await store.ProjectionStatusAsync();
+        Assert.Equal(head, result.Checkpoint);
+        Assert.Equal(head, result.Head);
+        Assert.Equal(4, result.Sessions);
+        Assert.Equal(head, result.Events);                 // nothing else in this database: positions 1..head, no gap
+        Assert.Equal(folded.Count, result.Documents);
+        var (checkpoint, docs) = await ReadModelTableAsync();
+        Assert.Equal(daemonCheckpoint, checkpoint);
+        Assert.Equal(daemonDocs, docs);
+        Assert.Equal(folded, await StoredRowsAsync());
+        foreach (var s in await store.ListSessionsAsync()) Assert.Empty(await ReadModel.VerifySessionAsync(store, s.Id));
+
+        // Appends after the rebuild (an old session continued, a new one) are projected by the daemon from its checkpoint.
+        await Record(handler, "fold1", Workload("41", 6), 4);
+        await Record(handler, "fold-new", Workload("4f", 5), 2);
+        await store.RunDaemonAsync(once: true, TimeSpan.FromMinutes(2));
+        var (status, head2) = await store.ProjectionStatusAsync();
+        Assert.True(head2 > head);
+        Assert.Equal(head2, status.Single(p => p.Name == SvaReadModelProjection.ProjectionName).Position);
+        Assert.Equal(await FoldedRowsAsync(), await StoredRowsAsync());
+        foreach (var s in await store.ListSessionsAsync()) Assert.Empty(await ReadModel.VerifySessionAsync(store, s.Id));
+    }
+
+    [Fact]
+    public async Task an_append_in_flight_during_the_fold_rebuild_is_not_passed_by_the_checkpoint_and_is_projected_once_it_commits()
+    {
+        var handler = new RecordCallsHandler(store);
+        await Record(handler, "inflight", Workload("50", 4), 3);
+        await Record(handler, "after", Workload("51", 4), 3);
+        await store.RunDaemonAsync(once: true, TimeSpan.FromMinutes(2));
+        var before = (await store.GetSessionAsync("inflight"))!.Version;
+
+        // An append that took its sequence number and has not committed: a new device probed in session "inflight".
+        await using var ds = NpgsqlDataSource.Create(Cs);
+        await using var conn = await ds.OpenConnectionAsync();
+        await using var tx = await conn.BeginTransactionAsync();
+        var probe = new DeviceProbed("0000:5f:00.0", 1048576, 95, true, true, "smmu0");
+        var taken = await InsertEventAsync(conn, tx, "inflight", EventTypes.NameOf(probe), Sva.Domain.Json.SvaJson.Serialize(probe));
+        // Appends committed after it, above its sequence number.
+        await Record(handler, "after", Workload("52", 3), 2);
+        var (_, headBefore) = await store.ProjectionStatusAsync();
+        Assert.True(headBefore > taken);
+
+        var sw = System.Diagnostics.Stopwatch.StartNew();
+        var result = await ReadModel.RebuildAsync(store);
+        Assert.True(sw.Elapsed < TimeSpan.FromSeconds(60), $"the rebuild waited {sw.Elapsed} for the append in flight");
+        // The checkpoint stops before the taken sequence number; what is above it is left to the daemon.
+        Assert.Equal(taken - 1, result.Checkpoint);
+        Assert.Equal(headBefore, result.Head);
+        var (checkpoint, _) = await ReadModelTableAsync();
+        Assert.Equal(taken - 1, checkpoint);
+        Assert.DoesNotContain(await StoredRowsAsync(), r => r.Contains("0000:5f:00.0", StringComparison.Ordinal));
+        // "inflight" is complete at the checkpoint (its in-flight event is invisible); "after" is behind by the events above it.
+        Assert.Empty(await ReadModel.VerifySessionAsync(store, "inflight"));
+        Assert.Equal(ReadModel.HeadTable, Assert.Single(await ReadModel.VerifySessionAsync(store, "after")).Table);
+
+        // The append commits: the daemon projects it (and the events after it) from the rebuild's checkpoint.
+        await tx.CommitAsync();
+        Assert.Equal(before + 1, (await store.GetSessionAsync("inflight"))!.Version);
+        await store.RunDaemonAsync(once: true, TimeSpan.FromMinutes(2));
+        var (status, head) = await store.ProjectionStatusAsync();
+        Assert.Equal(head, status.Single(p => p.Name == SvaReadModelProjection.ProjectionName).Position);
+        Assert.Contains(await StoredRowsAsync(), r => r.StartsWith("inflight\u001fproj_devices\u001f0000:5f:00.0 ", StringComparison.Ordinal));
+        Assert.Equal(await FoldedRowsAsync(), await StoredRowsAsync());
+        foreach (var s in await store.ListSessionsAsync()) Assert.Empty(await ReadModel.VerifySessionAsync(store, s.Id));
+    }
+
+    private async Task AssertUnchangedAsync((long Checkpoint, List<string> Docs) before)
+    {
+        var now = await ReadModelTableAsync();
+        Assert.Equal(before.Checkpoint, now.Checkpoint);
+        Assert.Equal(before.Docs, now.Docs);
+    }
+
+    [Fact]
+    public async Task an_event_the_fold_rebuild_cannot_read_stops_it_naming_session_and_seq_and_nothing_is_written()
+    {
+        var handler = new RecordCallsHandler(store);
+        await Record(handler, "good", Workload("60", 5), 3);
+        await Record(handler, "bad", Workload("61", 5), 3);
+        await store.RunDaemonAsync(once: true, TimeSpan.FromMinutes(2));
+        var badSeq = (await store.GetSessionAsync("bad"))!.Version + 1;
+        // A committed event of a type this version does not know (written by a newer version, say), then more events.
+        await using (var ds = NpgsqlDataSource.Create(Cs))
+        await using (var conn = await ds.OpenConnectionAsync())
+        await using (var tx = await conn.BeginTransactionAsync())
+        {
+            await InsertEventAsync(conn, tx, "bad", "pasid_teleported", "{\"pasid\": 7}");
+            await tx.CommitAsync();
+        }
+        await Record(handler, "good", Workload("62", 2), 2);
+        // The checkpoint and documents before: the daemon's, up to the events before the bad one.
+        var before = await ReadModelTableAsync();
+        Assert.NotEmpty(before.Docs);
+        Assert.True(before.Checkpoint > 0);
+
+        var ex = await Assert.ThrowsAsync<StoredEventException>(() => ReadModel.RebuildAsync(store));
+        Assert.Equal("bad", ex.Session);
+        Assert.Equal(badSeq, ex.Seq);
+        Assert.Contains($"session bad seq {badSeq}: unknown event type 'pasid_teleported'", ex.Message);
+        await AssertUnchangedAsync(before);
+
+        // Through the CLI: exit 2 naming session and seq, nothing written either.
+        var cli = await f.RunWithAsync(Cs, "projections", "rebuild", SvaReadModelProjection.ProjectionName);
+        Assert.True(cli.ExitCode == 2, cli.ToString());
+        Assert.Contains($"session bad seq {badSeq}", cli.Stderr);
+        await AssertUnchangedAsync(before);
     }
 
     [Fact]

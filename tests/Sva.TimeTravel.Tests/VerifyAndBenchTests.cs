@@ -64,7 +64,7 @@ public sealed class VerifyAndBenchTests(TtFixture f)
         foreach (var metric in new[] { "1. recording: RecordCallsHandler", "2a. straightforward Marten", "2b. straightforward Marten",
                      "3. raw binary COPY", "recording / raw COPY", "4. import", "import / raw COPY", "5. per-call latency p50",
                      "appends through a Marten session", "round trip floor", "blame from the log alone", "Marten's append function",
-                     "time travel p50", "fold from 0 / snapshot + tail", "7. daemon rebuild", "8. peak RSS" })
+                     "time travel p50", "fold from 0 / snapshot + tail", "7. rebuild: ReadModel.RebuildAsync", "7b. daemon rebuild", "rebuild / daemon rebuild", "8. peak RSS" })
             Assert.Contains(metric, r.Stdout);
         var j = await f.RunAsync("bench", "--smoke", "--json");
         Assert.True(j.ExitCode == 0, j.ToString());
