@@ -37,7 +37,7 @@ public sealed class SnapshotPolicy(int every, int maxBytesPerEvent = 0)
     public ProvenanceBook? Book { get; init; }
 
     /// <summary>The import's policy: every <paramref name="every"/> events at least, spaced by size.</summary>
-    public static SnapshotPolicy ForImport(int every) => new(every, ImportBytesPerEvent);
+    public static SnapshotPolicy ForImport(int every, ProvenanceBook? book = null) => new(every, ImportBytesPerEvent) { Book = book };
 
     /// <summary>Call after each call was applied to <paramref name="state"/>, with its seq before the call.</summary>
     public SnapshotToSave? After(SvaState state, long seqBefore) =>

@@ -24,11 +24,13 @@ public sealed partial class SetAtEventDto
     /// <summary>The seq of the first event of the call (the one whose metadata carries the call); null outside any call.</summary>
     public long? CallSeq { get; set; }
 
-    /// <summary>The entries of a snapshot's <see cref="StateDto.SetAtEvents"/>, or empty when it has none or they do not decode.</summary>
+    /// <summary>The entries of a snapshot's <see cref="StateDto.SetAtEvents"/> (zstd of a MemoryPack array), or empty when it has
+    /// none or they do not decode.</summary>
     public static SetAtEventDto[] Read(byte[]? bytes)
     {
         if (bytes is not { Length: > 0 }) return [];
-        try { return MemoryPackSerializer.Deserialize<SetAtEventDto[]>(bytes) ?? []; }
+        if (Sva.EventStore.SnapshotCodec.Decompress(Sva.EventStore.SnapshotCodec.ZstdMemoryPack, bytes) is not { } raw) return [];
+        try { return MemoryPackSerializer.Deserialize<SetAtEventDto[]>(raw) ?? []; }
         catch (MemoryPackSerializationException) { return []; }
     }
 }
@@ -76,6 +78,8 @@ public sealed class ProvenanceBook
             if (seq > state.Seq) keep[seq] = e;
         entries = keep;
         var carried = keep.Values.Where(e => e.Seq <= state.Seq).OrderBy(e => e.Seq).ToArray();
-        return carried.Length == 0 ? null : MemoryPackSerializer.Serialize(carried);
+        // compressed on its own (zstd of MemoryPack): time travel, which does not read it, then copies ~15 KiB instead of
+        // ~100 KiB out of the snapshot's payload (a large-object-heap allocation per load otherwise)
+        return carried.Length == 0 ? null : Sva.EventStore.SnapshotCodec.Compress(MemoryPackSerializer.Serialize(carried));
     }
 }

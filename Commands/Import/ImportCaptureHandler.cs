@@ -122,7 +122,7 @@ public sealed class ImportCaptureHandler : IRequestHandler<ImportCapture, Import
             KernelGiven = options.Kernel.Trim() == version.Name ? null : options.Kernel.Trim(),
         };
 
-        var run = new ImportRun(store, session, version, fileName, format, identity, options, started, create, SnapshotPolicy.ForImport(SnapshotEvery));
+        var run = new ImportRun(store, session, version, fileName, format, identity, options, started, create, SnapshotPolicy.ForImport(SnapshotEvery, new Sva.Projections.ProvenanceBook()));
         return await run.ExecuteAsync(lines, info?.Version ?? 0, ct);
     }
 

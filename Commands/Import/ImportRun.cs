@@ -35,7 +35,7 @@ internal sealed class ImportRun(
             var checkpoint = await ImportResume.ReadCheckpointAsync(store, session, version0, ct);
             (resumeItems, batch) = (checkpoint.Items, checkpoint.Batch);
             resumedAfter = batch;
-            state = await StateLoader.LoadAsync(store, session, ct: ct);
+            state = await StateLoader.LoadAsync(store, session, snapshots.Book, ct: ct);
             await tally.ReplayAsync(store, session, ct);
         }
         else state = new SvaState();
@@ -142,13 +142,19 @@ internal sealed class ImportRun(
         var expected = last - events.Count;
         var batchIndex = ++batch;
         var id = batchId;
-        var snapshot = snapshots.AtBatchEnd(state);
         var n = events.Count;
         var encoded = new List<NewEvent>(n);
         // provenance's shortcuts, as the recorder writes them (EventMetadata.Rule, CallOffset), for the calls as blame reads them
         // back: a call's first event and the events after it with the same source, none of which carries a call. A batch ends
         // between observations (one source each), so no call is split; events outside any call get neither key.
         var groupStart = -1;
+        // What blame would resolve each event to, noted in the snapshots' book (SetAtEventDto) where this batch alone decides
+        // it: not for a call that reaches the batch's end (its rule may take events of the next batch), nor for events
+        // outside any call at the batch's start (the walk back may find a call of the previous batch with their source).
+        var book = snapshots.Book;
+        var startRun = true; // events since the batch's start, all of one source and outside any call
+        string? groupRule = null;
+        var groupRuled = false;
         for (var i = 0; i < n; i++)
         {
             var (e, source, ts, call, first) = events[i];
@@ -169,6 +175,17 @@ internal sealed class ImportRun(
                     rule = CallOutcome.RuleIdOf(call!.Call, ofCall);
                 }
             }
+            if (book is not null)
+            {
+                var seq = expected + 1 + i;
+                if (carries) { groupRule = rule; groupRuled = ruled; startRun = false; }
+                else if (i > 0 && source != events[i - 1].Source) startRun = false;
+                if (groupStart >= 0)
+                {
+                    if (groupRuled) book.Add(seq, e, source, events[groupStart].Call!.Call.Op, groupRule, expected + 1 + groupStart);
+                }
+                else if (!startRun) book.Add(seq, EventTypes.NameOf(e), source, null, (e as IRuled)?.Rule, null);
+            }
             encoded.Add(EventCodec.Encode(e, new EventMetadata(id, source, carries ? call!.Call : null, carries && call!.Inferred, ts,
                 i == n - 1 ? new ImportCheckpoint(batchIndex, itemsThrough) : null)
             {
@@ -177,6 +194,8 @@ internal sealed class ImportRun(
                 HasRule = ruled, Rule = rule, CallOffset = !carries && groupStart >= 0 ? i - groupStart : null,
             }));
         }
+        // at the batch's last seq, after the book learnt the batch's events
+        var snapshot = snapshots.AtBatchEnd(state);
         var prepared = new PreparedBatch(expected, id, encoded)
         {
             Snapshots = snapshot is null ? [] : [snapshot],
